@@ -1,0 +1,62 @@
+//! Command-line interface: argument parsing (clap) and dispatch of the headless subcommands.
+//!
+//! Exit status: 0 on success, 2 when the input (a file, a flag, a setting) is wrong, 1 when a
+//! run failed for another reason (an error wrapped in [`RunFailure`]).
+
+use clap::{Parser, Subcommand};
+
+pub mod data;
+pub mod import;
+pub mod puzzles;
+
+/// Marks an error as a failure of the run itself (not of its input): exit status 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunFailure(pub String);
+
+#[derive(Debug, Parser)]
+#[command(name = "trm-tui", version, about = "A terminal workbench for Tiny Recursive Models")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert an official PyTorch TRM checkpoint to safetensors with the official key names.
+    ImportCheckpoint(import::ImportArgs),
+    /// Generate, check, show and solve puzzle files.
+    #[command(subcommand)]
+    Puzzles(puzzles::PuzzlesCommand),
+    /// Build training datasets in the official on-disk format.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+/// Entry point of the binary; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::ImportCheckpoint(args)) => import::run(args),
+        Some(Command::Puzzles(cmd)) => puzzles::run(cmd),
+        Some(Command::Data(cmd)) => data::run(cmd),
+        None => {
+            eprintln!("the workbench is not built yet; see `trm-tui --help` for the headless commands");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => report(&err),
+    }
+}
+
+/// Print an error chain on stderr and choose the exit status.
+pub fn report(err: &color_eyre::Report) -> i32 {
+    eprintln!("error: {err:#}");
+    if err.chain().any(|e| e.is::<RunFailure>()) {
+        1
+    } else {
+        2
+    }
+}

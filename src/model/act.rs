@@ -1,0 +1,215 @@
+//! Adaptive computation time (`TinyRecursiveReasoningModel_ACTV1`): the persistent batch carry,
+//! halted slots reset and refilled from the offered batch at the same index, the halting rule
+//! (q_halt > 0, or q_halt > q_continue with the continue loss) with exploration during
+//! training, evaluation running all `halt_max_steps`, and the HRM-style continue target.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::loss::{loss_head, LossOutput};
+use super::net::{InnerCarry, StepOutput, TrmModel};
+use crate::util::Rng;
+
+/// One batch of examples on the host: row-major `[B, S]` inputs and labels (`-100` ignored),
+/// `[B]` puzzle identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub size: usize,
+    pub seq_len: usize,
+    pub inputs: Vec<i32>,
+    pub labels: Vec<i32>,
+    pub puzzle_ids: Vec<i32>,
+}
+
+impl Batch {
+    pub fn zeros(size: usize, seq_len: usize) -> Self {
+        Self {
+            size,
+            seq_len,
+            inputs: vec![0; size * seq_len],
+            labels: vec![-100; size * seq_len],
+            puzzle_ids: vec![0; size],
+        }
+    }
+
+    pub fn inputs_tensor(&self, dev: &Device) -> Result<Tensor> {
+        Tensor::from_vec(self.inputs.clone(), (self.size, self.seq_len), dev)
+    }
+
+    pub fn labels_tensor(&self, dev: &Device) -> Result<Tensor> {
+        Tensor::from_vec(self.labels.clone(), (self.size, self.seq_len), dev)?.to_dtype(DType::I64)
+    }
+
+    pub fn ids_tensor(&self, dev: &Device) -> Result<Tensor> {
+        Tensor::from_vec(self.puzzle_ids.clone(), self.size, dev)
+    }
+
+    /// Copy row `i` of `other` into row `i` of `self`.
+    pub fn take_row(&mut self, other: &Batch, i: usize) {
+        let s = self.seq_len;
+        self.inputs[i * s..(i + 1) * s].copy_from_slice(&other.inputs[i * s..(i + 1) * s]);
+        self.labels[i * s..(i + 1) * s].copy_from_slice(&other.labels[i * s..(i + 1) * s]);
+        self.puzzle_ids[i] = other.puzzle_ids[i];
+    }
+}
+
+/// The ACT carry: recurrent state, per-slot step counts and halting flags, and the examples
+/// the slots currently hold.
+#[derive(Debug, Clone)]
+pub struct ActCarry {
+    pub inner: InnerCarry,
+    pub steps: Vec<u32>,
+    pub halted: Vec<bool>,
+    pub current: Batch,
+}
+
+/// Outputs of one ACT call.
+pub struct ActOutput {
+    pub step: StepOutput,
+    /// The continue-loss target (training with `no_ACT_continue = false` only).
+    pub target_q_continue: Option<Tensor>,
+    /// The gathered puzzle-embedding rows as a leaf variable (training only), whose gradient
+    /// feeds the sparse sign-SGD update; and the ids they came from.
+    pub puzzle_rows: Option<Var>,
+    pub puzzle_ids: Vec<i32>,
+}
+
+impl TrmModel {
+    /// The initial carry: every slot halted (so it is reset and filled on the first call).
+    pub fn act_initial_carry(&self, batch: usize) -> Result<ActCarry> {
+        Ok(ActCarry {
+            inner: self.initial_carry(batch)?,
+            steps: vec![0; batch],
+            halted: vec![true; batch],
+            current: Batch::zeros(batch, self.config.seq_len),
+        })
+    }
+
+    /// One ACT call. `train` selects training semantics (gradients, q-based halting with
+    /// exploration drawn from `rng`); otherwise every slot runs `halt_max_steps` steps.
+    pub fn act_step(
+        &self,
+        carry: &ActCarry,
+        offered: &Batch,
+        train: bool,
+        rng: &mut Rng,
+    ) -> Result<(ActCarry, ActOutput)> {
+        let cfg = &self.config;
+        let dev = self.device().clone();
+        if offered.size != carry.current.size || offered.seq_len != carry.current.seq_len {
+            candle_core::bail!(
+                "offered batch is [{}, {}], the carry holds [{}, {}]",
+                offered.size,
+                offered.seq_len,
+                carry.current.size,
+                carry.current.seq_len
+            );
+        }
+        let inner = self.reset_carry(&carry.halted, &carry.inner)?;
+        let mut steps: Vec<u32> = carry
+            .steps
+            .iter()
+            .zip(&carry.halted)
+            .map(|(&s, &h)| if h { 0 } else { s })
+            .collect();
+        let mut current = carry.current.clone();
+        for (i, &h) in carry.halted.iter().enumerate() {
+            if h {
+                current.take_row(offered, i);
+            }
+        }
+        let inputs = current.inputs_tensor(&dev)?;
+        let ids = current.ids_tensor(&dev)?;
+        let rows = self.puzzle_rows(&ids)?;
+        let rows_var = match (&rows, train) {
+            (Some(r), true) => Some(Var::from_tensor(r)?),
+            _ => None,
+        };
+        let rows_ref: Option<Tensor> = match &rows_var {
+            Some(v) => Some(v.as_tensor().clone()),
+            None => rows,
+        };
+        let step = self.step(&inner, &inputs, rows_ref.as_ref(), train, false)?;
+
+        // Halting (no gradient).
+        for s in steps.iter_mut() {
+            *s += 1;
+        }
+        let max = cfg.halt_max_steps as u32;
+        let is_last: Vec<bool> = steps.iter().map(|&s| s >= max).collect();
+        let mut halted = is_last.clone();
+        let mut target_q_continue = None;
+        if train && cfg.halt_max_steps > 1 {
+            let qh: Vec<f32> = step.q_halt.detach().to_vec1()?;
+            let qc: Vec<f32> = step.q_continue.detach().to_vec1()?;
+            for i in 0..halted.len() {
+                let wants = if cfg.no_act_continue {
+                    qh[i] > 0.0
+                } else {
+                    qh[i] > qc[i]
+                };
+                halted[i] |= wants;
+            }
+            // Exploration: with probability p, forbid halting before a random step in 2..=max.
+            for i in 0..halted.len() {
+                let explore = rng.uniform() < cfg.halt_exploration_prob;
+                let min_steps = if explore {
+                    rng.int_inclusive(2, max.max(2) as i64) as u32
+                } else {
+                    0
+                };
+                halted[i] &= steps[i] >= min_steps;
+            }
+            if !cfg.no_act_continue {
+                // HRM-style target: the next step's Q values from the new carry (no gradient).
+                let next = self.step(&step.carry, &inputs, rows_ref.as_ref(), false, false)?;
+                let nqh: Vec<f32> = next.q_halt.to_vec1()?;
+                let nqc: Vec<f32> = next.q_continue.to_vec1()?;
+                let target: Vec<f32> = (0..halted.len())
+                    .map(|i| {
+                        let v = if is_last[i] { nqh[i] } else { nqh[i].max(nqc[i]) };
+                        1.0 / (1.0 + (-v).exp())
+                    })
+                    .collect();
+                target_q_continue = Some(Tensor::from_vec(target, halted.len(), &dev)?);
+            }
+        }
+        let new_carry = ActCarry {
+            inner: step.carry.clone(),
+            steps,
+            halted,
+            current: current.clone(),
+        };
+        Ok((
+            new_carry,
+            ActOutput {
+                step,
+                target_q_continue,
+                puzzle_rows: rows_var,
+                puzzle_ids: current.puzzle_ids.clone(),
+            },
+        ))
+    }
+
+    /// One ACT call followed by the loss head (`ACTLossHead.forward`).
+    pub fn act_loss_step(
+        &self,
+        carry: &ActCarry,
+        offered: &Batch,
+        train: bool,
+        rng: &mut Rng,
+    ) -> Result<(ActCarry, ActOutput, LossOutput)> {
+        let (new_carry, out) = self.act_step(carry, offered, train, rng)?;
+        let labels = new_carry.current.labels_tensor(self.device())?;
+        let loss = loss_head(
+            &out.step.logits,
+            &out.step.q_halt,
+            &out.step.q_continue,
+            out.target_q_continue.as_ref(),
+            &labels,
+            &new_carry.halted,
+            &new_carry.steps,
+            self.config.loss_type,
+        )?;
+        Ok((new_carry, out, loss))
+    }
+}

@@ -1,0 +1,170 @@
+//! The network's building blocks as pure functions of tensors, all differentiable with candle's
+//! autograd (candle's fused `rms_norm`, `softmax_last_dim`, `rope` and `sdpa` have no backward,
+//! so they are not used here): linear maps with `[out, in]` weights, weightless RMSNorm, RoPE
+//! (rotate-half), bidirectional multi-head attention with the `[Q|K|V]` row split, SwiGLU.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+
+/// `x @ w^T` for `x: [.., in]` and `w: [out, in]` (PyTorch layout), optional bias `[out]`.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let w = if w.dtype() != x.dtype() {
+        w.to_dtype(x.dtype())?
+    } else {
+        w.clone()
+    };
+    let dims = x.dims();
+    let inner = dims[dims.len() - 1];
+    let rows = x.elem_count() / inner;
+    let x2 = x.reshape((rows, inner))?;
+    let y = x2.matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?)?,
+        None => y,
+    };
+    let mut out_dims = dims.to_vec();
+    *out_dims.last_mut().expect("non-empty dims") = w.dim(0)?;
+    y.reshape(out_dims)
+}
+
+/// Weightless RMSNorm over the last dimension, computed in f32 and cast back.
+pub fn rms_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let xf = x.to_dtype(DType::F32)?;
+    let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
+    let inv = (var + eps)?.sqrt()?.recip()?;
+    xf.broadcast_mul(&inv)?.to_dtype(dtype)
+}
+
+/// Softmax over the last dimension from differentiable primitives.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    let s = e.sum_keepdim(D::Minus1)?;
+    e.broadcast_div(&s)
+}
+
+/// Precomputed RoPE tables `cos, sin: [L, head_dim]` (f32), `emb = cat(freqs, freqs)`.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    pub cos: Tensor,
+    pub sin: Tensor,
+}
+
+impl Rope {
+    pub fn new(head_dim: usize, len: usize, theta: f64, device: &Device) -> Result<Self> {
+        let half = head_dim / 2;
+        // inv_freq = 1 / theta^(arange(0, dim, 2) / dim), computed in f32 as torch does.
+        let inv_freq: Vec<f32> = (0..half)
+            .map(|i| 1.0f32 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
+            .collect();
+        let mut cos = Vec::with_capacity(len * head_dim);
+        let mut sin = Vec::with_capacity(len * head_dim);
+        for p in 0..len {
+            for k in 0..head_dim {
+                let f = (p as f32) * inv_freq[k % half];
+                cos.push(f.cos());
+                sin.push(f.sin());
+            }
+        }
+        Ok(Self {
+            cos: Tensor::from_vec(cos, (len, head_dim), device)?,
+            sin: Tensor::from_vec(sin, (len, head_dim), device)?,
+        })
+    }
+
+    /// Rotate `x: [B, L, H, hd]` (rotate-half convention), in f32, cast back.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let (_, l, _, hd) = x.dims4()?;
+        let xf = x.to_dtype(DType::F32)?;
+        let cos = self.cos.narrow(0, 0, l)?.reshape((1, l, 1, hd))?;
+        let sin = self.sin.narrow(0, 0, l)?.reshape((1, l, 1, hd))?;
+        let half = hd / 2;
+        let x1 = xf.narrow(D::Minus1, 0, half)?;
+        let x2 = xf.narrow(D::Minus1, half, half)?;
+        let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        let out = xf.broadcast_mul(&cos)?.add(&rot.broadcast_mul(&sin)?)?;
+        out.to_dtype(dtype)
+    }
+}
+
+/// Bidirectional multi-head self-attention, `qkv: [3*H*hd, D]` with rows `[Q | K | V]`,
+/// `o: [D, H*hd]`; no mask; scale `1/sqrt(hd)`.
+pub fn attention(
+    x: &Tensor,
+    qkv_w: &Tensor,
+    o_w: &Tensor,
+    num_heads: usize,
+    rope: Option<&Rope>,
+) -> Result<Tensor> {
+    let (b, l, _) = x.dims3()?;
+    let qkv = linear(x, qkv_w, None)?;
+    let hd = qkv.dim(2)? / (3 * num_heads);
+    let qkv = qkv.reshape((b, l, 3 * num_heads, hd))?;
+    let mut q = qkv.narrow(2, 0, num_heads)?;
+    let mut k = qkv.narrow(2, num_heads, num_heads)?;
+    let v = qkv.narrow(2, 2 * num_heads, num_heads)?;
+    if let Some(rope) = rope {
+        q = rope.apply(&q)?;
+        k = rope.apply(&k)?;
+    }
+    // [B, H, L, hd]
+    let q = q.transpose(1, 2)?.contiguous()?;
+    let k = k.transpose(1, 2)?.contiguous()?;
+    let v = v.transpose(1, 2)?.contiguous()?;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let probs = softmax_last_dim(&scores)?;
+    let out = probs.matmul(&v)?; // [B, H, L, hd]
+    let out = out.transpose(1, 2)?.reshape((b, l, num_heads * hd))?;
+    linear(&out, o_w, None)
+}
+
+/// SwiGLU with a fused `gate_up: [2*inter, in]` (first half gate, second half up) and
+/// `down: [in, inter]`: `down(silu(gate) * up)`.
+pub fn swiglu(x: &Tensor, gate_up_w: &Tensor, down_w: &Tensor) -> Result<Tensor> {
+    let inter = gate_up_w.dim(0)? / 2;
+    let gu = linear(x, gate_up_w, None)?;
+    let gate = gu.narrow(D::Minus1, 0, inter)?;
+    let up = gu.narrow(D::Minus1, inter, inter)?;
+    let h = candle_nn::Activation::Silu.forward(&gate)?.mul(&up)?;
+    linear(&h, down_w, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_normalises_last_dim() -> Result<()> {
+        let x = Tensor::new(&[[3.0f32, 4.0], [1.0, 1.0]], &Device::Cpu)?;
+        let y = rms_norm(&x, 0.0)?.to_vec2::<f32>()?;
+        let r = (12.5f32).sqrt();
+        assert!((y[0][0] - 3.0 / r).abs() < 1e-6 && (y[1][1] - 1.0).abs() < 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn softmax_sums_to_one() -> Result<()> {
+        let x = Tensor::new(&[[1.0f32, 2.0, 3.0], [1000.0, 0.0, -1000.0]], &Device::Cpu)?;
+        let y = softmax_last_dim(&x)?;
+        let s = y.sum(1)?.to_vec1::<f32>()?;
+        assert!(s.iter().all(|v| (v - 1.0).abs() < 1e-6));
+        Ok(())
+    }
+
+    #[test]
+    fn rope_position_zero_is_identity_and_norm_preserving() -> Result<()> {
+        let dev = Device::Cpu;
+        let rope = Rope::new(8, 5, 10000.0, &dev)?;
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 3, 8), &dev)?;
+        let y = rope.apply(&x)?;
+        let x0 = x.narrow(1, 0, 1)?.flatten_all()?.to_vec1::<f32>()?;
+        let y0 = y.narrow(1, 0, 1)?.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(x0, y0);
+        let nx = x.sqr()?.sum_all()?.to_scalar::<f32>()?;
+        let ny = y.sqr()?.sum_all()?.to_scalar::<f32>()?;
+        assert!((nx - ny).abs() / nx < 1e-5);
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! The TRM model: configuration, layers, the recursive network, ACT halting, the loss head,
+//! and weights I/O. It knows nothing of the terminal, of training loops or of data files.
+//!
+//! Submodules: [`config`] (official field names, validation, sizes), [`layers`] (differentiable
+//! building blocks), [`net`] (parameters, init, one supervision step), [`act`] (persistent
+//! batch carry and halting), [`loss`] (stable-max CE, BCE halting loss, metrics), [`weights`]
+//! (safetensors and official checkpoint import), [`solve`] (step-by-step inference).
+
+pub mod act;
+pub mod config;
+pub mod layers;
+pub mod loss;
+pub mod net;
+pub mod weights;
+
+pub use act::{ActCarry, ActOutput, Batch};
+pub use config::{ConfigError, ForwardDtype, LossType, PosEncoding, TrmConfig};
+pub use loss::{LossOutput, MetricSums};
+pub use net::{InnerCarry, StepOutput, TrmModel};

@@ -1,0 +1,168 @@
+//! Weights in and out: safetensors files with the official key names and `[out, in]` layout
+//! (plus string metadata), and import of official PyTorch checkpoints (`torch.save` of the
+//! compiled loss-head wrapper, keys prefixed `_orig_mod.model.inner.`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+/// Why a weights file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid safetensors file: {message}")]
+    Safetensors { path: String, message: String },
+    #[error("{path}: not a readable PyTorch checkpoint: {message}")]
+    Pickle { path: String, message: String },
+    #[error("{path}: {message}")]
+    Content { path: String, message: String },
+}
+
+fn st_err(path: &Path, e: impl std::fmt::Display) -> WeightsError {
+    WeightsError::Safetensors {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Read every tensor of a safetensors file (as f32 unless integer) and its metadata.
+pub fn load_safetensors(
+    path: &Path,
+    device: &Device,
+) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>), WeightsError> {
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| st_err(path, e))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| st_err(path, e))?;
+    Ok((tensors.into_iter().collect(), metadata))
+}
+
+/// Only the metadata of a safetensors file (reads the header, not the tensors).
+pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>, WeightsError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|e| st_err(path, e))?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return Err(st_err(path, format!("header length {n} is implausible")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| st_err(path, e))?;
+    let v: serde_json::Value = serde_json::from_slice(&header).map_err(|e| st_err(path, e))?;
+    let mut out = HashMap::new();
+    if let Some(m) = v.get("__metadata__").and_then(|m| m.as_object()) {
+        for (k, v) in m {
+            if let Some(s) = v.as_str() {
+                out.insert(k.clone(), s.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Write tensors and metadata atomically (temp file in the same folder, then rename).
+pub fn save_safetensors(
+    path: &Path,
+    tensors: &BTreeMap<String, Tensor>,
+    metadata: &HashMap<String, String>,
+) -> Result<(), WeightsError> {
+    let io = |source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let data: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.contiguous()?)))
+        .collect::<candle_core::Result<_>>()
+        .map_err(|e| st_err(path, e))?;
+    let meta = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.clone())
+    };
+    let bytes = safetensors::serialize(data, meta).map_err(|e| st_err(path, e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "weights".into());
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+/// The key prefixes the official trainer's state dict may carry.
+const OFFICIAL_PREFIXES: &[&str] = &["_orig_mod.model.inner.", "model.inner.", "_orig_mod.", "inner."];
+
+/// Read an official PyTorch checkpoint and return its tensors with the official (unprefixed)
+/// key names, converted to f32 (`H_init`/`L_init` are bf16 in official runs).
+pub fn import_pytorch_checkpoint(path: &Path) -> Result<BTreeMap<String, Tensor>, WeightsError> {
+    let p = path.display().to_string();
+    if !path.is_file() {
+        return Err(WeightsError::Io {
+            path: p,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let pickle_err = |message: String| WeightsError::Pickle {
+        path: p.clone(),
+        message,
+    };
+    // The pickle reader is not hardened against every malformed input: contain any panic.
+    let path_buf = path.to_path_buf();
+    let read = std::panic::catch_unwind(move || candle_core::pickle::read_all(&path_buf));
+    let raw = match read {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(pickle_err(e.to_string())),
+        Err(_) => return Err(pickle_err("the file is malformed (reader aborted)".into())),
+    };
+    if raw.is_empty() {
+        return Err(pickle_err("it holds no tensors".into()));
+    }
+    let mut out = BTreeMap::new();
+    for (key, t) in raw {
+        let name = OFFICIAL_PREFIXES
+            .iter()
+            .find_map(|pre| key.strip_prefix(pre))
+            .unwrap_or(&key)
+            .to_string();
+        let t = if t.dtype().is_float() {
+            t.to_dtype(DType::F32).map_err(|e| pickle_err(e.to_string()))?
+        } else {
+            t
+        };
+        out.insert(name, t);
+    }
+    if !out.contains_key("embed_tokens.embedding_weight") || !out.contains_key("lm_head.weight") {
+        return Err(WeightsError::Content {
+            path: p,
+            message: format!(
+                "not a TRM checkpoint: no `embed_tokens.embedding_weight`/`lm_head.weight` among its {} tensors (first keys: {})",
+                out.len(),
+                out.keys().take(4).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    Ok(out)
+}
