@@ -49,8 +49,19 @@ fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {
         reference.dims()
     );
     let a = ours.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let b = reference.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let diff = (a - &b).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap();
+    let b = reference
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    let diff = (a - &b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
     let scale = b.abs().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap();
     if scale == 0.0 {
         diff
@@ -152,7 +163,10 @@ fn check_fixture(path: &Path) -> Vec<String> {
         .collect();
     let weights: BTreeMap<String, Tensor> = t
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("weights.").map(|n| (n.to_string(), v.clone())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("weights.")
+                .map(|n| (n.to_string(), v.clone()))
+        })
         .collect();
     let model = TrmModel::from_tensors(cfg.clone(), weights, &dev)
         .unwrap_or_else(|e| panic!("{name}: weights do not load: {e}"));
@@ -174,7 +188,12 @@ fn check_fixture(path: &Path) -> Vec<String> {
             ("z_L", &c.inner.z_l),
         ] {
             if let Some(r) = t.get(&format!("{p}{field}")) {
-                g.record(&format!("eval.{field}"), &format!("{p}{field}"), rel_err(ours, r), TOL_FORWARD);
+                g.record(
+                    &format!("eval.{field}"),
+                    &format!("{p}{field}"),
+                    rel_err(ours, r),
+                    TOL_FORWARD,
+                );
             }
         }
         carry = c;
@@ -182,7 +201,12 @@ fn check_fixture(path: &Path) -> Vec<String> {
     }
     assert!(k > 1, "{name}: no eval steps in the fixture");
     if let Some(r) = t.get("eval.halted_all") {
-        g.record("eval.halted", "eval.halted_all", rel_err(&bools(&carry.halted), r), 0.0);
+        g.record(
+            "eval.halted",
+            "eval.halted_all",
+            rel_err(&bools(&carry.halted), r),
+            0.0,
+        );
     }
 
     // ACT calls in training mode (no exploration), each offered a new batch.
@@ -192,8 +216,18 @@ fn check_fixture(path: &Path) -> Vec<String> {
         let p = format!("act.call{k}.");
         let offered = batch_from(&t, &format!("{p}offered."));
         let (c, out) = model.act_step(&carry, &offered, true, &mut rng).unwrap();
-        let cur = Tensor::from_vec(c.current.inputs.clone(), (c.current.size, c.current.seq_len), &dev).unwrap();
-        let steps = Tensor::from_vec(c.steps.iter().map(|&s| s as f64).collect::<Vec<_>>(), c.steps.len(), &dev).unwrap();
+        let cur = Tensor::from_vec(
+            c.current.inputs.clone(),
+            (c.current.size, c.current.seq_len),
+            &dev,
+        )
+        .unwrap();
+        let steps = Tensor::from_vec(
+            c.steps.iter().map(|&s| s as f64).collect::<Vec<_>>(),
+            c.steps.len(),
+            &dev,
+        )
+        .unwrap();
         let checks: Vec<(&str, Tensor, f64)> = vec![
             ("halted", bools(&c.halted), 0.0),
             ("steps", steps, 0.0),
@@ -202,7 +236,12 @@ fn check_fixture(path: &Path) -> Vec<String> {
         ];
         for (field, ours, tol) in checks {
             if let Some(r) = t.get(&format!("{p}{field}")) {
-                g.record(&format!("act.{field}"), &format!("{p}{field}"), rel_err(&ours, r), tol);
+                g.record(
+                    &format!("act.{field}"),
+                    &format!("{p}{field}"),
+                    rel_err(&ours, r),
+                    tol,
+                );
             }
         }
         carry = c;
@@ -213,7 +252,13 @@ fn check_fixture(path: &Path) -> Vec<String> {
     if t.contains_key("train.loss") {
         let carry = model.act_initial_carry(batch.size).unwrap();
         let (_, out, loss) = model.act_loss_step(&carry, &batch, true, &mut rng).unwrap();
-        g.record("train.loss", "train.loss", (scalar(&loss.total) - scalar(&t["train.loss"])).abs() / scalar(&t["train.loss"]).abs().max(1e-12), TOL_LOSS);
+        g.record(
+            "train.loss",
+            "train.loss",
+            (scalar(&loss.total) - scalar(&t["train.loss"])).abs()
+                / scalar(&t["train.loss"]).abs().max(1e-12),
+            TOL_LOSS,
+        );
         let m = loss.metrics;
         for (key, ours, tol) in [
             ("count", m.count, 0.0),
@@ -235,10 +280,15 @@ fn check_fixture(path: &Path) -> Vec<String> {
         for (key, r) in t.iter().filter(|(k, _)| k.starts_with("train.grad.")) {
             let pname = key.strip_prefix("train.grad.").unwrap();
             let ours = if pname == "puzzle_emb.local_weights" {
-                let v = out.puzzle_rows.as_ref().expect("puzzle rows are a variable in training");
+                let v = out
+                    .puzzle_rows
+                    .as_ref()
+                    .expect("puzzle rows are a variable in training");
                 grads.get(v.as_tensor()).cloned()
             } else {
-                let v = model.param(pname).unwrap_or_else(|| panic!("{name}: no parameter {pname}"));
+                let v = model
+                    .param(pname)
+                    .unwrap_or_else(|| panic!("{name}: no parameter {pname}"));
                 grads.get(v.as_tensor()).cloned()
             };
             let ours = ours.unwrap_or_else(|| panic!("{name}: no gradient for {pname}"));
@@ -247,7 +297,11 @@ fn check_fixture(path: &Path) -> Vec<String> {
     }
 
     // Stable-max cross-entropy on extreme logits (float64).
-    if let (Some(x), Some(y), Some(l)) = (t.get("stablemax.logits"), t.get("stablemax.labels"), t.get("stablemax.loss")) {
+    if let (Some(x), Some(y), Some(l)) = (
+        t.get("stablemax.logits"),
+        t.get("stablemax.labels"),
+        t.get("stablemax.loss"),
+    ) {
         let ours = cross_entropy(x, y, trm_tui::model::LossType::StablemaxCrossEntropy).unwrap();
         g.record("stablemax", "stablemax.loss", rel_err(&ours, l), 1e-12);
     }
@@ -263,10 +317,18 @@ fn official_fixtures_are_reproduced() {
         .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no *.safetensors fixture in {}", dir.display());
+    assert!(
+        !files.is_empty(),
+        "no *.safetensors fixture in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     for f in &files {
         failures.extend(check_fixture(f));
     }
-    assert!(failures.is_empty(), "parity failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "parity failures:\n{}",
+        failures.join("\n")
+    );
 }

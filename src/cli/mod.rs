@@ -15,7 +15,11 @@ pub mod puzzles;
 pub struct RunFailure(pub String);
 
 #[derive(Debug, Parser)]
-#[command(name = "trm-tui", version, about = "A terminal workbench for Tiny Recursive Models")]
+#[command(
+    name = "trm-tui",
+    version,
+    about = "A terminal workbench for Tiny Recursive Models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -41,7 +45,9 @@ pub fn main() -> i32 {
         Some(Command::Puzzles(cmd)) => puzzles::run(cmd),
         Some(Command::Data(cmd)) => data::run(cmd),
         None => {
-            eprintln!("the workbench is not built yet; see `trm-tui --help` for the headless commands");
+            eprintln!(
+                "the workbench is not built yet; see `trm-tui --help` for the headless commands"
+            );
             Ok(())
         }
     };

@@ -166,7 +166,11 @@ impl TrmModel {
                 let nqc: Vec<f32> = next.q_continue.to_vec1()?;
                 let target: Vec<f32> = (0..halted.len())
                     .map(|i| {
-                        let v = if is_last[i] { nqh[i] } else { nqh[i].max(nqc[i]) };
+                        let v = if is_last[i] {
+                            nqh[i]
+                        } else {
+                            nqh[i].max(nqc[i])
+                        };
                         1.0 / (1.0 + (-v).exp())
                     })
                     .collect();

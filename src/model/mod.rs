@@ -11,9 +11,11 @@ pub mod config;
 pub mod layers;
 pub mod loss;
 pub mod net;
+pub mod solve;
 pub mod weights;
 
 pub use act::{ActCarry, ActOutput, Batch};
 pub use config::{ConfigError, ForwardDtype, LossType, PosEncoding, TrmConfig};
 pub use loss::{LossOutput, MetricSums};
 pub use net::{InnerCarry, StepOutput, TrmModel};
+pub use solve::{SolveStep, StepSolver};

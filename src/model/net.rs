@@ -17,7 +17,11 @@ pub fn parameter_names(cfg: &TrmConfig) -> Vec<String> {
     if cfg.pos_encodings == PosEncoding::Learned {
         names.push("embed_pos.embedding_weight".into());
     }
-    names.extend(["lm_head.weight".into(), "q_head.weight".into(), "q_head.bias".into()]);
+    names.extend([
+        "lm_head.weight".into(),
+        "q_head.weight".into(),
+        "q_head.bias".into(),
+    ]);
     for i in 0..cfg.l_layers {
         let p = format!("L_level.layers.{i}");
         if cfg.mlp_t {
@@ -318,16 +322,13 @@ impl TrmModel {
             }
         };
         let opt = |name: &str| -> Option<Tensor> {
-            self.params
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| {
-                    if track {
-                        v.as_tensor().clone()
-                    } else {
-                        v.as_tensor().detach()
-                    }
-                })
+            self.params.iter().find(|(n, _)| n == name).map(|(_, v)| {
+                if track {
+                    v.as_tensor().clone()
+                } else {
+                    v.as_tensor().detach()
+                }
+            })
         };
         let blocks = (0..self.config.l_layers)
             .map(|i| {
@@ -411,7 +412,9 @@ impl TrmModel {
             if let (Some(gu), Some(dn)) = (&blk.mlp_t_gate_up, &blk.mlp_t_down) {
                 let ht = h.transpose(1, 2)?.contiguous()?; // [B, D, L]
                 let out = swiglu(&ht, gu, dn)?;
-                h = rms_norm(&ht.add(&out)?, eps)?.transpose(1, 2)?.contiguous()?;
+                h = rms_norm(&ht.add(&out)?, eps)?
+                    .transpose(1, 2)?
+                    .contiguous()?;
             } else {
                 let qkv = blk.qkv.as_ref().ok_or_else(|| {
                     candle_core::Error::Msg("attention block without qkv_proj".into())
@@ -433,8 +436,16 @@ impl TrmModel {
         let shape = (batch, self.config.total_len(), self.config.hidden_size);
         let dt = self.forward_dtype();
         Ok(InnerCarry {
-            z_h: self.h_init.to_dtype(dt)?.broadcast_as(shape)?.contiguous()?,
-            z_l: self.l_init.to_dtype(dt)?.broadcast_as(shape)?.contiguous()?,
+            z_h: self
+                .h_init
+                .to_dtype(dt)?
+                .broadcast_as(shape)?
+                .contiguous()?,
+            z_l: self
+                .l_init
+                .to_dtype(dt)?
+                .broadcast_as(shape)?
+                .contiguous()?,
         })
     }
 
@@ -477,7 +488,11 @@ impl TrmModel {
     ) -> Result<StepOutput> {
         let cfg = &self.config;
         let w_ng = self.weights(false);
-        let w_g = if grad { self.weights(true) } else { w_ng.clone() };
+        let w_g = if grad {
+            self.weights(true)
+        } else {
+            w_ng.clone()
+        };
         let x = self.input_embeddings(&w_g, inputs, puzzle_rows)?;
         let x_ng = x.detach();
         let mut z_h = carry.z_h.detach();

@@ -39,10 +39,10 @@ pub fn load_safetensors(
         path: path.display().to_string(),
         source,
     })?;
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| st_err(path, e))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| st_err(path, e))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| st_err(path, e))?;
+    let tensors =
+        candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| st_err(path, e))?;
     Ok((tensors.into_iter().collect(), metadata))
 }
 
@@ -113,7 +113,12 @@ pub fn save_safetensors(
 }
 
 /// The key prefixes the official trainer's state dict may carry.
-const OFFICIAL_PREFIXES: &[&str] = &["_orig_mod.model.inner.", "model.inner.", "_orig_mod.", "inner."];
+const OFFICIAL_PREFIXES: &[&str] = &[
+    "_orig_mod.model.inner.",
+    "model.inner.",
+    "_orig_mod.",
+    "inner.",
+];
 
 /// Read an official PyTorch checkpoint and return its tensors with the official (unprefixed)
 /// key names, converted to f32 (`H_init`/`L_init` are bf16 in official runs).
@@ -134,7 +139,17 @@ pub fn import_pytorch_checkpoint(path: &Path) -> Result<BTreeMap<String, Tensor>
     let read = std::panic::catch_unwind(move || candle_core::pickle::read_all(&path_buf));
     let raw = match read {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => return Err(pickle_err(e.to_string())),
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            let hint = if load_safetensors(path, &Device::Cpu).is_ok() {
+                "it is a safetensors file already: use it directly"
+            } else if msg.contains("Zip") || msg.contains("zip") {
+                "expected the zip archive that torch.save writes; the file is truncated or of another kind"
+            } else {
+                "the archive or its pickle is damaged"
+            };
+            return Err(pickle_err(format!("{hint} ({msg})")));
+        }
         Err(_) => return Err(pickle_err("the file is malformed (reader aborted)".into())),
     };
     if raw.is_empty() {
@@ -148,7 +163,8 @@ pub fn import_pytorch_checkpoint(path: &Path) -> Result<BTreeMap<String, Tensor>
             .unwrap_or(&key)
             .to_string();
         let t = if t.dtype().is_float() {
-            t.to_dtype(DType::F32).map_err(|e| pickle_err(e.to_string()))?
+            t.to_dtype(DType::F32)
+                .map_err(|e| pickle_err(e.to_string()))?
         } else {
             t
         };
