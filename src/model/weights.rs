@@ -182,3 +182,59 @@ pub fn import_pytorch_checkpoint(path: &Path) -> Result<BTreeMap<String, Tensor>
     }
     Ok(out)
 }
+
+/// Metadata key holding the model config (TOML) in every file trm-tui writes.
+pub const META_MODEL_CONFIG: &str = "model_config";
+/// Prefix of the EMA copy of each parameter in training checkpoints.
+pub const EMA_PREFIX: &str = "ema.";
+
+/// Open a weights or checkpoint file for inference: the config comes from the file's
+/// `model_config` metadata (or `config`, when given, for files without one), the weights from
+/// the EMA copy when the file has one (`ema.<name>`), else the plain tensors. Optimizer state
+/// and other extras are ignored.
+pub fn load_model(
+    path: &Path,
+    config: Option<&super::TrmConfig>,
+    device: &Device,
+) -> Result<(super::TrmModel, HashMap<String, String>), WeightsError> {
+    let p = path.display().to_string();
+    let (tensors, metadata) = load_safetensors(path, device)?;
+    let cfg = match (config, metadata.get(META_MODEL_CONFIG)) {
+        (Some(c), _) => c.clone(),
+        (None, Some(text)) => {
+            super::TrmConfig::from_toml_str(text).map_err(|e| WeightsError::Content {
+                path: p.clone(),
+                message: format!("its `{META_MODEL_CONFIG}` metadata is not a valid config: {e}"),
+            })?
+        }
+        (None, None) => {
+            return Err(WeightsError::Content {
+                path: p,
+                message: format!(
+                    "has no `{META_MODEL_CONFIG}` metadata; pass the model config explicitly \
+                     (e.g. `import-checkpoint --config FILE.toml`)"
+                ),
+            })
+        }
+    };
+    let expected = super::net::expected_shapes(&cfg);
+    let has_ema = tensors.keys().any(|k| k.starts_with(EMA_PREFIX));
+    let mut chosen = BTreeMap::new();
+    for name in expected.keys() {
+        let ema_key = format!("{EMA_PREFIX}{name}");
+        let t = if has_ema && tensors.contains_key(&ema_key) {
+            tensors.get(&ema_key)
+        } else {
+            tensors.get(name)
+        };
+        if let Some(t) = t {
+            chosen.insert(name.clone(), t.clone());
+        }
+    }
+    let model =
+        super::TrmModel::from_tensors(cfg, chosen, device).map_err(|e| WeightsError::Content {
+            path: p,
+            message: e.to_string(),
+        })?;
+    Ok((model, metadata))
+}

@@ -1,0 +1,205 @@
+//! The typed messages between a trainer thread and whoever drives it (the TUI, the headless
+//! CLI, tests): commands in, events out; plus the on-disk records of a run (`metrics.jsonl`,
+//! `events.jsonl`) that the TUI reads back, also while a headless run is still writing them.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::state::TrainerState;
+
+/// A command to a running trainer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainCommand {
+    Pause,
+    Resume,
+    /// Stop; write a final checkpoint first when `checkpoint`.
+    Stop { checkpoint: bool },
+    CheckpointNow,
+}
+
+/// Live progress, sent at most a few times a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub step: u64,
+    pub total_steps: u64,
+    pub epoch: f64,
+    pub elapsed_s: f64,
+    /// Estimated seconds to the last step at the recent rate.
+    pub eta_s: Option<f64>,
+    pub samples_per_s: f64,
+    pub lr: f64,
+    pub device: String,
+    /// Resident memory of the process (CPU) or device memory in use (GPU), bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// What a trainer reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainerEvent {
+    State(TrainerState),
+    Progress(Progress),
+    Metrics(MetricRecord),
+    Event(RunEvent),
+    /// A line for the logs pane.
+    Log(String),
+}
+
+/// One line of `metrics.jsonl`: one logged step of one split. `values` holds the official
+/// metric names (`lm_loss`, `q_halt_loss`, `q_continue_loss`, `accuracy`, `exact_accuracy`,
+/// `q_halt_accuracy`, `steps`) and extra ones (`lr`, `samples_per_s`, `memory_bytes`,
+/// `maze_valid_path`, `ARC/pass@2`, ...). A NaN is written as `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecord {
+    pub step: u64,
+    pub epoch: f64,
+    /// Seconds since the run started (summed over resumed sessions).
+    pub wall_s: f64,
+    /// `train` or `eval`.
+    pub split: String,
+    #[serde(flatten)]
+    pub values: BTreeMap<String, Option<f64>>,
+}
+
+impl MetricRecord {
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.values.get(key).copied().flatten()
+    }
+}
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// `start`, `resume`, `pause`, `stop`, `eval`, `checkpoint`, `finish`, `error`.
+    pub kind: String,
+    pub step: u64,
+    /// Unix time, seconds.
+    pub time: f64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// Read every complete record of a `metrics.jsonl` (a partly written last line is skipped, so a
+/// file that is being appended to can be read at any time). Bad lines are returned as errors
+/// naming the file and line, after the good ones.
+pub fn read_metrics(path: &Path) -> std::io::Result<(Vec<MetricRecord>, Vec<String>)> {
+    let f = std::fs::File::open(path)?;
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    let reader = std::io::BufReader::new(f);
+    let mut lines = reader.lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<MetricRecord>(&line) {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                let is_last = lines.peek().is_none();
+                if !is_last {
+                    errors.push(format!("{}:{}: {e}", path.display(), i + 1));
+                }
+            }
+        }
+    }
+    Ok((records, errors))
+}
+
+/// Incremental reader of a growing `metrics.jsonl` (tail -f): remembers its byte offset and
+/// returns only new complete lines.
+#[derive(Debug, Clone)]
+pub struct MetricsTail {
+    pub path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl MetricsTail {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            offset: 0,
+            partial: String::new(),
+        }
+    }
+
+    /// New records since the last call (empty if the file does not exist yet).
+    pub fn poll(&mut self) -> Vec<MetricRecord> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < self.offset {
+            // Truncated or replaced: start over.
+            self.offset = 0;
+            self.partial.clear();
+        }
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut buf = String::new();
+        if f.read_to_string(&mut buf).is_err() {
+            return Vec::new();
+        }
+        self.offset += buf.len() as u64;
+        self.partial.push_str(&buf);
+        let mut out = Vec::new();
+        while let Some(pos) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=pos).collect();
+            if let Ok(r) = serde_json::from_str::<MetricRecord>(line.trim()) {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_nan_is_null() {
+        let mut values = BTreeMap::new();
+        values.insert("lm_loss".to_string(), Some(1.5));
+        values.insert("accuracy".to_string(), None);
+        let r = MetricRecord {
+            step: 3,
+            epoch: 0.5,
+            wall_s: 2.0,
+            split: "train".into(),
+            values,
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert!(s.contains("\"lm_loss\":1.5") && s.contains("\"accuracy\":null"), "{s}");
+        let back: MetricRecord = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.get("accuracy"), None);
+    }
+
+    #[test]
+    fn tail_returns_only_complete_new_lines() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        let mut t = MetricsTail::new(&p);
+        assert!(t.poll().is_empty());
+        let mut f = std::fs::File::create(&p).unwrap();
+        write!(f, "{{\"step\":1,\"epoch\":0,\"wall_s\":0,\"split\":\"train\",\"lm_loss\":2}}\n{{\"step\":2,").unwrap();
+        f.flush().unwrap();
+        let got = t.poll();
+        assert_eq!(got.len(), 1);
+        write!(f, "\"epoch\":0,\"wall_s\":1,\"split\":\"train\",\"lm_loss\":1}}\n").unwrap();
+        f.flush().unwrap();
+        let got = t.poll();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].step, 2);
+        let (all, errs) = read_metrics(&p).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(errs.is_empty());
+    }
+}

@@ -1,0 +1,12 @@
+//! The training engine: the official recipe (AdamATan2 + sparse sign-SGD, warmup/cosine
+//! schedule, EMA, persistent ACT carry), runs on disk (`runs/<id>/`), checkpoints, evaluation,
+//! presets, and a trainer thread driven by typed messages through a pure state machine.
+//! Nothing here knows about the terminal.
+
+pub mod api;
+pub mod config;
+pub mod state;
+
+pub use api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
+pub use state::TrainerState;
+pub use config::{DataConfig, OptimizerKind, TrainConfig};
