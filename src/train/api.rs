@@ -16,7 +16,9 @@ pub enum TrainCommand {
     Pause,
     Resume,
     /// Stop; write a final checkpoint first when `checkpoint`.
-    Stop { checkpoint: bool },
+    Stop {
+        checkpoint: bool,
+    },
     CheckpointNow,
 }
 
@@ -175,7 +177,10 @@ mod tests {
             values,
         };
         let s = serde_json::to_string(&r).unwrap();
-        assert!(s.contains("\"lm_loss\":1.5") && s.contains("\"accuracy\":null"), "{s}");
+        assert!(
+            s.contains("\"lm_loss\":1.5") && s.contains("\"accuracy\":null"),
+            "{s}"
+        );
         let back: MetricRecord = serde_json::from_str(&s).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.get("accuracy"), None);
@@ -193,7 +198,11 @@ mod tests {
         f.flush().unwrap();
         let got = t.poll();
         assert_eq!(got.len(), 1);
-        write!(f, "\"epoch\":0,\"wall_s\":1,\"split\":\"train\",\"lm_loss\":1}}\n").unwrap();
+        write!(
+            f,
+            "\"epoch\":0,\"wall_s\":1,\"split\":\"train\",\"lm_loss\":1}}\n"
+        )
+        .unwrap();
         f.flush().unwrap();
         let got = t.poll();
         assert_eq!(got.len(), 1);

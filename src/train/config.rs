@@ -179,7 +179,10 @@ impl TrainConfig {
                 .ok_or_else(|| serr(key, "is not a section"))?;
             let known: Vec<String> = table.keys().cloned().collect();
             cur = table.get_mut(*p).ok_or_else(|| {
-                serr(key, format!("unknown section `{p}` (known: {})", known.join(", ")))
+                serr(
+                    key,
+                    format!("unknown section `{p}` (known: {})", known.join(", ")),
+                )
             })?;
         }
         let table = cur
@@ -187,7 +190,10 @@ impl TrainConfig {
             .ok_or_else(|| serr(key, "is not a section"))?;
         let known: Vec<String> = table.keys().cloned().collect();
         let entry = table.get_mut(*last).ok_or_else(|| {
-            serr(key, format!("unknown setting (known here: {})", known.join(", ")))
+            serr(
+                key,
+                format!("unknown setting (known here: {})", known.join(", ")),
+            )
         })?;
         *entry = parse_like(entry, value).map_err(|m| serr(key, m))?;
         let new: TrainConfig = doc
@@ -214,9 +220,9 @@ impl TrainConfig {
 
     /// Check the whole recipe (the architecture included).
     pub fn validate(&self) -> Result<(), SettingError> {
-        self.arch.validate().map_err(|e| {
-            serr(format!("arch.{}", e.field), e.message.clone())
-        })?;
+        self.arch
+            .validate()
+            .map_err(|e| serr(format!("arch.{}", e.field), e.message.clone()))?;
         if self.global_batch_size == 0 {
             return Err(serr("global_batch_size", "must be >= 1"));
         }
@@ -262,7 +268,13 @@ impl TrainConfig {
             return Err(serr("log_every", "must be >= 1"));
         }
         let dev = self.device.as_str();
-        if !(dev == "cpu" || dev == "auto" || dev.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok()) || dev == "cuda") {
+        if !(dev == "cpu"
+            || dev == "auto"
+            || dev
+                .strip_prefix("cuda:")
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+            || dev == "cuda")
+        {
             return Err(serr("device", "expected cpu, auto, cuda or cuda:N"));
         }
         Ok(())
@@ -340,8 +352,14 @@ mod tests {
         let mut c = base.clone();
         c.set("arch.hidden_size", "128").unwrap();
         let d = c.diff(&base);
-        assert_eq!(d, vec![("arch.hidden_size".into(), "512".into(), "128".into())]);
-        assert!(base.fields().iter().any(|(k, _)| k == "arch.no_ACT_continue"));
+        assert_eq!(
+            d,
+            vec![("arch.hidden_size".into(), "512".into(), "128".into())]
+        );
+        assert!(base
+            .fields()
+            .iter()
+            .any(|(k, _)| k == "arch.no_ACT_continue"));
     }
 
     #[test]
@@ -349,11 +367,17 @@ mod tests {
         let c = TrainConfig::default();
         let back = TrainConfig::from_toml_str(&c.to_toml_string()).unwrap();
         assert_eq!(back, c);
-        assert!(TrainConfig::from_toml_str("bogus = 1").unwrap_err().to_string().contains("bogus"));
+        assert!(TrainConfig::from_toml_str("bogus = 1")
+            .unwrap_err()
+            .to_string()
+            .contains("bogus"));
         let mut c = TrainConfig::default();
         c.arch.num_heads = 7;
         assert_eq!(c.validate().unwrap_err().field, "arch.hidden_size");
-        c = TrainConfig { device: "gpu".into(), ..TrainConfig::default() };
+        c = TrainConfig {
+            device: "gpu".into(),
+            ..TrainConfig::default()
+        };
         assert_eq!(c.validate().unwrap_err().field, "device");
     }
 }

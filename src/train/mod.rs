@@ -5,8 +5,9 @@
 
 pub mod api;
 pub mod config;
+pub mod optim;
 pub mod state;
 
 pub use api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
-pub use state::TrainerState;
 pub use config::{DataConfig, OptimizerKind, TrainConfig};
+pub use state::TrainerState;

@@ -45,7 +45,9 @@ pub enum Input {
     Pause,
     Resume,
     /// Stop, writing a checkpoint first when `checkpoint`.
-    Stop { checkpoint: bool },
+    Stop {
+        checkpoint: bool,
+    },
     CheckpointNow,
     /// The loop finished its last step.
     Completed,
@@ -87,9 +89,13 @@ pub fn transition(state: &TrainerState, input: &Input) -> (TrainerState, Vec<Eff
         }
         (S::Idle, Input::Stop { .. }) => (S::Finished, vec![Exit]),
         (S::Running | S::Paused, Input::CheckpointNow) => (state.clone(), vec![SaveCheckpoint]),
-        (S::Running, Input::Completed) => (S::Finished, vec![SaveFinalCheckpoint, Log("finish"), Exit]),
+        (S::Running, Input::Completed) => {
+            (S::Finished, vec![SaveFinalCheckpoint, Log("finish"), Exit])
+        }
         (S::Stopping, Input::Stopped) => (S::Finished, vec![Exit]),
-        (s, Input::Error(msg)) if !s.is_terminal() => (S::Failed(msg.clone()), vec![Log("error"), Exit]),
+        (s, Input::Error(msg)) if !s.is_terminal() => {
+            (S::Failed(msg.clone()), vec![Log("error"), Exit])
+        }
         (s, _) => (s.clone(), vec![]),
     }
 }
@@ -150,6 +156,10 @@ mod tests {
         assert_eq!(s, S::Finished);
         let (s, e) = transition(&S::Running, &Input::CheckpointNow);
         assert_eq!((s, e), (S::Running, vec![Effect::SaveCheckpoint]));
-        assert!(S::Paused.is_active() && !S::Finished.is_active() && S::Failed(String::new()).is_terminal());
+        assert!(
+            S::Paused.is_active()
+                && !S::Finished.is_active()
+                && S::Failed(String::new()).is_terminal()
+        );
     }
 }
