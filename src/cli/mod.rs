@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod data;
 pub mod import;
 pub mod puzzles;
+pub mod train;
 
 /// Marks an error as a failure of the run itself (not of its input): exit status 1.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,12 @@ pub enum Command {
     /// Build training datasets in the official on-disk format.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a TRM headless (progress on stderr; Ctrl-C stops with a checkpoint).
+    Train(train::TrainArgs),
+    /// Evaluate a checkpoint on a dataset or puzzle file.
+    Eval(train::EvalArgs),
+    /// List the training presets.
+    Presets,
 }
 
 /// Entry point of the binary; returns the process exit status.
@@ -44,6 +51,9 @@ pub fn main() -> i32 {
         Some(Command::ImportCheckpoint(args)) => import::run(args),
         Some(Command::Puzzles(cmd)) => puzzles::run(cmd),
         Some(Command::Data(cmd)) => data::run(cmd),
+        Some(Command::Train(args)) => train::run_train(args),
+        Some(Command::Eval(args)) => train::run_eval(args),
+        Some(Command::Presets) => train::run_presets(),
         None => {
             eprintln!(
                 "the workbench is not built yet; see `trm-tui --help` for the headless commands"

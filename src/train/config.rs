@@ -23,6 +23,10 @@ pub struct DataConfig {
     /// A built dataset folder (official layout, with `train/` and `test/`) or a puzzle file.
     /// Empty: generate the task below in memory.
     pub path: String,
+    /// A separate test source (same kind as `path`); empty: `test_fraction` of `path`.
+    pub test_path: String,
+    /// Share of `path` held out for test when `test_path` is empty (CSV sources).
+    pub test_fraction: f64,
     /// Generated task when `path` is empty: `sudoku`, `maze`.
     pub generate: String,
     /// Grid size of the generated task (sudoku 4/6/9; maze side).
@@ -42,6 +46,8 @@ impl Default for DataConfig {
     fn default() -> Self {
         Self {
             path: String::new(),
+            test_path: String::new(),
+            test_fraction: 0.1,
             generate: "sudoku".into(),
             size: 4,
             difficulty: "easy".into(),

@@ -5,8 +5,13 @@
 
 pub mod api;
 pub mod config;
+pub mod engine;
 pub mod optim;
+pub mod presets;
+pub mod sampler;
+pub mod source;
 pub mod state;
+pub mod trainer;
 
 pub use api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
 pub use config::{DataConfig, OptimizerKind, TrainConfig};

@@ -1,0 +1,378 @@
+//! `trm-tui train` and `trm-tui eval`: headless training with a progress bar (or plain log
+//! lines when stderr is not a terminal), graceful Ctrl-C, and evaluation of a checkpoint.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use candle_core::Device;
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+
+use super::RunFailure;
+use crate::data::build::{load_source, SourceOptions};
+use crate::data::dataset::{Dataset, DatasetMetadata};
+use crate::data::PuzzleKind;
+use crate::model::weights::load_model;
+use crate::train::engine::evaluate_model;
+use crate::train::trainer::{
+    latest_checkpoint, new_run_id, open_device, runs_root, spawn, RunSpec,
+};
+use crate::train::{presets, TrainCommand, TrainConfig, TrainerEvent, TrainerState};
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// A named preset (see `trm-tui presets`).
+    #[arg(long, conflicts_with = "config")]
+    pub preset: Option<String>,
+    /// A config file (TOML; the `config.toml` of any run works).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override settings: `--set arch.L_cycles=4 --set lr=3e-4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Data: a built dataset folder or a puzzle file (sets `data.path`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Stop after this many optimizer steps (sets `max_steps`).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Continue from `latest` (of --run-dir) or from a checkpoint file.
+    #[arg(long)]
+    pub resume: Option<String>,
+    /// The run folder (default `runs/<time>-<preset>`).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// `cpu`, `auto`, `cuda` or `cuda:N` (sets `device`).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A checkpoint or weights file written by trm-tui (EMA weights are used when present).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// A built dataset folder (its test split) or a puzzle file (every puzzle with a label).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Evaluate at most this many examples.
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print the metrics as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Resolve the config of a `train` invocation.
+pub fn resolve_config(args: &TrainArgs) -> Result<(TrainConfig, String)> {
+    let (mut cfg, label) = match (&args.preset, &args.config) {
+        (Some(p), _) => (
+            presets::get(p).ok_or_else(|| {
+                eyre!(
+                    "--preset: unknown preset `{p}` (known: {})",
+                    presets::names().join(", ")
+                )
+            })?,
+            p.clone(),
+        ),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .wrap_err_with(|| format!("{}: cannot read", path.display()))?;
+            let cfg = TrainConfig::from_toml_str(&text)
+                .wrap_err_with(|| format!("{}: bad config", path.display()))?;
+            let label = path
+                .file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().to_string());
+            (cfg, label)
+        }
+        (None, None) => match (&args.resume, &args.run_dir) {
+            (Some(_), Some(dir)) => {
+                let path = dir.join("config.toml");
+                let text = std::fs::read_to_string(&path).wrap_err_with(|| {
+                    format!(
+                        "{}: cannot read (give --preset or --config)",
+                        path.display()
+                    )
+                })?;
+                (
+                    TrainConfig::from_toml_str(&text)
+                        .wrap_err_with(|| format!("{}: bad config", path.display()))?,
+                    "resume".into(),
+                )
+            }
+            _ => bail!(
+                "give --preset NAME or --config FILE (presets: {})",
+                presets::names().join(", ")
+            ),
+        },
+    };
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| eyre!("--set {kv}: expected KEY=VALUE"))?;
+        cfg.set(k.trim(), v).wrap_err("--set")?;
+    }
+    if let Some(d) = &args.data {
+        cfg.data.path = d.display().to_string();
+    }
+    if let Some(s) = args.steps {
+        cfg.max_steps = s;
+    }
+    if let Some(d) = &args.device {
+        cfg.device = d.clone();
+    }
+    cfg.validate()?;
+    Ok((cfg, label))
+}
+
+pub fn run_train(args: TrainArgs) -> Result<()> {
+    let (cfg, label) = resolve_config(&args)?;
+    let run_dir = args
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| runs_root().join(new_run_id(&label)));
+    let resume = match args.resume.as_deref() {
+        None => None,
+        Some("latest") => Some(latest_checkpoint(&run_dir).ok_or_else(|| {
+            eyre!(
+                "--resume latest: {} has no checkpoints/latest",
+                run_dir.display()
+            )
+        })?),
+        Some(p) => {
+            let p = PathBuf::from(p);
+            if !p.is_file() {
+                bail!("--resume: {} is not a file", p.display());
+            }
+            Some(p)
+        }
+    };
+    let handle = spawn(RunSpec {
+        config: cfg,
+        run_dir: run_dir.clone(),
+        resume,
+    })?;
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let h = std::sync::Mutex::new(handle.command_sender());
+        let presses = Arc::clone(&presses);
+        let _ = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                eprintln!("\nstopping: writing a checkpoint (Ctrl-C again to abort)");
+                if let Ok(h) = h.lock() {
+                    let _ = h.send(TrainCommand::Stop { checkpoint: true });
+                }
+            } else {
+                eprintln!("\naborted");
+                std::process::exit(130);
+            }
+        });
+    }
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} steps  eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    eprintln!("run folder: {}", run_dir.display());
+    let mut last_state = TrainerState::Idle;
+    let mut last_line = std::time::Instant::now() - Duration::from_secs(60);
+    let mut train_loss = None;
+    loop {
+        let ev = handle.recv_timeout(Duration::from_millis(200));
+        let done = ev.is_none() && handle.is_finished();
+        if let Some(ev) = ev {
+            match &ev {
+                TrainerEvent::State(s) => last_state = s.clone(),
+                TrainerEvent::Progress(p) => {
+                    if let Some(b) = &bar {
+                        b.set_length(p.total_steps);
+                        b.set_position(p.step);
+                        b.set_message(format!(
+                            "{:.1} samples/s  lm_loss {}",
+                            p.samples_per_s,
+                            train_loss.map_or("-".into(), |v: f64| format!("{v:.4}"))
+                        ));
+                    } else if last_line.elapsed() > Duration::from_secs(5)
+                        || p.step == p.total_steps
+                    {
+                        last_line = std::time::Instant::now();
+                        eprintln!(
+                            "step {}/{}  epoch {:.2}  {:.1} samples/s  lr {:.2e}  lm_loss {}  eta {}",
+                            p.step,
+                            p.total_steps,
+                            p.epoch,
+                            p.samples_per_s,
+                            p.lr,
+                            train_loss.map_or("-".into(), |v: f64| format!("{v:.4}")),
+                            p.eta_s.map_or("-".into(), |s| format!("{s:.0}s"))
+                        );
+                    }
+                }
+                TrainerEvent::Metrics(m) => {
+                    if m.split == "train" {
+                        train_loss = m.get("lm_loss");
+                    } else {
+                        let line = format_metrics(&m.values);
+                        match &bar {
+                            Some(b) => b.println(format!("eval @ step {}: {line}", m.step)),
+                            None => eprintln!("eval @ step {}: {line}", m.step),
+                        }
+                    }
+                }
+                TrainerEvent::Log(l) => match &bar {
+                    Some(b) => b.println(l),
+                    None => eprintln!("{l}"),
+                },
+                TrainerEvent::Event(_) => {}
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    match last_state {
+        TrainerState::Failed(m) => Err(eyre!(RunFailure(m))),
+        _ => {
+            if let Some(p) = latest_checkpoint(&run_dir) {
+                eprintln!("latest checkpoint: {}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn format_metrics(m: &BTreeMap<String, Option<f64>>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k} {}", v.map_or("n/a".into(), |v| format!("{v:.4}"))))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// The split to evaluate from `--data`: the test split of a built dataset, or every labelled
+/// puzzle of a puzzle file.
+pub fn eval_split(path: &Path) -> Result<(DatasetMetadata, Dataset, Option<PuzzleKind>)> {
+    if path.is_dir() && crate::data::dataset::is_built_dataset(path) {
+        let l = load_source(path, &SourceOptions::default())?;
+        return Ok((l.test.0, l.test.1, l.kind));
+    }
+    let file = crate::data::read_puzzle_file(path)?;
+    let kind = file.kind;
+    let s = kind.seq_len();
+    let mut ds = Dataset {
+        seq_len: s,
+        ..Default::default()
+    };
+    ds.puzzle_indices.push(0);
+    ds.group_indices.push(0);
+    for p in &file.puzzles {
+        let Some(label) = p.label_tokens() else {
+            continue;
+        };
+        let input = p.input_tokens();
+        if input.len() != s || label.len() != s {
+            continue;
+        }
+        ds.inputs.extend_from_slice(&input);
+        ds.labels
+            .extend(label.into_iter().map(|t| if t == 0 { -100 } else { t }));
+        ds.puzzle_identifiers.push(0);
+        ds.puzzle_indices.push((ds.inputs.len() / s) as i32);
+        ds.group_indices.push(ds.puzzle_identifiers.len() as i32);
+    }
+    if ds.num_examples() == 0 {
+        bail!("{}: no puzzle with a label to evaluate", path.display());
+    }
+    let meta = DatasetMetadata {
+        pad_id: 0,
+        ignore_label_id: Some(0),
+        blank_identifier_id: 0,
+        vocab_size: kind.vocab_size(),
+        seq_len: s,
+        num_puzzle_identifiers: 1,
+        total_groups: ds.num_groups(),
+        mean_puzzle_examples: 1.0,
+        total_puzzles: Some(ds.num_puzzles()),
+        sets: vec!["all".into()],
+    };
+    Ok((meta, ds, Some(kind)))
+}
+
+pub fn run_eval(args: EvalArgs) -> Result<()> {
+    let (device, notice) = open_device(&args.device)?;
+    if let Some(n) = notice {
+        eprintln!("{n}");
+    }
+    let (model, meta) = load_model(&args.checkpoint, None, &device)?;
+    let (dmeta, ds, kind) = eval_split(&args.data)?;
+    let cfg = &model.config;
+    if dmeta.seq_len != cfg.seq_len || dmeta.vocab_size > cfg.vocab_size {
+        bail!(
+            "{}: the data ({:?}, seq_len {}, vocab {}) does not fit the model in {} (seq_len {}, vocab {})",
+            args.data.display(),
+            kind,
+            dmeta.seq_len,
+            dmeta.vocab_size,
+            args.checkpoint.display(),
+            cfg.seq_len,
+            cfg.vocab_size
+        );
+    }
+    let _ = Device::Cpu;
+    let t0 = std::time::Instant::now();
+    let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit)?;
+    m.insert("eval_seconds".into(), Some(t0.elapsed().as_secs_f64()));
+    if let Some(step) = meta
+        .get(crate::train::engine::META_STEP)
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        m.insert("checkpoint_step".into(), Some(step));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        println!(
+            "checkpoint {}  data {}",
+            args.checkpoint.display(),
+            args.data.display()
+        );
+        for (k, v) in &m {
+            println!(
+                "  {k:<18} {}",
+                v.map_or("n/a".into(), |v| format!("{v:.6}"))
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `trm-tui presets`: list the presets.
+pub fn run_presets() -> Result<()> {
+    for name in presets::names() {
+        let c = presets::get(name).ok_or_else(|| eyre!("preset {name}"))?;
+        println!(
+            "{name:<20} {:>10} params  {}",
+            c.arch.num_parameters(),
+            presets::about(name).unwrap_or("")
+        );
+    }
+    Ok(())
+}

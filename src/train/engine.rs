@@ -1,0 +1,609 @@
+//! One training session in memory: model, optimizers, EMA, persistent ACT carries (one per
+//! micro-batch), sampler and RNG; `train_step` runs one optimizer step of the official loop
+//! (spec §4), `evaluate` runs the EMA model over the test split for all `halt_max_steps`
+//! (spec §7), and checkpoints hold everything needed to continue bit-identically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor, Var};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+
+use super::config::TrainConfig;
+use super::optim::{clip_global_norm, lr_at, signsgd_update, DenseOptimizer, Ema, Moments};
+use super::sampler::{eval_batches, Sampler, SamplerState};
+use crate::data::build::LoadedData;
+use crate::data::PuzzleKind;
+use crate::model::weights::{load_safetensors, save_safetensors, EMA_PREFIX, META_MODEL_CONFIG};
+use crate::model::{ActCarry, Batch, InnerCarry, MetricSums, TrmModel};
+use crate::util::Rng;
+
+pub const META_FORMAT: &str = "format";
+pub const CHECKPOINT_FORMAT: &str = "trm-tui/checkpoint-v1";
+pub const META_TRAIN_CONFIG: &str = "train_config";
+pub const META_STEP: &str = "step";
+pub const META_STATE: &str = "trainer_state";
+pub const META_BEST: &str = "best_exact_accuracy";
+pub const META_METRICS: &str = "eval_metrics";
+
+/// What one optimizer step produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    pub step: u64,
+    pub lr: f64,
+    pub samples: usize,
+    /// Official names, normalised as the official trainer logs them (losses by the global
+    /// batch size, the rest by the count of halted sequences); `None` where undefined.
+    pub metrics: BTreeMap<String, Option<f64>>,
+    pub grad_norm: Option<f64>,
+}
+
+/// Small scalar state saved in the checkpoint metadata (JSON).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    step: u64,
+    optimizer_step: u64,
+    act_rng: (u64, u64),
+    sampler: SamplerState,
+    wall_s: f64,
+    best_exact_accuracy: Option<f64>,
+}
+
+/// Training data with what the engine needs to know about it.
+pub struct TrainData {
+    pub loaded: LoadedData,
+}
+
+impl TrainData {
+    pub fn kind(&self) -> Option<PuzzleKind> {
+        self.loaded.kind
+    }
+}
+
+/// A training session.
+pub struct Session {
+    pub cfg: TrainConfig,
+    pub model: TrmModel,
+    pub data: Arc<TrainData>,
+    pub opt: DenseOptimizer,
+    pub ema: Option<Ema>,
+    carries: Vec<ActCarry>,
+    act_rng: Rng,
+    pub sampler: Sampler,
+    pub step: u64,
+    pub total_steps: u64,
+    /// Wall time of earlier sessions of this run (resume), seconds.
+    pub wall_s_before: f64,
+    pub best_exact_accuracy: Option<f64>,
+}
+
+/// Official `total_steps = epochs * total_groups * mean_puzzle_examples / global_batch_size`,
+/// or `max_steps` when set.
+pub fn total_steps(cfg: &TrainConfig, data: &LoadedData) -> u64 {
+    if cfg.max_steps > 0 {
+        return cfg.max_steps;
+    }
+    let meta = &data.train.0;
+    (cfg.epochs as f64 * meta.total_groups as f64 * meta.mean_puzzle_examples
+        / cfg.global_batch_size as f64) as u64
+}
+
+/// Check that the data fits the model (vocabulary, length, identifiers).
+pub fn check_data_matches(cfg: &TrainConfig, data: &LoadedData) -> Result<()> {
+    let meta = &data.train.0;
+    let a = &cfg.arch;
+    if meta.seq_len != a.seq_len {
+        bail!(
+            "the data has seq_len {} ({}), the model expects arch.seq_len = {}",
+            meta.seq_len,
+            data.kind
+                .map_or("unknown kind".to_string(), |k| format!("{k:?}")),
+            a.seq_len
+        );
+    }
+    if meta.vocab_size > a.vocab_size {
+        bail!(
+            "the data uses a vocabulary of {} tokens, the model has arch.vocab_size = {}",
+            meta.vocab_size,
+            a.vocab_size
+        );
+    }
+    if a.puzzle_emb_ndim > 0 && meta.num_puzzle_identifiers > a.num_puzzle_identifiers {
+        bail!(
+            "the data has {} puzzle identifiers, the model's table arch.num_puzzle_identifiers = {}",
+            meta.num_puzzle_identifiers,
+            a.num_puzzle_identifiers
+        );
+    }
+    if data.train.1.num_groups() == 0 || data.train.1.num_examples() == 0 {
+        bail!("the train split is empty");
+    }
+    if data.train.1.num_examples() < cfg.global_batch_size {
+        bail!(
+            "the train split has {} examples, fewer than one global batch ({})",
+            data.train.1.num_examples(),
+            cfg.global_batch_size
+        );
+    }
+    Ok(())
+}
+
+impl Session {
+    /// A fresh session (model initialised from `cfg.seed`).
+    pub fn new(cfg: TrainConfig, data: Arc<TrainData>, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        check_data_matches(&cfg, &data.loaded)?;
+        let model = TrmModel::new(cfg.arch.clone(), cfg.seed, device)?;
+        let ema = cfg.ema.then(|| Ema::new(cfg.ema_rate, model.params()));
+        let micro = micro_size(&cfg);
+        let carries = (0..cfg.global_batch_size / micro)
+            .map(|_| model.act_initial_carry(micro))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let total = total_steps(&cfg, &data.loaded);
+        Ok(Self {
+            opt: DenseOptimizer::new(cfg.optimizer, cfg.beta1, cfg.beta2, cfg.weight_decay),
+            act_rng: Rng::derive(cfg.seed, 0xAC7),
+            sampler: Sampler::new(cfg.seed, cfg.eval_interval, cfg.global_batch_size),
+            cfg,
+            model,
+            data,
+            ema,
+            carries,
+            step: 0,
+            total_steps: total,
+            wall_s_before: 0.0,
+            best_exact_accuracy: None,
+        })
+    }
+
+    pub fn epoch(&self) -> f64 {
+        self.sampler.epoch(self.data.loaded.train.1.num_groups())
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.step >= self.total_steps
+    }
+
+    /// One optimizer step (one supervision step for every slot of the global batch).
+    pub fn train_step(&mut self) -> Result<StepReport> {
+        self.step += 1;
+        let cfg = &self.cfg;
+        let lr = lr_at(
+            cfg.lr,
+            self.step,
+            cfg.lr_warmup_steps,
+            self.total_steps,
+            cfg.lr_min_ratio,
+        );
+        let lr_emb = lr_at(
+            cfg.puzzle_emb_lr,
+            self.step,
+            cfg.lr_warmup_steps,
+            self.total_steps,
+            cfg.lr_min_ratio,
+        );
+        let batch = self.sampler.next_batch(&self.data.loaded.train.1);
+        let micro = micro_size(cfg);
+        let scale = 1.0 / cfg.global_batch_size as f64;
+        let mut sums = MetricSums::default();
+        let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
+        let mut emb_grads: Vec<Tensor> = Vec::new();
+        let mut emb_ids: Vec<i32> = Vec::new();
+        for (k, carry) in self.carries.iter_mut().enumerate() {
+            let chunk = slice_batch(&batch, k * micro, micro);
+            let (new_carry, out, loss) =
+                self.model
+                    .act_loss_step(carry, &chunk, true, &mut self.act_rng)?;
+            let total = loss.total.to_scalar::<f64>()?;
+            if !total.is_finite() {
+                bail!(
+                    "the loss is {total} at step {} (lm_loss {}, q_halt_loss {}): stopping; the last good checkpoint is kept",
+                    self.step,
+                    loss.metrics.lm_loss,
+                    loss.metrics.q_halt_loss
+                );
+            }
+            let g = (loss.total * scale)?.backward()?;
+            for (name, var) in self.model.params() {
+                if let Some(gt) = g.get(var.as_tensor()) {
+                    let gt = gt.to_dtype(DType::F32)?;
+                    match grads.get_mut(name) {
+                        Some(acc) => *acc = (&*acc + &gt)?,
+                        None => {
+                            grads.insert(name.clone(), gt);
+                        }
+                    }
+                }
+            }
+            if let Some(rows) = &out.puzzle_rows {
+                if let Some(gr) = g.get(rows.as_tensor()) {
+                    emb_grads.push(gr.to_dtype(DType::F32)?);
+                    emb_ids.extend_from_slice(&out.puzzle_ids);
+                }
+            }
+            sums.add(&loss.metrics);
+            *carry = new_carry;
+        }
+        let mut list: Vec<(String, Var, Tensor)> = self
+            .model
+            .params()
+            .iter()
+            .map(|(n, v)| {
+                let g = match grads.remove(n) {
+                    Some(g) => g,
+                    None => v.as_tensor().zeros_like()?,
+                };
+                Ok((n.clone(), v.clone(), g))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let grad_norm = if self.cfg.grad_clip > 0.0 {
+            Some(clip_global_norm(&mut list, self.cfg.grad_clip)?)
+        } else {
+            None
+        };
+        self.opt.step(lr, &list)?;
+        if !emb_grads.is_empty() {
+            let g = Tensor::cat(&emb_grads, 0)?;
+            self.model.puzzle_emb = signsgd_update(
+                &self.model.puzzle_emb,
+                &emb_ids,
+                &g,
+                lr_emb,
+                self.cfg.puzzle_emb_weight_decay,
+            )?;
+        }
+        if let Some(ema) = &mut self.ema {
+            ema.update(self.model.params())?;
+        }
+        let gb = self.cfg.global_batch_size as f64;
+        let mut metrics = normalise(&sums, gb, false);
+        metrics.insert("lr".into(), Some(lr));
+        if let Some(n) = grad_norm {
+            metrics.insert("grad_norm".into(), Some(n));
+        }
+        Ok(StepReport {
+            step: self.step,
+            lr,
+            samples: self.cfg.global_batch_size,
+            metrics,
+            grad_norm,
+        })
+    }
+
+    /// The model evaluation uses: the EMA weights (when EMA is on) with the current puzzle
+    /// embeddings, as the official trainer's deep copy.
+    pub fn eval_model(&self) -> Result<TrmModel> {
+        let mut sd = self.model.state_dict();
+        if let Some(ema) = &self.ema {
+            for (n, t) in &ema.shadow {
+                sd.insert(n.clone(), t.clone());
+            }
+        }
+        Ok(TrmModel::from_tensors(
+            self.cfg.arch.clone(),
+            sd,
+            self.model.device(),
+        )?)
+    }
+
+    /// Evaluate on the test split (every example runs all `halt_max_steps` steps).
+    pub fn evaluate(&self) -> Result<BTreeMap<String, Option<f64>>> {
+        let model = self.eval_model()?;
+        let batch_size = micro_size(&self.cfg);
+        evaluate_model(
+            &model,
+            &self.data.loaded.test.1,
+            self.data.kind(),
+            batch_size,
+            self.cfg.eval_limit,
+        )
+    }
+
+    /// All tensors and metadata of a checkpoint.
+    fn checkpoint_contents(
+        &self,
+        wall_s: f64,
+        eval_metrics: Option<&BTreeMap<String, Option<f64>>>,
+    ) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>)> {
+        let dev = Device::Cpu;
+        let mut t = self.model.state_dict();
+        if let Some(ema) = &self.ema {
+            for (n, s) in &ema.shadow {
+                t.insert(format!("{EMA_PREFIX}{n}"), s.clone());
+            }
+        }
+        for (n, m) in &self.opt.state {
+            t.insert(
+                format!("optim.m.{n}"),
+                Tensor::from_slice(&m.m, m.m.len(), &dev)?,
+            );
+            t.insert(
+                format!("optim.v.{n}"),
+                Tensor::from_slice(&m.v, m.v.len(), &dev)?,
+            );
+        }
+        for (k, c) in self.carries.iter().enumerate() {
+            let b = c.current.size;
+            let s = c.current.seq_len;
+            t.insert(format!("carry.{k}.z_H"), c.inner.z_h.clone());
+            t.insert(format!("carry.{k}.z_L"), c.inner.z_l.clone());
+            let ints = |v: &[i32], shape: (usize, usize)| -> candle_core::Result<Tensor> {
+                Tensor::from_vec(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), shape, &dev)
+            };
+            t.insert(
+                format!("carry.{k}.inputs"),
+                ints(&c.current.inputs, (b, s))?,
+            );
+            t.insert(
+                format!("carry.{k}.labels"),
+                ints(&c.current.labels, (b, s))?,
+            );
+            t.insert(
+                format!("carry.{k}.puzzle_ids"),
+                ints(&c.current.puzzle_ids, (b, 1))?,
+            );
+            let steps: Vec<i32> = c.steps.iter().map(|&x| x as i32).collect();
+            t.insert(format!("carry.{k}.steps"), ints(&steps, (b, 1))?);
+            let halted: Vec<i32> = c.halted.iter().map(|&x| x as i32).collect();
+            t.insert(format!("carry.{k}.halted"), ints(&halted, (b, 1))?);
+        }
+        let state = SavedState {
+            step: self.step,
+            optimizer_step: self.opt.step,
+            act_rng: self.act_rng.state(),
+            sampler: self.sampler.state,
+            wall_s,
+            best_exact_accuracy: self.best_exact_accuracy,
+        };
+        let mut meta = HashMap::new();
+        meta.insert(META_FORMAT.into(), CHECKPOINT_FORMAT.into());
+        meta.insert(META_MODEL_CONFIG.into(), self.cfg.arch.to_toml_string());
+        meta.insert(META_TRAIN_CONFIG.into(), self.cfg.to_toml_string());
+        meta.insert(META_STEP.into(), self.step.to_string());
+        meta.insert(META_STATE.into(), serde_json::to_string(&state)?);
+        if let Some(b) = self.best_exact_accuracy {
+            meta.insert(META_BEST.into(), b.to_string());
+        }
+        if let Some(m) = eval_metrics {
+            meta.insert(META_METRICS.into(), serde_json::to_string(m)?);
+        }
+        Ok((t, meta))
+    }
+
+    /// Write a checkpoint atomically.
+    pub fn save_checkpoint(
+        &self,
+        path: &Path,
+        wall_s: f64,
+        eval_metrics: Option<&BTreeMap<String, Option<f64>>>,
+    ) -> Result<()> {
+        let (t, meta) = self.checkpoint_contents(wall_s, eval_metrics)?;
+        save_safetensors(path, &t, &meta)?;
+        Ok(())
+    }
+
+    /// Continue a run from a checkpoint written by [`Session::save_checkpoint`]. The
+    /// architecture must match `cfg.arch`; other recipe settings are taken from `cfg` (so a
+    /// run can be continued with, say, more steps).
+    pub fn resume(
+        cfg: TrainConfig,
+        data: Arc<TrainData>,
+        path: &Path,
+        device: &Device,
+    ) -> Result<Self> {
+        let (mut t, meta) = load_safetensors(path, device)?;
+        let p = path.display();
+        if meta.get(META_FORMAT).map(String::as_str) != Some(CHECKPOINT_FORMAT) {
+            bail!("{p}: not a trm-tui training checkpoint (no `{META_FORMAT} = {CHECKPOINT_FORMAT}` metadata); weights-only files can be evaluated or opened in the solver, not resumed");
+        }
+        let saved: TrainConfig = TrainConfig::from_toml_str(
+            meta.get(META_TRAIN_CONFIG)
+                .ok_or_else(|| eyre!("{p}: no train_config metadata"))?,
+        )
+        .wrap_err_with(|| format!("{p}: bad train_config metadata"))?;
+        if saved.arch != cfg.arch {
+            let diffs: Vec<String> = cfg
+                .diff(&saved)
+                .into_iter()
+                .filter(|(k, _, _)| k.starts_with("arch."))
+                .map(|(k, a, b)| format!("{k} is {a} in the checkpoint, {b} here"))
+                .collect();
+            bail!(
+                "{p}: the checkpoint's model does not match this config: {}",
+                diffs.join("; ")
+            );
+        }
+        if saved.global_batch_size != cfg.global_batch_size
+            || micro_size(&saved) != micro_size(&cfg)
+        {
+            bail!(
+                "{p}: the checkpoint was trained with global_batch_size {} / micro_batch_size {}, this config has {} / {}",
+                saved.global_batch_size, saved.micro_batch_size, cfg.global_batch_size, cfg.micro_batch_size
+            );
+        }
+        let state: SavedState = serde_json::from_str(
+            meta.get(META_STATE)
+                .ok_or_else(|| eyre!("{p}: no trainer_state metadata"))?,
+        )
+        .wrap_err_with(|| format!("{p}: bad trainer_state metadata"))?;
+        let mut s = Session::new(cfg, data, device)?;
+        let mut weights = BTreeMap::new();
+        for name in crate::model::net::expected_shapes(&s.cfg.arch).keys() {
+            let v = t
+                .remove(name)
+                .ok_or_else(|| eyre!("{p}: missing tensor {name}"))?;
+            weights.insert(name.clone(), v);
+        }
+        s.model = TrmModel::from_tensors(s.cfg.arch.clone(), weights, device)?;
+        if let Some(ema) = &mut s.ema {
+            for (n, sh) in ema.shadow.iter_mut() {
+                *sh = t.remove(&format!("{EMA_PREFIX}{n}")).ok_or_else(|| {
+                    eyre!("{p}: missing EMA tensor for {n} (was the run trained without EMA?)")
+                })?;
+            }
+        }
+        s.opt.step = state.optimizer_step;
+        for (n, _) in s.model.params() {
+            if let (Some(m), Some(v)) = (
+                t.remove(&format!("optim.m.{n}")),
+                t.remove(&format!("optim.v.{n}")),
+            ) {
+                s.opt.state.insert(
+                    n.clone(),
+                    Moments {
+                        m: m.to_dtype(DType::F32)?.to_vec1()?,
+                        v: v.to_dtype(DType::F32)?.to_vec1()?,
+                    },
+                );
+            }
+        }
+        for (k, c) in s.carries.iter_mut().enumerate() {
+            let mut get = |f: &str| {
+                t.remove(&format!("carry.{k}.{f}"))
+                    .ok_or_else(|| eyre!("{p}: missing carry.{k}.{f}"))
+            };
+            let z_h = get("z_H")?;
+            let z_l = get("z_L")?;
+            let ints = |x: Tensor| -> Result<Vec<i32>> {
+                Ok(x.flatten_all()?
+                    .to_dtype(DType::I64)?
+                    .to_vec1::<i64>()?
+                    .into_iter()
+                    .map(|v| v as i32)
+                    .collect())
+            };
+            let inputs = ints(get("inputs")?)?;
+            let labels = ints(get("labels")?)?;
+            let ids = ints(get("puzzle_ids")?)?;
+            let steps = ints(get("steps")?)?;
+            let halted = ints(get("halted")?)?;
+            if z_h.dims() != c.inner.z_h.dims() || inputs.len() != c.current.inputs.len() {
+                bail!("{p}: carry {k} has the wrong shape");
+            }
+            c.inner = InnerCarry { z_h, z_l };
+            c.current = Batch {
+                size: c.current.size,
+                seq_len: c.current.seq_len,
+                inputs,
+                labels,
+                puzzle_ids: ids,
+            };
+            c.steps = steps.into_iter().map(|v| v as u32).collect();
+            c.halted = halted.into_iter().map(|v| v != 0).collect();
+        }
+        s.step = state.step;
+        s.act_rng = Rng::from_state(state.act_rng.0, state.act_rng.1);
+        s.sampler =
+            Sampler::from_state(state.sampler, s.cfg.eval_interval, s.cfg.global_batch_size);
+        s.wall_s_before = state.wall_s;
+        s.best_exact_accuracy = state.best_exact_accuracy;
+        Ok(s)
+    }
+}
+
+fn micro_size(cfg: &TrainConfig) -> usize {
+    if cfg.micro_batch_size == 0 {
+        cfg.global_batch_size
+    } else {
+        cfg.micro_batch_size
+    }
+}
+
+fn slice_batch(b: &Batch, start: usize, len: usize) -> Batch {
+    let s = b.seq_len;
+    Batch {
+        size: len,
+        seq_len: s,
+        inputs: b.inputs[start * s..(start + len) * s].to_vec(),
+        labels: b.labels[start * s..(start + len) * s].to_vec(),
+        puzzle_ids: b.puzzle_ids[start..start + len].to_vec(),
+    }
+}
+
+/// Official normalisation: in training, losses by the global batch size and the rest by the
+/// halted count; in evaluation everything by the count.
+pub fn normalise(s: &MetricSums, global_batch: f64, eval: bool) -> BTreeMap<String, Option<f64>> {
+    let by_count = |v: f64| {
+        if s.count > 0.0 {
+            Some(v / s.count)
+        } else {
+            None
+        }
+    };
+    let loss = |v: f64| {
+        if eval {
+            by_count(v)
+        } else {
+            Some(v / global_batch)
+        }
+    };
+    let mut m = BTreeMap::new();
+    m.insert("count".into(), Some(s.count));
+    m.insert("accuracy".into(), by_count(s.accuracy));
+    m.insert("exact_accuracy".into(), by_count(s.exact_accuracy));
+    m.insert("q_halt_accuracy".into(), by_count(s.q_halt_accuracy));
+    m.insert("steps".into(), by_count(s.steps));
+    m.insert("lm_loss".into(), loss(s.lm_loss));
+    m.insert("q_halt_loss".into(), loss(s.q_halt_loss));
+    if let Some(q) = s.q_continue_loss {
+        m.insert("q_continue_loss".into(), loss(q));
+    }
+    m
+}
+
+/// Evaluate a model on a split: every example runs all `halt_max_steps` supervision steps;
+/// metrics from the last step (official), plus `maze_valid_path` (a valid S-G path of optimal
+/// length, any shortest path accepted) for mazes.
+pub fn evaluate_model(
+    model: &TrmModel,
+    data: &crate::data::dataset::Dataset,
+    kind: Option<PuzzleKind>,
+    batch_size: usize,
+    limit: usize,
+) -> Result<BTreeMap<String, Option<f64>>> {
+    let mut sums = MetricSums::default();
+    let mut maze_ok = 0usize;
+    let mut maze_n = 0usize;
+    let mut rng = Rng::new(0);
+    for batch in eval_batches(data, batch_size, limit) {
+        let mut carry = model.act_initial_carry(batch.size)?;
+        let mut last = None;
+        for _ in 0..model.config.halt_max_steps {
+            let (c, _out, loss) = model.act_loss_step(&carry, &batch, false, &mut rng)?;
+            carry = c;
+            last = Some(loss);
+        }
+        let loss = last.ok_or_else(|| eyre!("halt_max_steps is 0"))?;
+        sums.add(&loss.metrics);
+        if let Some(PuzzleKind::Maze { rows, cols }) = kind {
+            let s = batch.seq_len;
+            for row in 0..batch.size {
+                let labels = &batch.labels[row * s..(row + 1) * s];
+                if labels.iter().all(|&l| l == -100) {
+                    continue;
+                }
+                maze_n += 1;
+                let q =
+                    crate::data::maze::decode(rows, cols, &batch.inputs[row * s..(row + 1) * s]);
+                let pred: Vec<i32> = loss.preds[row].iter().map(|&v| v as i32).collect();
+                let a = crate::data::maze::decode(rows, cols, &pred);
+                if let (Ok(q), Ok(a)) = (q, a) {
+                    if crate::data::maze::check_path(&q, &a)
+                        == crate::data::maze::PathCheck::Correct
+                    {
+                        maze_ok += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut m = normalise(&sums, 1.0, true);
+    if maze_n > 0 {
+        m.insert(
+            "maze_valid_path".into(),
+            Some(maze_ok as f64 / maze_n as f64),
+        );
+    }
+    Ok(m)
+}

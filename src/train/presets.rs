@@ -1,0 +1,282 @@
+//! Named training configurations: the paper's (official hyperparameters, spec §1.1 and §5;
+//! they need a GPU and a dataset built with `trm-tui data build`), CPU-sized ones that learn
+//! something real on a laptop in minutes, and `smoke` for tests.
+
+use super::config::{DataConfig, TrainConfig};
+use crate::model::{PosEncoding, TrmConfig};
+
+/// A preset: name, one-line description, and its configuration.
+pub struct Preset {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub build: fn() -> TrainConfig,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "smoke",
+        about: "tiny model on generated 4x4 Sudoku; seconds on a CPU (tests)",
+        build: smoke,
+    },
+    Preset {
+        name: "sudoku4-cpu",
+        about: "4x4 Sudoku, small TRM, learns to solve in minutes on 2 cores",
+        build: sudoku4_cpu,
+    },
+    Preset {
+        name: "sudoku6-cpu",
+        about: "6x6 Sudoku (medium), MLP-t TRM, about an hour on 2 cores",
+        build: sudoku6_cpu,
+    },
+    Preset {
+        name: "sudoku9-easy-cpu",
+        about: "easy 9x9 Sudoku, MLP-t TRM, an hour or more on 2 cores",
+        build: sudoku9_easy_cpu,
+    },
+    Preset {
+        name: "maze-small-cpu",
+        about: "9x9 mazes, attention TRM, about an hour on 2 cores",
+        build: maze_small_cpu,
+    },
+    Preset {
+        name: "sudoku-extreme-mlp",
+        about: "paper: Sudoku-Extreme, TRM-MLP (5M), official recipe; GPU",
+        build: sudoku_extreme_mlp,
+    },
+    Preset {
+        name: "sudoku-extreme-att",
+        about: "paper: Sudoku-Extreme, TRM-Att (7M), official recipe; GPU",
+        build: sudoku_extreme_att,
+    },
+    Preset {
+        name: "maze-hard",
+        about: "paper: Maze-Hard 30x30, TRM-Att, n=4; GPU",
+        build: maze_hard,
+    },
+    Preset {
+        name: "arc1",
+        about: "paper: ARC-AGI-1, TRM-Att, n=4, embedding lr 1e-2; 4 GPUs",
+        build: arc1,
+    },
+    Preset {
+        name: "arc2",
+        about: "paper: ARC-AGI-2, TRM-Att, n=4, embedding lr 1e-2; 4 GPUs",
+        build: arc2,
+    },
+];
+
+pub fn names() -> Vec<&'static str> {
+    PRESETS.iter().map(|p| p.name).collect()
+}
+
+pub fn get(name: &str) -> Option<TrainConfig> {
+    PRESETS.iter().find(|p| p.name == name).map(|p| (p.build)())
+}
+
+pub fn about(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|p| p.name == name).map(|p| p.about)
+}
+
+/// A small CPU recipe: higher learning rate and lighter weight decay than the paper's
+/// (batch 768, lr 1e-4, wd 1.0 assume 65k steps), EMA on, constant lr after warmup.
+fn cpu_recipe(arch: TrmConfig, data: DataConfig, batch: usize, steps: u64) -> TrainConfig {
+    TrainConfig {
+        arch,
+        data,
+        global_batch_size: batch,
+        max_steps: steps,
+        epochs: 100_000,
+        eval_interval: 100,
+        lr: 1e-3,
+        lr_warmup_steps: (steps / 20).max(10),
+        weight_decay: 0.1,
+        puzzle_emb_lr: 1e-3,
+        puzzle_emb_weight_decay: 0.1,
+        ema: true,
+        ema_rate: 0.995,
+        checkpoint_every: (steps / 5).max(50),
+        log_every: 1,
+        ..TrainConfig::default()
+    }
+}
+
+fn small_arch(vocab: usize, seq: usize, hidden: usize, mlp_t: bool) -> TrmConfig {
+    TrmConfig {
+        hidden_size: hidden,
+        num_heads: (hidden / 32).max(1),
+        expansion: 4.0,
+        l_layers: 2,
+        h_cycles: 2,
+        l_cycles: 3,
+        halt_max_steps: 6,
+        halt_exploration_prob: 0.1,
+        puzzle_emb_ndim: hidden,
+        puzzle_emb_len: 1,
+        pos_encodings: if mlp_t {
+            PosEncoding::None
+        } else {
+            PosEncoding::Rope
+        },
+        mlp_t,
+        vocab_size: vocab,
+        seq_len: seq,
+        num_puzzle_identifiers: 1,
+        ..TrmConfig::default()
+    }
+}
+
+fn gen(
+    task: &str,
+    size: usize,
+    difficulty: &str,
+    train: usize,
+    test: usize,
+    aug: usize,
+) -> DataConfig {
+    DataConfig {
+        generate: task.into(),
+        size,
+        difficulty: difficulty.into(),
+        train_count: train,
+        test_count: test,
+        augmentations: aug,
+        ..DataConfig::default()
+    }
+}
+
+fn smoke() -> TrainConfig {
+    let mut arch = small_arch(6, 16, 32, false);
+    arch.l_cycles = 2;
+    arch.halt_max_steps = 3;
+    TrainConfig {
+        eval_interval: 50,
+        eval_limit: 64,
+        lr: 3e-3,
+        lr_warmup_steps: 10,
+        checkpoint_every: 0,
+        ..cpu_recipe(arch, gen("sudoku", 4, "easy", 256, 64, 0), 32, 200)
+    }
+}
+
+fn sudoku4_cpu() -> TrainConfig {
+    cpu_recipe(
+        small_arch(6, 16, 64, false),
+        gen("sudoku", 4, "easy", 2000, 200, 4),
+        64,
+        1500,
+    )
+}
+
+fn sudoku6_cpu() -> TrainConfig {
+    cpu_recipe(
+        small_arch(8, 36, 128, true),
+        gen("sudoku", 6, "medium", 3000, 200, 8),
+        64,
+        4000,
+    )
+}
+
+fn sudoku9_easy_cpu() -> TrainConfig {
+    cpu_recipe(
+        small_arch(11, 81, 128, true),
+        gen("sudoku", 9, "easy", 3000, 200, 8),
+        64,
+        5000,
+    )
+}
+
+fn maze_small_cpu() -> TrainConfig {
+    let mut c = cpu_recipe(
+        small_arch(6, 81, 128, false),
+        gen("maze", 9, "", 3000, 200, 0),
+        64,
+        4000,
+    );
+    c.data.min_path = 0;
+    c
+}
+
+fn paper(vocab: usize, seq: usize, mlp_t: bool, l_cycles: usize) -> TrainConfig {
+    TrainConfig {
+        arch: TrmConfig {
+            vocab_size: vocab,
+            seq_len: seq,
+            mlp_t,
+            l_cycles,
+            pos_encodings: if mlp_t {
+                PosEncoding::None
+            } else {
+                PosEncoding::Rope
+            },
+            forward_dtype: crate::model::ForwardDtype::Float32,
+            ..TrmConfig::default()
+        },
+        data: DataConfig {
+            path: String::new(),
+            ..DataConfig::default()
+        },
+        device: "auto".into(),
+        ..TrainConfig::default()
+    }
+}
+
+fn sudoku_extreme_mlp() -> TrainConfig {
+    let mut c = paper(11, 81, true, 6);
+    c.data.path = "data/sudoku-extreme-1k-aug-1000".into();
+    c
+}
+
+fn sudoku_extreme_att() -> TrainConfig {
+    let mut c = paper(11, 81, false, 6);
+    c.data.path = "data/sudoku-extreme-1k-aug-1000".into();
+    c
+}
+
+fn maze_hard() -> TrainConfig {
+    let mut c = paper(6, 900, false, 4);
+    c.data.path = "data/maze-30x30-hard-1k".into();
+    c
+}
+
+fn arc(name: &str) -> TrainConfig {
+    let mut c = paper(12, 900, false, 4);
+    c.data.path = format!("data/{name}-aug-1000");
+    // The identifier table is sized by the built dataset (about 876k for ARC-1).
+    c.arch.num_puzzle_identifiers = 1;
+    c.epochs = 100_000;
+    c.eval_interval = 10_000;
+    c.weight_decay = 0.1;
+    c.puzzle_emb_lr = 1e-2;
+    c.puzzle_emb_weight_decay = 0.1;
+    c
+}
+
+fn arc1() -> TrainConfig {
+    arc("arc1concept")
+}
+
+fn arc2() -> TrainConfig {
+    arc("arc2concept")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_validates() {
+        for p in PRESETS {
+            let c = (p.build)();
+            c.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        }
+        assert!(get("smoke").is_some() && get("nope").is_none());
+        assert_eq!(
+            get("sudoku-extreme-mlp").unwrap().arch.num_parameters(),
+            5_028_866
+        );
+        assert_eq!(
+            get("sudoku-extreme-att").unwrap().arch.num_parameters(),
+            6_828_034
+        );
+    }
+}
