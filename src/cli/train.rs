@@ -193,6 +193,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     let mut last_state = TrainerState::Idle;
     let mut last_line = std::time::Instant::now() - Duration::from_secs(60);
     let mut train_loss = None;
+    let mut stepped = false;
     loop {
         let ev = handle.recv_timeout(Duration::from_millis(200));
         let done = ev.is_none() && handle.is_finished();
@@ -200,6 +201,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             match &ev {
                 TrainerEvent::State(s) => last_state = s.clone(),
                 TrainerEvent::Progress(p) => {
+                    stepped = true;
                     if let Some(b) = &bar {
                         b.set_length(p.total_steps);
                         b.set_position(p.step);
@@ -250,6 +252,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         b.finish_and_clear();
     }
     match last_state {
+        // A run that fails before its first step failed on its input (config, data,
+        // checkpoint): exit status 2; later failures (a NaN loss, I/O) are run failures: 1.
+        TrainerState::Failed(m) if !stepped => Err(eyre!(m)),
         TrainerState::Failed(m) => Err(eyre!(RunFailure(m))),
         _ => {
             if let Some(p) = latest_checkpoint(&run_dir) {

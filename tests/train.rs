@@ -1,0 +1,345 @@
+//! Training-engine integration tests: the smoke preset learns; a run split by a resume is
+//! bit-identical to an uninterrupted one; killing the process while checkpoints are written
+//! leaves a loadable checkpoint; the headless CLI trains and evaluates and refuses bad input.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+use trm_tui::model::weights::{load_model, load_safetensors};
+use trm_tui::train::api::read_metrics;
+use trm_tui::train::trainer::{latest_checkpoint, run_blocking, RunSpec};
+use trm_tui::train::{presets, TrainConfig, TrainerState};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trm-tui"))
+}
+
+fn smoke(steps: u64) -> TrainConfig {
+    let mut c = presets::get("smoke").unwrap();
+    c.max_steps = steps;
+    c
+}
+
+fn train(cfg: TrainConfig, dir: &Path, resume: Option<PathBuf>) -> TrainerState {
+    run_blocking(
+        RunSpec {
+            config: cfg,
+            run_dir: dir.to_path_buf(),
+            resume,
+        },
+        |_| {},
+    )
+    .unwrap()
+}
+
+#[test]
+fn smoke_preset_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = smoke(200);
+    assert_eq!(train(cfg, dir.path(), None), TrainerState::Finished);
+    let (records, errors) = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let losses: Vec<f64> = records
+        .iter()
+        .filter(|r| r.split == "train")
+        .filter_map(|r| r.get("lm_loss"))
+        .collect();
+    assert_eq!(losses.len(), 200);
+    let first: f64 = losses[..20].iter().sum::<f64>() / 20.0;
+    let last: f64 = losses[180..].iter().sum::<f64>() / 20.0;
+    assert!(
+        last < 0.75 * first,
+        "lm_loss fell only from {first:.3} to {last:.3}"
+    );
+    let eval = records
+        .iter()
+        .rev()
+        .find(|r| r.split == "eval")
+        .expect("an eval record");
+    let acc = eval.get("accuracy").unwrap();
+    // 4x4 Sudoku: 4 digits, chance is 0.25 per cell.
+    assert!(
+        acc > 0.45,
+        "eval token accuracy {acc:.3} is not well above chance (0.25)"
+    );
+    // Files a TUI can open later.
+    assert!(dir.path().join("config.toml").is_file());
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("\"start\"")
+            && events.contains("\"finish\"")
+            && events.contains("\"eval\"")
+    );
+    let ckpt = latest_checkpoint(dir.path()).unwrap();
+    let (model, meta) = load_model(&ckpt, None, &Device::Cpu).unwrap();
+    assert_eq!(meta["step"], "200");
+    assert_eq!(model.config, presets::get("smoke").unwrap().arch);
+}
+
+fn tensors(p: &Path) -> BTreeMap<String, Tensor> {
+    load_safetensors(p, &Device::Cpu).unwrap().0
+}
+
+fn assert_same_tensors(a: &Path, b: &Path) {
+    let (ta, tb) = (tensors(a), tensors(b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (k, x) in &ta {
+        let y = &tb[k];
+        let xs: Vec<u8> = bytes(x);
+        let ys: Vec<u8> = bytes(y);
+        assert!(xs == ys, "tensor {k} differs");
+    }
+}
+
+fn bytes(t: &Tensor) -> Vec<u8> {
+    let t = t.flatten_all().unwrap();
+    match t.dtype() {
+        candle_core::DType::F32 => t
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        candle_core::DType::I64 => t
+            .to_vec1::<i64>()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        d => panic!("unexpected dtype {d:?}"),
+    }
+}
+
+/// Steps 1..N in one go, and 1..N/2 then a resume for N/2+1..N, give the same weights, EMA,
+/// optimizer moments, ACT carry and training metrics, bit for bit.
+#[test]
+fn resume_is_bit_identical() {
+    let n = 16;
+    let mut cfg = smoke(n);
+    cfg.eval_interval = 1000;
+    cfg.data.train_count = 96;
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    train(cfg.clone(), a.path(), None);
+    let mut half = cfg.clone();
+    half.max_steps = n / 2;
+    train(half, b.path(), None);
+    let mid = latest_checkpoint(b.path()).unwrap();
+    assert!(mid.ends_with(format!("step_{}.safetensors", n / 2)));
+    train(cfg.clone(), b.path(), Some(mid));
+    let (ca, cb) = (
+        latest_checkpoint(a.path()).unwrap(),
+        latest_checkpoint(b.path()).unwrap(),
+    );
+    assert!(
+        ca.ends_with(format!("step_{n}.safetensors"))
+            && cb.ends_with(format!("step_{n}.safetensors"))
+    );
+    assert_same_tensors(&ca, &cb);
+    let strip = |dir: &Path| -> Vec<BTreeMap<String, Option<f64>>> {
+        let (r, _) = read_metrics(&dir.join("metrics.jsonl")).unwrap();
+        r.into_iter()
+            .filter(|r| r.split == "train")
+            .map(|r| {
+                let mut v = r.values.clone();
+                for k in ["samples_per_s", "memory_bytes"] {
+                    v.remove(k);
+                }
+                v.insert("step".into(), Some(r.step as f64));
+                v.insert("epoch".into(), Some(r.epoch));
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(a.path()), strip(b.path()));
+}
+
+/// Kill the training process (SIGKILL) while it writes a checkpoint every step: whatever
+/// `checkpoints/latest` names afterwards is intact, loads, and resumes.
+#[test]
+fn killing_during_checkpoint_writes_keeps_a_loadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = bin()
+        .args([
+            "train",
+            "--preset",
+            "smoke",
+            "--steps",
+            "100000",
+            "--set",
+            "checkpoint_every=1",
+            "--set",
+            "keep_last=2",
+            "--set",
+            "eval_interval=100000",
+        ])
+        .arg("--run-dir")
+        .arg(&run)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    // Wait until a few checkpoints exist, then kill at once (very likely mid-write).
+    loop {
+        let n = std::fs::read_dir(run.join("checkpoints"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if n >= 3 || t0.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(37));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let latest = latest_checkpoint(&run).expect("a latest checkpoint survives");
+    load_model(&latest, None, &Device::Cpu).expect("latest checkpoint loads");
+    let cfg =
+        TrainConfig::from_toml_str(&std::fs::read_to_string(run.join("config.toml")).unwrap())
+            .unwrap();
+    let mut more = cfg.clone();
+    let step: u64 = latest
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("step_")
+        .trim_end_matches(".safetensors")
+        .parse()
+        .unwrap();
+    more.max_steps = step + 1;
+    more.checkpoint_every = 0;
+    assert_eq!(train(more, &run, Some(latest)), TrainerState::Finished);
+}
+
+#[test]
+fn cli_trains_then_evaluates_and_refuses_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = bin()
+        .args(["train", "--preset", "smoke", "--steps", "50", "--run-dir"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ckpt = latest_checkpoint(&run).unwrap();
+    let out = bin()
+        .args(["eval", "--json", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--data")
+        .arg(run.join("data/test.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: BTreeMap<String, Option<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["count"], Some(64.0));
+    assert!(m["accuracy"].unwrap() > 0.0);
+
+    let fails = |args: &[&str], needle: &str| {
+        let out = bin().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected `{needle}` in: {err}"
+        );
+    };
+    let r2 = dir.path().join("r2");
+    let r2s = r2.to_str().unwrap();
+    fails(
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--set",
+            "bogus=1",
+            "--run-dir",
+            r2s,
+        ],
+        "bogus",
+    );
+    fails(
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--set",
+            "lr=fast",
+            "--run-dir",
+            r2s,
+        ],
+        "expected a number",
+    );
+    fails(
+        &["train", "--preset", "nope", "--run-dir", r2s],
+        "unknown preset",
+    );
+    fails(
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--set",
+            "arch.num_heads=7",
+            "--run-dir",
+            r2s,
+        ],
+        "divisible by num_heads",
+    );
+    // Data of another kind than the model expects: a 9x9 Sudoku file for a 4x4 model.
+    let sudoku9 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/sudoku/hard_magictour_top1465.csv");
+    fails(
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--steps",
+            "5",
+            "--run-dir",
+            r2s,
+            "--data",
+            sudoku9.to_str().unwrap(),
+        ],
+        "seq_len",
+    );
+    // Resuming with another architecture.
+    fails(
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--set",
+            "arch.hidden_size=64",
+            "--steps",
+            "60",
+            "--run-dir",
+            run.to_str().unwrap(),
+            "--resume",
+            "latest",
+        ],
+        "arch.hidden_size",
+    );
+    fails(
+        &[
+            "eval",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--data",
+            sudoku9.to_str().unwrap(),
+        ],
+        "does not fit the model",
+    );
+}
