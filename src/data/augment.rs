@@ -20,7 +20,11 @@ pub const DIHEDRAL_INVERSE: [u8; 8] = [0, 3, 2, 1, 4, 5, 6, 7];
 /// 5 flipud, 6 transpose, 7 anti-diagonal reflection (`fliplr(rot90)`).
 pub fn dihedral_map(rows: usize, cols: usize, t: u8) -> (usize, usize, Vec<usize>) {
     let (h, w) = (rows, cols);
-    let (out_r, out_c) = if matches!(t, 1 | 3 | 6 | 7) { (w, h) } else { (h, w) };
+    let (out_r, out_c) = if matches!(t, 1 | 3 | 6 | 7) {
+        (w, h)
+    } else {
+        (h, w)
+    };
     let mut map = Vec::with_capacity(h * w);
     for i in 0..out_r {
         for j in 0..out_c {
@@ -160,7 +164,11 @@ impl ArcAug {
 
     /// The variant name `"<task>|||t<t>|||<perm as 10 digits>"`.
     pub fn name(&self, task: &str) -> String {
-        let perm: String = self.colour_map.iter().map(|&c| (b'0' + c) as char).collect();
+        let perm: String = self
+            .colour_map
+            .iter()
+            .map(|&c| (b'0' + c) as char)
+            .collect();
         format!("{task}{ID_SEPARATOR}t{}{ID_SEPARATOR}{perm}", self.trans_id)
     }
 
@@ -201,7 +209,10 @@ impl ArcAug {
         let mapped = Grid::new(
             grid.rows,
             grid.cols,
-            grid.cells.iter().map(|&c| self.colour_map[c as usize]).collect(),
+            grid.cells
+                .iter()
+                .map(|&c| self.colour_map[c as usize])
+                .collect(),
         );
         dihedral(&mapped, self.trans_id)
     }
@@ -267,7 +278,11 @@ mod tests {
         ];
         for (t, r, c, cells) in expect {
             let d = dihedral(&a, t);
-            assert_eq!((d.rows, d.cols, d.cells.as_slice()), (r, c, &cells[..]), "t={t}");
+            assert_eq!(
+                (d.rows, d.cols, d.cells.as_slice()),
+                (r, c, &cells[..]),
+                "t={t}"
+            );
             assert_eq!(inverse_dihedral(&d, t), a);
         }
     }

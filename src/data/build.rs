@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::arc::{self, ArcTask};
 use super::augment::{self, ArcAug, SudokuShuffle};
-use super::dataset::{write_json, FinishedSplit, SplitBuilder};
+use super::dataset::{write_json, Dataset, DatasetMetadata, FinishedSplit, SplitBuilder};
 use super::sudoku::{stream_rng, Geometry};
 use super::{csv, DataError, Grid, PuzzleKind, Result};
 
@@ -99,7 +99,11 @@ fn load_pairs(
     for f in files {
         let (k, puzzles) = csv::read_hf_csv(f)?;
         if !accept(k) {
-            return Err(DataError::invalid(f, "line 2", format!("holds {k} puzzles, expected {expected}")));
+            return Err(DataError::invalid(
+                f,
+                "line 2",
+                format!("holds {k} puzzles, expected {expected}"),
+            ));
         }
         match kind {
             Some(prev) if *prev != k => {
@@ -127,7 +131,10 @@ fn load_pairs(
 
 fn dedup(pairs: Vec<Pair>, seen: &mut HashSet<Vec<u8>>) -> (Vec<Pair>, usize) {
     let before = pairs.len();
-    let kept: Vec<Pair> = pairs.into_iter().filter(|(q, _)| seen.insert(q.cells.clone())).collect();
+    let kept: Vec<Pair> = pairs
+        .into_iter()
+        .filter(|(q, _)| seen.insert(q.cells.clone()))
+        .collect();
     let dropped = before - kept.len();
     (kept, dropped)
 }
@@ -138,7 +145,9 @@ fn to_u8(tokens: Vec<i32>) -> Vec<u8> {
 
 fn check_grid_config(cfg: &GridBuildConfig) -> Result<()> {
     if cfg.train_files.is_empty() {
-        return Err(DataError::Request("no input files: expected at least one CSV".into()));
+        return Err(DataError::Request(
+            "no input files: expected at least one CSV".into(),
+        ));
     }
     if !(0.0..1.0).contains(&cfg.test_fraction) {
         return Err(DataError::Request(format!(
@@ -147,7 +156,9 @@ fn check_grid_config(cfg: &GridBuildConfig) -> Result<()> {
         )));
     }
     if cfg.subsample_size == Some(0) {
-        return Err(DataError::Request("subsample size 0: expected at least 1".into()));
+        return Err(DataError::Request(
+            "subsample size 0: expected at least 1".into(),
+        ));
     }
     Ok(())
 }
@@ -160,8 +171,6 @@ fn build_grid(
     output: Output,
     accept: &dyn Fn(PuzzleKind) -> bool,
     expected: &str,
-    max_aug: &dyn Fn(PuzzleKind) -> usize,
-    augment: &dyn Fn(PuzzleKind, &Pair, usize, &mut ChaCha8Rng) -> Vec<Pair>,
 ) -> Result<Built> {
     check_grid_config(cfg)?;
     let mut kind = None;
@@ -191,7 +200,10 @@ fn build_grid(
         let before = sources.len();
         let mut train_seen = HashSet::new();
         let (train, d2) = dedup(sources, &mut train_seen);
-        let train: Vec<Pair> = train.into_iter().filter(|(q, _)| !seen.contains(&q.cells)).collect();
+        let train: Vec<Pair> = train
+            .into_iter()
+            .filter(|(q, _)| !seen.contains(&q.cells))
+            .collect();
         report.duplicates_dropped = d1 + d2;
         report.test_overlap_dropped = before - d2 - train.len();
         (train, test)
@@ -214,7 +226,7 @@ fn build_grid(
         let mut rng = stream_rng(cfg.seed, AUG_STREAM + g as u64);
         tr.push_example(&to_u8(kind.encode(&pair.0)), &to_u8(kind.encode(&pair.1)))?;
         tr.end_puzzle(0);
-        let variants = augment(kind, pair, cfg.num_aug, &mut rng);
+        let variants = grid_variants(kind, pair, cfg.num_aug, &mut rng);
         if variants.len() < cfg.num_aug {
             report.short_groups += 1;
         }
@@ -243,18 +255,27 @@ fn build_grid(
     })
 }
 
-/// Build a Sudoku dataset (any supported size) from HF CSVs.
-pub fn build_sudoku(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
-    build_grid(
-        cfg,
-        output,
-        &|k| matches!(k, PuzzleKind::Sudoku { .. }),
-        "sudoku",
-        &|_| usize::MAX,
-        &|kind, (q, a), n, rng| {
-            let PuzzleKind::Sudoku { size } = kind else {
-                return Vec::new();
-            };
+/// Dihedral transforms that keep a `rows` x `cols` maze's shape.
+fn maze_transforms(kind: PuzzleKind) -> Vec<u8> {
+    match kind {
+        PuzzleKind::Maze { rows, cols } if rows == cols => (1..8).collect(),
+        _ => vec![2, 4, 5],
+    }
+}
+
+/// Most variants a train puzzle of this kind can have.
+fn max_aug(kind: PuzzleKind) -> usize {
+    match kind {
+        PuzzleKind::Maze { .. } => maze_transforms(kind).len(),
+        _ => usize::MAX,
+    }
+}
+
+/// `n` augmented variants of a source pair: Sudoku shuffles, or distinct dihedral transforms of
+/// a maze (de-duplicated by content hash, so symmetric mazes get fewer).
+fn grid_variants(kind: PuzzleKind, (q, a): &Pair, n: usize, rng: &mut ChaCha8Rng) -> Vec<Pair> {
+    match kind {
+        PuzzleKind::Sudoku { size } => {
             let Some(geo) = Geometry::new(size) else {
                 return Vec::new();
             };
@@ -264,28 +285,8 @@ pub fn build_sudoku(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
                     (s.apply(q), s.apply(a))
                 })
                 .collect()
-        },
-    )
-}
-
-/// Dihedral transforms that keep a `rows` x `cols` maze's shape.
-fn maze_transforms(kind: PuzzleKind) -> Vec<u8> {
-    match kind {
-        PuzzleKind::Maze { rows, cols } if rows == cols => (1..8).collect(),
-        _ => vec![2, 4, 5],
-    }
-}
-
-/// Build a Maze dataset from HF CSVs; `num_aug` distinct dihedral variants per train maze
-/// (at most 7 for square mazes: `num_aug = 7` is the official `aug=True`).
-pub fn build_maze(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
-    build_grid(
-        cfg,
-        output,
-        &|k| matches!(k, PuzzleKind::Maze { .. }),
-        "mazes",
-        &|k| maze_transforms(k).len(),
-        &|kind, (q, a), n, rng| {
+        }
+        PuzzleKind::Maze { .. } => {
             let mut ts = maze_transforms(kind);
             if n < ts.len() {
                 ts.shuffle(rng);
@@ -297,8 +298,35 @@ pub fn build_maze(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
                 .map(|t| (augment::dihedral(q, t), augment::dihedral(a, t)))
                 .filter(|(vq, va)| seen.insert(augment::pairs_hash([(vq, va)])))
                 .collect()
-        },
+        }
+        PuzzleKind::Arc => Vec::new(),
+    }
+}
+
+/// Build a Sudoku dataset (any supported size) from HF CSVs.
+pub fn build_sudoku(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
+    build_grid(
+        cfg,
+        output,
+        &|k| matches!(k, PuzzleKind::Sudoku { .. }),
+        "sudoku",
     )
+}
+
+/// Build a Maze dataset from HF CSVs; `num_aug` distinct dihedral variants per train maze
+/// (at most 7 for square mazes: `num_aug = 7` is the official `aug=True`).
+pub fn build_maze(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
+    build_grid(
+        cfg,
+        output,
+        &|k| matches!(k, PuzzleKind::Maze { .. }),
+        "mazes",
+    )
+}
+
+/// Build from HF CSVs of either kind (all files must hold the same kind).
+pub fn build_csv(cfg: &GridBuildConfig, output: Output) -> Result<Built> {
+    build_grid(cfg, output, &|k| k != PuzzleKind::Arc, "sudoku or mazes")
 }
 
 /// Options of the ARC builder.
@@ -321,7 +349,12 @@ struct ArcPuzzle {
     test: Vec<Pair>,
 }
 
-fn arc_variants(task: &ArcTask, to_test: bool, num_aug: usize, rng: &mut ChaCha8Rng) -> Vec<ArcPuzzle> {
+fn arc_variants(
+    task: &ArcTask,
+    to_test: bool,
+    num_aug: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<ArcPuzzle> {
     let mut train: Vec<Pair> = task
         .train
         .iter()
@@ -338,7 +371,8 @@ fn arc_variants(task: &ArcTask, to_test: bool, num_aug: usize, rng: &mut ChaCha8
             (None, false) => {}
         }
     }
-    let hash = |tr: &[Pair], te: &[Pair]| augment::pairs_hash(tr.iter().chain(te).map(|(i, o)| (i, o)));
+    let hash =
+        |tr: &[Pair], te: &[Pair]| augment::pairs_hash(tr.iter().chain(te).map(|(i, o)| (i, o)));
     let mut hashes = HashSet::from([hash(&train, &test)]);
     let mut group = vec![ArcPuzzle {
         name: task.id.clone(),
@@ -350,7 +384,12 @@ fn arc_variants(task: &ArcTask, to_test: bool, num_aug: usize, rng: &mut ChaCha8
             break;
         }
         let aug = ArcAug::random(rng);
-        let map = |pairs: &[Pair]| -> Vec<Pair> { pairs.iter().map(|(i, o)| (aug.apply(i), aug.apply(o))).collect() };
+        let map = |pairs: &[Pair]| -> Vec<Pair> {
+            pairs
+                .iter()
+                .map(|(i, o)| (aug.apply(i), aug.apply(o)))
+                .collect()
+        };
         let (tr, te) = (map(&group[0].train), map(&group[0].test));
         if hashes.insert(hash(&tr, &te)) {
             group.push(ArcPuzzle {
@@ -372,7 +411,11 @@ pub fn build_arc(cfg: &ArcBuildConfig, output: Output) -> Result<Built> {
         return Err(DataError::Request(format!(
             "test set {:?} is not one of the subsets ({})",
             cfg.test_set_name,
-            cfg.subsets.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            cfg.subsets
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let seq_len = arc::CANVAS * arc::CANVAS;
@@ -410,7 +453,11 @@ pub fn build_arc(cfg: &ArcBuildConfig, output: Output) -> Result<Built> {
                 // Train: every example but one (`no_aug_id`) is translated.
                 let no_aug = rng.gen_range(0..puzzle.train.len().max(1));
                 for (k, (i, o)) in puzzle.train.iter().enumerate() {
-                    let (r, c) = if k == no_aug { (0, 0) } else { augment::random_offset(i, o, &mut rng) };
+                    let (r, c) = if k == no_aug {
+                        (0, 0)
+                    } else {
+                        augment::random_offset(i, o, &mut rng)
+                    };
                     arc::write_canvas(&mut canvas_in, i, r, c);
                     arc::write_canvas(&mut canvas_out, o, r, c);
                     tr.push_example(&canvas_in, &canvas_out)?;
@@ -443,5 +490,114 @@ pub fn build_arc(cfg: &ArcBuildConfig, output: Output) -> Result<Built> {
         train: tr.finish(arc::VOCAB_SIZE, n_ids)?,
         test: te.finish(arc::VOCAB_SIZE, n_ids)?,
         report,
+    })
+}
+
+/// Options for building a dataset on the fly from a puzzle file ([`load_source`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceOptions {
+    /// Variants per train puzzle (Sudoku shuffles, Maze dihedral (at most 7), ARC variants).
+    pub num_aug: usize,
+    /// Sudoku/Maze: fraction of puzzles held out for test.
+    pub test_fraction: f64,
+    pub seed: u64,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            num_aug: 0,
+            test_fraction: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+/// Train and test splits ready for the trainer.
+#[derive(Debug, Clone)]
+pub struct LoadedData {
+    /// The puzzle kind (for decoding tokens), when it can be told from the source.
+    pub kind: Option<PuzzleKind>,
+    pub identifiers: Vec<String>,
+    pub train: (DatasetMetadata, Dataset),
+    pub test: (DatasetMetadata, Dataset),
+}
+
+/// The kind a built split holds, told from its vocabulary and sequence length (and, for the
+/// vocabulary 6 that 4x4 Sudoku shares with Maze, from the first label: a maze label holds
+/// exactly one S and one G token, a Sudoku label four of each digit).
+pub fn infer_kind(meta: &DatasetMetadata, data: &Dataset) -> Option<PuzzleKind> {
+    let side = super::maze::square_side(meta.seq_len)?;
+    let maze = PuzzleKind::Maze {
+        rows: side,
+        cols: side,
+    };
+    match meta.vocab_size {
+        12 if side == arc::CANVAS => Some(PuzzleKind::Arc),
+        6 if side == 4 => {
+            let label = data.labels.get(..meta.seq_len)?;
+            let count = |t: i32| label.iter().filter(|&&x| x == t).count();
+            if count(3) == 1 && count(4) == 1 {
+                Some(maze)
+            } else {
+                Some(PuzzleKind::Sudoku { size: 4 })
+            }
+        }
+        6 => Some(maze),
+        v if v == side + 2 && Geometry::new(side).is_some() => {
+            Some(PuzzleKind::Sudoku { size: side })
+        }
+        _ => None,
+    }
+}
+
+/// Load a data source for training: an official built-dataset folder (read as is), a HF-layout
+/// Sudoku or Maze CSV, or ARC JSON (a file of any layout or a folder of task files; its test
+/// pairs form the test split). CSV and ARC sources are built in memory with `opts`.
+pub fn load_source(path: &Path, opts: &SourceOptions) -> Result<LoadedData> {
+    if path.is_dir() && super::dataset::is_built_dataset(path) {
+        let b = super::dataset::load_built_dataset(path)?;
+        return Ok(LoadedData {
+            kind: infer_kind(&b.train.0, &b.train.1),
+            identifiers: b.identifiers,
+            train: b.train,
+            test: b.test,
+        });
+    }
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let built = if is_csv {
+        let cfg = GridBuildConfig {
+            train_files: vec![path.to_path_buf()],
+            test_fraction: opts.test_fraction,
+            num_aug: opts.num_aug,
+            seed: opts.seed,
+            ..GridBuildConfig::default()
+        };
+        build_csv(&cfg, Output::Memory)?
+    } else {
+        let name = path
+            .file_stem()
+            .map_or_else(|| "arc".to_string(), |s| s.to_string_lossy().into_owned());
+        let cfg = ArcBuildConfig {
+            subsets: vec![(name.clone(), path.to_path_buf())],
+            test_set_name: name,
+            num_aug: opts.num_aug,
+            seed: opts.seed,
+        };
+        build_arc(&cfg, Output::Memory)?
+    };
+    let split = |s: FinishedSplit| -> Result<(DatasetMetadata, Dataset)> {
+        let ds = s
+            .dataset
+            .ok_or_else(|| DataError::Request("an in-memory build kept no data".into()))?;
+        Ok((s.meta, ds))
+    };
+    Ok(LoadedData {
+        kind: Some(built.kind),
+        identifiers: built.identifiers,
+        train: split(built.train)?,
+        test: split(built.test)?,
     })
 }

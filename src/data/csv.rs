@@ -41,10 +41,36 @@ fn columns(path: &Path, header: &csv::StringRecord) -> Result<Columns> {
     }
 }
 
-fn csv_error(path: &Path, e: &csv::Error) -> DataError {
-    let line = e
-        .position()
-        .map_or_else(|| "reading".to_string(), |p| format!("line {}", p.line()));
+/// 1-based line numbers from byte offsets, counted incrementally (the csv crate's own line
+/// numbers are off by one after CRLF line endings).
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    fn line_at(&mut self, bytes: &[u8], mut offset: usize) -> u64 {
+        // A record position may point at the `\n` of the CRLF ending the previous record.
+        while offset < bytes.len() && (bytes[offset] == b'\n' || bytes[offset] == b'\r') {
+            offset += 1;
+        }
+        let offset = offset.min(bytes.len());
+        if offset < self.offset {
+            self.offset = 0;
+            self.line = 0;
+        }
+        self.line += bytes[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.offset = offset;
+        self.line + 1
+    }
+}
+
+fn csv_error(path: &Path, line: u64, e: &csv::Error) -> DataError {
+    let line = format!("line {line}");
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -55,50 +81,58 @@ fn csv_error(path: &Path, e: &csv::Error) -> DataError {
     DataError::invalid(path, line, message)
 }
 
-/// Detect the kind of puzzle from a question string.
+/// Detect the kind of puzzle from a question string: by majority, digits and `.` make a
+/// Sudoku (16, 36 or 81 characters: 4x4, 6x6, 9x9) and `# SGo` a maze (a square number of
+/// characters); the row's own parse then reports any stray character precisely.
 pub fn detect_kind(question: &str) -> Result<PuzzleKind, String> {
     let n = question.chars().count();
-    let sudoku_chars = question
+    let sudoku_like = question
         .chars()
-        .all(|c| c == '.' || c.is_ascii_digit());
-    if sudoku_chars {
+        .filter(|&c| c == '.' || c.is_ascii_digit())
+        .count();
+    let maze_like = question
+        .chars()
+        .filter(|&c| matches!(c, '#' | ' ' | 'S' | 'G' | 'o'))
+        .count();
+    if n == 0 {
+        return Err("question is empty, expected a sudoku or maze string".to_string());
+    }
+    if sudoku_like >= maze_like {
         let size = match n {
             16 => 4,
             36 => 6,
             81 => 9,
             _ => {
                 return Err(format!(
-                    "question has {n} digit characters, expected 16, 36 or 81 (a 4x4, 6x6 or 9x9 \
+                    "question has {n} characters, expected 16, 36 or 81 (a 4x4, 6x6 or 9x9 \
                      sudoku)"
                 ))
             }
         };
         return Ok(PuzzleKind::Sudoku { size });
     }
-    let maze_chars = question.chars().all(|c| matches!(c, '#' | ' ' | 'S' | 'G'));
-    if maze_chars {
-        return match maze::square_side(n) {
-            Some(side) => Ok(PuzzleKind::Maze {
-                rows: side,
-                cols: side,
-            }),
-            None => Err(format!(
-                "question has {n} maze characters, expected a square number (e.g. 900 for 30x30)"
-            )),
-        };
+    match maze::square_side(n) {
+        Some(side) => Ok(PuzzleKind::Maze {
+            rows: side,
+            cols: side,
+        }),
+        None => Err(format!(
+            "question has {n} characters, expected a square number for a maze (e.g. 900 for \
+             30x30)"
+        )),
     }
-    Err(
-        "question is neither a sudoku (digits with '.' or '0' for blanks) nor a maze (only \
-         '#', ' ', 'S', 'G')"
-            .to_string(),
-    )
 }
 
 /// Parse one question/answer pair of a known kind; `Err` says what is wrong.
-pub fn parse_pair(kind: PuzzleKind, question: &str, answer: &str) -> Result<(Grid, Option<Grid>), String> {
+pub fn parse_pair(
+    kind: PuzzleKind,
+    question: &str,
+    answer: &str,
+) -> Result<(Grid, Option<Grid>), String> {
     match kind {
         PuzzleKind::Sudoku { size } => {
-            let q = sudoku::parse_cells(question, size, true).map_err(|e| format!("question {e}"))?;
+            let q =
+                sudoku::parse_cells(question, size, true).map_err(|e| format!("question {e}"))?;
             if answer.is_empty() {
                 return Ok((q, None));
             }
@@ -107,7 +141,9 @@ pub fn parse_pair(kind: PuzzleKind, question: &str, answer: &str) -> Result<(Gri
             if let Some(e) = sudoku::solution_error(&geo, &a) {
                 return Err(format!("answer is not a valid solution: {e}"));
             }
-            if let Some(i) = (0..q.cells.len()).find(|&i| q.cells[i] != 0 && q.cells[i] != a.cells[i]) {
+            if let Some(i) =
+                (0..q.cells.len()).find(|&i| q.cells[i] != 0 && q.cells[i] != a.cells[i])
+            {
                 return Err(format!(
                     "answer changes the clue at r{}c{} ({} -> {}), expected it kept",
                     i / size + 1,
@@ -119,14 +155,16 @@ pub fn parse_pair(kind: PuzzleKind, question: &str, answer: &str) -> Result<(Gri
             Ok((q, Some(a)))
         }
         PuzzleKind::Maze { rows, cols } => {
-            let q = maze::parse_cells(question, rows, cols, false).map_err(|e| format!("question {e}"))?;
+            let q = maze::parse_cells(question, rows, cols, false)
+                .map_err(|e| format!("question {e}"))?;
             if let Err(e) = maze::endpoints(&q) {
                 return Err(format!("question {e}"));
             }
             if answer.is_empty() {
                 return Ok((q, None));
             }
-            let a = maze::parse_cells(answer, rows, cols, true).map_err(|e| format!("answer {e}"))?;
+            let a =
+                maze::parse_cells(answer, rows, cols, true).map_err(|e| format!("answer {e}"))?;
             if let Some(e) = maze::example_error(&q, &a) {
                 return Err(e);
             }
@@ -173,7 +211,7 @@ pub fn read_hf_csv_lenient(path: &Path, max_errors: usize) -> Result<CsvRead> {
     let mut records = reader.records();
     let header = match records.next() {
         Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(csv_error(path, &e)),
+        Some(Err(e)) => return Err(csv_error(path, 1, &e)),
         None => {
             return Err(DataError::invalid(
                 path,
@@ -188,11 +226,20 @@ pub fn read_hf_csv_lenient(path: &Path, max_errors: usize) -> Result<CsvRead> {
         puzzles: Vec::new(),
         errors: Vec::new(),
     };
+    let mut lines = LineCounter::default();
     for rec in records {
         if out.errors.len() >= max_errors {
             break;
         }
-        match read_row(path, &cols, rec, &mut out.kind) {
+        let line = match &rec {
+            Ok(r) => r
+                .position()
+                .map(|p| lines.line_at(bytes, p.byte() as usize)),
+            Err(e) => e
+                .position()
+                .map(|p| lines.line_at(bytes, p.byte() as usize)),
+        };
+        match read_row(path, &cols, rec, line.unwrap_or(0), &mut out.kind) {
             Ok(p) => out.puzzles.push(p),
             Err(e) => out.errors.push(e),
         }
@@ -204,10 +251,10 @@ fn read_row(
     path: &Path,
     cols: &Columns,
     rec: std::result::Result<csv::StringRecord, csv::Error>,
+    line: u64,
     kind: &mut Option<PuzzleKind>,
 ) -> Result<Puzzle> {
-    let rec = rec.map_err(|e| csv_error(path, &e))?;
-    let line = rec.position().map_or(0, |p| p.line());
+    let rec = rec.map_err(|e| csv_error(path, line, &e))?;
     let at = format!("line {line}");
     let field = |i: usize| rec.get(i).unwrap_or("");
     let question = field(cols.question);
@@ -252,16 +299,28 @@ pub fn write_hf_csv(path: &Path, puzzles: &[Puzzle]) -> Result<()> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(std::io::BufWriter::new(file));
-    let to_err = |e: csv::Error| DataError::Request(format!("cannot write {}: {e}", path.display()));
+    let to_err =
+        |e: csv::Error| DataError::Request(format!("cannot write {}: {e}", path.display()));
     w.write_record(HEADER).map_err(to_err)?;
     for p in puzzles {
         if p.kind == PuzzleKind::Arc {
-            return Err(DataError::Request("ARC puzzles cannot be written as CSV".into()));
+            return Err(DataError::Request(
+                "ARC puzzles cannot be written as CSV".into(),
+            ));
         }
-        let answer = p.label.as_ref().map(|g| grid_string(p.kind, g)).unwrap_or_default();
+        let answer = p
+            .label
+            .as_ref()
+            .map(|g| grid_string(p.kind, g))
+            .unwrap_or_default();
         let rating = p.rating.map(|r| r.to_string()).unwrap_or_default();
-        w.write_record([p.name.as_str(), &grid_string(p.kind, &p.input), &answer, &rating])
-            .map_err(to_err)?;
+        w.write_record([
+            p.name.as_str(),
+            &grid_string(p.kind, &p.input),
+            &answer,
+            &rating,
+        ])
+        .map_err(to_err)?;
     }
     let mut inner = w
         .into_inner()

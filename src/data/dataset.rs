@@ -88,8 +88,10 @@ impl Dataset {
         self.inputs.extend(other.inputs);
         self.labels.extend(other.labels);
         self.puzzle_identifiers.extend(other.puzzle_identifiers);
-        self.puzzle_indices.extend(other.puzzle_indices.iter().skip(1).map(|&x| x + ex));
-        self.group_indices.extend(other.group_indices.iter().skip(1).map(|&x| x + pz));
+        self.puzzle_indices
+            .extend(other.puzzle_indices.iter().skip(1).map(|&x| x + ex));
+        self.group_indices
+            .extend(other.group_indices.iter().skip(1).map(|&x| x + pz));
     }
 }
 
@@ -118,7 +120,9 @@ fn check_offsets(path: &Path, name: &str, v: &[i32], end: usize, what: &str) -> 
     }
     let last = *v.last().unwrap_or(&0) as usize;
     if last != end {
-        return Err(err(format!("ends at {last}, expected {end} (the number of {what})")));
+        return Err(err(format!(
+            "ends at {last}, expected {end} (the number of {what})"
+        )));
     }
     Ok(())
 }
@@ -128,10 +132,18 @@ pub fn load_dataset_dir(dir: &Path) -> Result<(DatasetMetadata, Dataset)> {
     let meta_path = dir.join("dataset.json");
     let mut meta: DatasetMetadata = read_json(&meta_path)?;
     if meta.seq_len == 0 || meta.vocab_size == 0 {
-        return Err(DataError::invalid(&meta_path, "seq_len/vocab_size", "must be positive"));
+        return Err(DataError::invalid(
+            &meta_path,
+            "seq_len/vocab_size",
+            "must be positive",
+        ));
     }
     if meta.sets.is_empty() {
-        return Err(DataError::invalid(&meta_path, "sets", "is empty, expected e.g. [\"all\"]"));
+        return Err(DataError::invalid(
+            &meta_path,
+            "sets",
+            "is empty, expected e.g. [\"all\"]",
+        ));
     }
     let mut all = Dataset {
         seq_len: meta.seq_len,
@@ -166,7 +178,11 @@ fn load_set(meta: &DatasetMetadata, file: &dyn Fn(&str) -> PathBuf) -> Result<Da
         let p = file(k);
         let (shape, data) = npy::read_i32(&p)?;
         if shape.len() != 1 {
-            return Err(DataError::invalid(&p, "shape", format!("is {shape:?}, expected 1-D")));
+            return Err(DataError::invalid(
+                &p,
+                "shape",
+                format!("is {shape:?}, expected 1-D"),
+            ));
         }
         Ok((p, data))
     };
@@ -177,7 +193,10 @@ fn load_set(meta: &DatasetMetadata, file: &dyn Fn(&str) -> PathBuf) -> Result<Da
         return Err(DataError::invalid(
             &file("labels"),
             "shape",
-            format!("has {} rows, expected {n} like the inputs", labels.len() / seq_len),
+            format!(
+                "has {} rows, expected {n} like the inputs",
+                labels.len() / seq_len
+            ),
         ));
     }
     let vocab = meta.vocab_size as i32;
@@ -233,7 +252,13 @@ fn load_set(meta: &DatasetMetadata, file: &dyn Fn(&str) -> PathBuf) -> Result<Da
         ));
     }
     check_offsets(&pi_path, "data", &puzzle_indices, n, "examples")?;
-    check_offsets(&gi_path, "data", &group_indices, puzzle_identifiers.len(), "puzzles")?;
+    check_offsets(
+        &gi_path,
+        "data",
+        &group_indices,
+        puzzle_identifiers.len(),
+        "puzzles",
+    )?;
     Ok(Dataset {
         seq_len,
         inputs,
@@ -272,8 +297,15 @@ pub fn is_built_dataset(dir: &Path) -> bool {
 }
 
 enum Storage {
-    Memory { inputs: Vec<u8>, labels: Vec<u8> },
-    Disk { dir: PathBuf, inputs: NpyWriter, labels: NpyWriter },
+    Memory {
+        inputs: Vec<u8>,
+        labels: Vec<u8>,
+    },
+    Disk {
+        dir: PathBuf,
+        inputs: NpyWriter,
+        labels: NpyWriter,
+    },
 }
 
 /// Writes one split: examples are pushed puzzle by puzzle and group by group.
@@ -361,7 +393,8 @@ impl SplitBuilder {
 
     /// Close the current group.
     pub fn end_group(&mut self) {
-        self.group_indices.push(self.puzzle_identifiers.len() as i32);
+        self.group_indices
+            .push(self.puzzle_identifiers.len() as i32);
     }
 
     /// Finish: compute the metadata; on disk write the index arrays and `dataset.json`.
@@ -415,9 +448,21 @@ impl SplitBuilder {
             } => {
                 inputs.finish()?;
                 labels.finish()?;
-                npy::write_i32(&dir.join("all__puzzle_identifiers.npy"), None, &self.puzzle_identifiers)?;
-                npy::write_i32(&dir.join("all__puzzle_indices.npy"), None, &self.puzzle_indices)?;
-                npy::write_i32(&dir.join("all__group_indices.npy"), None, &self.group_indices)?;
+                npy::write_i32(
+                    &dir.join("all__puzzle_identifiers.npy"),
+                    None,
+                    &self.puzzle_identifiers,
+                )?;
+                npy::write_i32(
+                    &dir.join("all__puzzle_indices.npy"),
+                    None,
+                    &self.puzzle_indices,
+                )?;
+                npy::write_i32(
+                    &dir.join("all__group_indices.npy"),
+                    None,
+                    &self.group_indices,
+                )?;
                 write_json(&dir.join("dataset.json"), &meta)?;
                 Ok(FinishedSplit {
                     meta,

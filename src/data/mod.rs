@@ -2,14 +2,16 @@
 //! generators, augmentations and the official built-dataset format.
 //!
 //! Layout:
-//! - this module: [`DataError`], [`PuzzleKind`], [`Grid`], [`Puzzle`], [`PuzzleFile`] and
-//!   [`read_puzzle_file`] (auto-detects HF CSV Sudoku/Maze and every ARC JSON layout);
+//! - this module: [`DataError`], [`PuzzleKind`] (tokenisation dispatch), [`Grid`], [`Puzzle`],
+//!   [`PuzzleFile`], [`read_puzzle_file`] (auto-detects HF CSV Sudoku/Maze and every ARC JSON
+//!   layout) and [`read_puzzle_file_lenient`] (collects the first errors);
 //! - [`sudoku`], [`maze`], [`arc`]: per-kind tokenisation, solvers/validators and generators;
 //! - [`csv`]: the Hugging Face `source,question,answer,rating` layout;
 //! - [`npy`]: a small `.npy` reader/writer;
 //! - [`augment`]: dihedral transforms, Sudoku shuffles, ARC colour permutations (with inverses);
 //! - [`dataset`]: the official built-dataset folder (metadata, reader, writer, in-memory [`dataset::Dataset`]);
-//! - [`build`]: dataset builders for Sudoku, Maze and ARC.
+//! - [`build`]: dataset builders for Sudoku, Maze and ARC, and [`build::load_source`] (a built
+//!   folder, a CSV or ARC JSON -> train/test [`dataset::Dataset`]s for the trainer).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -182,7 +184,7 @@ impl Grid {
 /// One puzzle: an input grid and, when known, its label (solution / path / output).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Puzzle {
-    /// A display name: the CSV `source` and row, or `<task>/train[i]` / `<task>/test[i]` for ARC.
+    /// The CSV `source` column (often empty), or `<task>/train[i]` / `<task>/test[i]` for ARC.
     pub name: String,
     pub kind: PuzzleKind,
     pub input: Grid,
@@ -267,6 +269,34 @@ pub fn read_puzzle_file(path: &Path) -> Result<PuzzleFile> {
     }
 }
 
+/// Like [`read_puzzle_file`], but bad rows (CSV) or tasks (ARC JSON) are collected, up to
+/// `max_errors`, instead of stopping at the first. The file is `None` when no kind could be
+/// determined (e.g. every row is bad). An unreadable file or layout is still an `Err`.
+pub fn read_puzzle_file_lenient(
+    path: &Path,
+    max_errors: usize,
+) -> Result<(Option<PuzzleFile>, Vec<DataError>)> {
+    if path.is_dir() {
+        return Ok((Some(read_puzzle_file(path)?), Vec::new()));
+    }
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        let (format, tasks, errors) = arc::read_arc_file_lenient(path, max_errors)?;
+        return Ok((Some(arc_file(path, format, tasks)), errors));
+    }
+    let read = csv::read_hf_csv_lenient(path, max_errors)?;
+    let file = read.kind.map(|kind| PuzzleFile {
+        path: path.to_path_buf(),
+        format: FileFormat::HfCsv,
+        kind,
+        puzzles: read.puzzles,
+        arc_tasks: Vec::new(),
+    });
+    Ok((file, read.errors))
+}
+
 fn arc_file(path: &Path, format: FileFormat, tasks: Vec<arc::ArcTask>) -> PuzzleFile {
     let puzzles = tasks.iter().flat_map(arc::ArcTask::puzzles).collect();
     PuzzleFile {
@@ -287,4 +317,39 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// `f(0), .., f(count - 1)` computed on all available cores, in order; the first error wins.
+/// Results depend only on `i`, never on the thread count.
+pub(crate) fn par_collect<T: Send>(
+    count: usize,
+    f: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count.max(1));
+    if threads <= 1 {
+        return (0..count).map(f).collect();
+    }
+    let chunk = count.div_ceil(threads);
+    let f = &f;
+    let parts: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || (t * chunk..((t + 1) * chunk).min(count)).map(f).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(DataError::Request("a worker thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(count);
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }

@@ -67,8 +67,8 @@ impl Dtype {
             "i8" => Dtype::I64,
             _ => {
                 return Err(format!(
-                    "dtype {descr:?} is not supported, expected an integer dtype (|u1, <i4, <i8, ...)"
-                ))
+                "dtype {descr:?} is not supported, expected an integer dtype (|u1, <i4, <i8, ...)"
+            ))
             }
         };
         let ok_order = match order {
@@ -94,12 +94,11 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Number of elements, `None` on overflow.
+    pub fn element_count(&self) -> Option<usize> {
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 }
 
@@ -127,7 +126,10 @@ fn parse_header_dict(dict: &str) -> Result<Header, String> {
         .find("'fortran_order'")
         .or_else(|| dict.find("\"fortran_order\""))
         .ok_or("header has no 'fortran_order', expected a numpy header dict")?;
-    let after = dict[fortran..].split_once(':').map(|(_, r)| r.trim_start()).unwrap_or("");
+    let after = dict[fortran..]
+        .split_once(':')
+        .map(|(_, r)| r.trim_start())
+        .unwrap_or("");
     if after.starts_with("True") {
         return Err("array is in Fortran order, expected C order".to_string());
     }
@@ -140,7 +142,10 @@ fn parse_header_dict(dict: &str) -> Result<Header, String> {
         .ok_or("header has no 'shape', expected a numpy header dict")?;
     let rest = &dict[shape_at..];
     let open = rest.find('(').ok_or("header 'shape' is not a tuple")?;
-    let close = rest[open..].find(')').ok_or("header 'shape' is not a closed tuple")? + open;
+    let close = rest[open..]
+        .find(')')
+        .ok_or("header 'shape' is not a closed tuple")?
+        + open;
     let mut shape = Vec::new();
     for part in rest[open + 1..close].split(',') {
         let part = part.trim().trim_end_matches('L');
@@ -148,8 +153,9 @@ fn parse_header_dict(dict: &str) -> Result<Header, String> {
             continue;
         }
         shape.push(
-            part.parse::<usize>()
-                .map_err(|_| format!("header shape has {part:?}, expected a non-negative integer"))?,
+            part.parse::<usize>().map_err(|_| {
+                format!("header shape has {part:?}, expected a non-negative integer")
+            })?,
         );
     }
     Ok(Header { dtype, shape })
@@ -180,7 +186,10 @@ pub fn read_header(path: &Path, bytes: &[u8]) -> Result<(Header, usize)> {
             return Err(bad(
                 path,
                 "header",
-                format!("format version {v}.{} is not supported, expected 1.0, 2.0 or 3.0", bytes[7]),
+                format!(
+                    "format version {v}.{} is not supported, expected 1.0, 2.0 or 3.0",
+                    bytes[7]
+                ),
             ))
         }
     };
@@ -189,7 +198,10 @@ pub fn read_header(path: &Path, bytes: &[u8]) -> Result<(Header, usize)> {
         return Err(bad(
             path,
             "header",
-            format!("is truncated: declares {len} bytes, the file has {}", bytes.len() - start),
+            format!(
+                "is truncated: declares {len} bytes, the file has {}",
+                bytes.len() - start
+            ),
         ));
     }
     let dict = std::str::from_utf8(&bytes[start..end])
@@ -206,10 +218,21 @@ pub fn read_i32(path: &Path) -> Result<(Vec<usize>, Vec<i32>)> {
         .map_err(|e| DataError::io(path, e))?;
     let (header, offset) = read_header(path, &bytes)?;
     let data = &bytes[offset..];
-    let n = header.len();
-    let need = n * header.dtype.size();
+    let too_big = || {
+        bad(
+            path,
+            "header",
+            format!("shape {:?} is too large", header.shape),
+        )
+    };
+    let n = header.element_count().ok_or_else(too_big)?;
+    let need = n.checked_mul(header.dtype.size()).ok_or_else(too_big)?;
     if data.len() != need {
-        let what = if data.len() < need { "truncated" } else { "too long" };
+        let what = if data.len() < need {
+            "truncated"
+        } else {
+            "too long"
+        };
         return Err(bad(
             path,
             "data",
@@ -232,8 +255,14 @@ pub fn read_i32(path: &Path) -> Result<(Vec<usize>, Vec<i32>)> {
     match header.dtype {
         Dtype::Bool | Dtype::U8 => out.extend(data.iter().map(|&b| i32::from(b))),
         Dtype::I8 => out.extend(data.iter().map(|&b| i32::from(b as i8))),
-        Dtype::U16 => out.extend(data.chunks_exact(2).map(|c| i32::from(u16::from_le_bytes([c[0], c[1]])))),
-        Dtype::I16 => out.extend(data.chunks_exact(2).map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))),
+        Dtype::U16 => out.extend(
+            data.chunks_exact(2)
+                .map(|c| i32::from(u16::from_le_bytes([c[0], c[1]]))),
+        ),
+        Dtype::I16 => out.extend(
+            data.chunks_exact(2)
+                .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]]))),
+        ),
         Dtype::I32 => out.extend(
             data.chunks_exact(4)
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
@@ -274,7 +303,8 @@ impl NpyWriter {
     pub fn create(path: &Path, dtype: Dtype, row_len: Option<usize>) -> Result<Self> {
         let file = File::create(path).map_err(|e| DataError::io(path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(&[b' '; HEADER_LEN]).map_err(|e| DataError::io(path, e))?;
+        out.write_all(&[b' '; HEADER_LEN])
+            .map_err(|e| DataError::io(path, e))?;
         Ok(NpyWriter {
             path: path.to_path_buf(),
             out,
@@ -288,7 +318,9 @@ impl NpyWriter {
     pub fn write_u8(&mut self, values: &[u8]) -> Result<()> {
         debug_assert_eq!(self.dtype, Dtype::U8);
         self.count += values.len();
-        self.out.write_all(values).map_err(|e| DataError::io(&self.path, e))
+        self.out
+            .write_all(values)
+            .map_err(|e| DataError::io(&self.path, e))
     }
 
     /// Append values of an `<i4` array.
@@ -313,7 +345,10 @@ impl NpyWriter {
         let header = header_bytes(self.dtype, &shape);
         let io = |e| DataError::io(&self.path, e);
         self.out.flush().map_err(io)?;
-        let mut file = self.out.into_inner().map_err(|e| DataError::io(&self.path, e.into_error()))?;
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| DataError::io(&self.path, e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&header).map_err(io)?;
         file.flush().map_err(io)
@@ -376,7 +411,7 @@ mod tests {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&[2, 0]);
         let mut d = dict.as_bytes().to_vec();
-        while (12 + d.len() + 1) % 64 != 0 {
+        while !(12 + d.len() + 1).is_multiple_of(64) {
             d.push(b' ');
         }
         d.push(b'\n');
@@ -395,14 +430,20 @@ mod tests {
 
     #[test]
     fn rejects_fortran_and_big_endian() {
-        assert!(parse_header_dict("{'descr': '<i4', 'fortran_order': True, 'shape': (2,), }")
-            .unwrap_err()
-            .contains("Fortran"));
-        assert!(parse_header_dict("{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }")
-            .unwrap_err()
-            .contains("little-endian"));
-        assert!(parse_header_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }")
-            .unwrap_err()
-            .contains("not supported"));
+        assert!(
+            parse_header_dict("{'descr': '<i4', 'fortran_order': True, 'shape': (2,), }")
+                .unwrap_err()
+                .contains("Fortran")
+        );
+        assert!(
+            parse_header_dict("{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }")
+                .unwrap_err()
+                .contains("little-endian")
+        );
+        assert!(
+            parse_header_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }")
+                .unwrap_err()
+                .contains("not supported")
+        );
     }
 }

@@ -55,6 +55,16 @@ impl Geometry {
         (r / self.box_rows) * (self.size / self.box_cols) + c / self.box_cols
     }
 
+    /// Branch nodes (of the exhaustive uniqueness search) from which a puzzle of this size is
+    /// rated extreme: 10 for 9x9 (the real hard lists average 46 and 371), 3 for 6x6, 2 for 4x4.
+    pub fn extreme_branch_nodes(&self) -> u64 {
+        match self.size {
+            9 => 10,
+            6 => 3,
+            _ => 2,
+        }
+    }
+
     /// Bit mask with one bit per digit (bit d-1 for digit d).
     pub fn full_mask(&self) -> u16 {
         (1u16 << self.size) - 1
@@ -133,10 +143,7 @@ pub fn parse_cells(s: &str, size: usize, allow_blank: bool) -> Result<Grid, Stri
                 } else {
                     format!("a digit 1..{size}")
                 };
-                return Err(format!(
-                    "character {} is {ch:?}, expected {what}",
-                    i + 1
-                ));
+                return Err(format!("character {} is {ch:?}, expected {what}", i + 1));
             }
         };
         cells.push(v);
@@ -488,6 +495,11 @@ impl Solver {
 
     /// Rate a puzzle: its difficulty (None if it has no unique solution) and search effort.
     pub fn rate(&self, puzzle: &Grid) -> Rating {
+        self.rate_and_solve(puzzle).0
+    }
+
+    /// [`Solver::rate`], also returning the first solution found.
+    pub fn rate_and_solve(&self, puzzle: &Grid) -> (Rating, Option<Grid>) {
         let result = self.solve(puzzle, 2);
         let branch_nodes = result.stats.branch_nodes;
         let difficulty = if result.stats.solutions != 1 {
@@ -496,27 +508,29 @@ impl Solver {
             Some(Difficulty::Easy)
         } else if self.solves_by(puzzle, Deductions::AllSingles) {
             Some(Difficulty::Medium)
-        } else if branch_nodes < EXTREME_BRANCH_NODES {
+        } else if branch_nodes < self.geo.extreme_branch_nodes() {
             Some(Difficulty::Hard)
         } else {
             Some(Difficulty::Extreme)
         };
-        Rating {
+        let rating = Rating {
             solutions: result.stats.solutions,
             branch_nodes,
             difficulty,
-        }
+        };
+        (rating, result.solution)
     }
 }
-
-/// Branch nodes (of the exhaustive uniqueness search) from which a puzzle is rated extreme.
-pub const EXTREME_BRANCH_NODES: u64 = 4;
 
 /// Difficulty by the solver's effort:
 /// - easy: naked singles alone solve it;
 /// - medium: naked and hidden singles solve it, naked singles alone do not;
-/// - hard: it needs search, with fewer than [`EXTREME_BRANCH_NODES`] branch nodes;
-/// - extreme: at least [`EXTREME_BRANCH_NODES`] branch nodes.
+/// - hard: it needs search, with fewer than [`Geometry::extreme_branch_nodes`] branch nodes;
+/// - extreme: at least that many.
+///
+/// Branch nodes are counted in the exhaustive search that proves uniqueness (MRV, naked and
+/// hidden singles); on the magictour top1465 list they equal the file's `rating` column.
+/// A 4x4 Sudoku with a unique solution is always solved by naked singles: only easy exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Difficulty {
     Easy,
@@ -587,11 +601,7 @@ pub const MAX_ATTEMPTS: usize = 2000;
 /// Clues are removed in random order; for easy (medium) puzzles a removal is kept only while
 /// naked singles (all singles) still solve the puzzle, for hard and extreme while the solution
 /// stays unique. The result is then rated, and a fresh grid is tried until the rating matches.
-pub fn generate(
-    geo: Geometry,
-    difficulty: Difficulty,
-    rng: &mut ChaCha8Rng,
-) -> Result<Generated> {
+pub fn generate(geo: Geometry, difficulty: Difficulty, rng: &mut ChaCha8Rng) -> Result<Generated> {
     let solver = Solver::new(geo);
     for _ in 0..MAX_ATTEMPTS {
         let solution = solver.random_solution(rng);
@@ -635,12 +645,9 @@ pub fn generate_many(
     seed: u64,
 ) -> Result<Vec<Generated>> {
     let geo = Geometry::checked(size)?;
-    (0..count)
-        .map(|i| {
-            let mut rng = stream_rng(seed, i as u64);
-            generate(geo, difficulty, &mut rng)
-        })
-        .collect()
+    super::par_collect(count, |i| {
+        generate(geo, difficulty, &mut stream_rng(seed, i as u64))
+    })
 }
 
 /// A ChaCha8 generator for item `index` of a seeded run.
