@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod data;
 pub mod import;
 pub mod puzzles;
@@ -42,6 +43,8 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// List the training presets.
     Presets,
+    /// Time a training step and a full solve of one puzzle.
+    Bench(bench::BenchArgs),
 }
 
 /// Entry point of the binary; returns the process exit status.
@@ -54,6 +57,7 @@ pub fn main() -> i32 {
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Presets) => train::run_presets(),
+        Some(Command::Bench(args)) => bench::run(args),
         None => {
             eprintln!(
                 "the workbench is not built yet; see `trm-tui --help` for the headless commands"

@@ -136,7 +136,9 @@ impl TrmConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// Check every constraint the network relies on.
+    /// Check every constraint the network relies on. (Comparisons are written so that NaN
+    /// fails them.)
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.hidden_size == 0 {
             return Err(err("hidden_size", "must be > 0"));
@@ -145,7 +147,7 @@ impl TrmConfig {
             if self.num_heads == 0 {
                 return Err(err("num_heads", "must be > 0"));
             }
-            if self.hidden_size % self.num_heads != 0 {
+            if !self.hidden_size.is_multiple_of(self.num_heads) {
                 return Err(err(
                     "hidden_size",
                     format!(
@@ -155,7 +157,7 @@ impl TrmConfig {
                 ));
             }
         }
-        if self.pos_encodings == PosEncoding::Rope && (self.head_dim() % 2 != 0) {
+        if self.pos_encodings == PosEncoding::Rope && !self.head_dim().is_multiple_of(2) {
             return Err(err(
                 "num_heads",
                 format!(

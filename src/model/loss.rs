@@ -103,6 +103,7 @@ pub struct LossOutput {
 
 /// The loss head for one supervision step. `halted` and `steps` are the carry after the step
 /// (metrics count halted slots only); `target_q_continue` enables the continue loss.
+#[allow(clippy::too_many_arguments)]
 pub fn loss_head(
     logits: &Tensor,
     q_halt: &Tensor,

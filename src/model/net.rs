@@ -399,7 +399,10 @@ impl TrmModel {
             _ => tok,
         };
         if let Some(pos) = &w.embed_pos {
-            emb = (emb.broadcast_add(&pos.to_dtype(dt)?.unsqueeze(0)?)? * 0.707106781)?;
+            // The official constant (not exactly 1/sqrt(2)).
+            #[allow(clippy::approx_constant)]
+            let scale = 0.707106781;
+            emb = (emb.broadcast_add(&pos.to_dtype(dt)?.unsqueeze(0)?)? * scale)?;
         }
         emb * (d as f64).sqrt()
     }

@@ -30,11 +30,11 @@ fn st_err(path: &Path, e: impl std::fmt::Display) -> WeightsError {
     }
 }
 
-/// Read every tensor of a safetensors file (as f32 unless integer) and its metadata.
-pub fn load_safetensors(
-    path: &Path,
-    device: &Device,
-) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>), WeightsError> {
+/// Tensors by name and string metadata of a safetensors file.
+pub type TensorsAndMetadata = (BTreeMap<String, Tensor>, HashMap<String, String>);
+
+/// Read every tensor of a safetensors file and its metadata.
+pub fn load_safetensors(path: &Path, device: &Device) -> Result<TensorsAndMetadata, WeightsError> {
     let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         source,

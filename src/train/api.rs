@@ -198,9 +198,9 @@ mod tests {
         f.flush().unwrap();
         let got = t.poll();
         assert_eq!(got.len(), 1);
-        write!(
+        writeln!(
             f,
-            "\"epoch\":0,\"wall_s\":1,\"split\":\"train\",\"lm_loss\":1}}\n"
+            "\"epoch\":0,\"wall_s\":1,\"split\":\"train\",\"lm_loss\":1}}"
         )
         .unwrap();
         f.flush().unwrap();

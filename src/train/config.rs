@@ -224,7 +224,9 @@ impl TrainConfig {
             .collect()
     }
 
-    /// Check the whole recipe (the architecture included).
+    /// Check the whole recipe (the architecture included). (Comparisons are written so that
+    /// NaN fails them.)
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn validate(&self) -> Result<(), SettingError> {
         self.arch
             .validate()
@@ -232,7 +234,7 @@ impl TrainConfig {
         if self.global_batch_size == 0 {
             return Err(serr("global_batch_size", "must be >= 1"));
         }
-        if self.micro_batch_size > 0 && self.global_batch_size % self.micro_batch_size != 0 {
+        if self.micro_batch_size > 0 && !self.global_batch_size.is_multiple_of(self.micro_batch_size) {
             return Err(serr(
                 "micro_batch_size",
                 format!(

@@ -231,7 +231,7 @@ mod tests {
     fn eval_batches_pad_the_last_one() {
         let d = toy();
         let bs = eval_batches(&d, 4, 0);
-        assert_eq!(bs.len(), (d.num_examples() + 3) / 4);
+        assert_eq!(bs.len(), d.num_examples().div_ceil(4));
         let last = bs.last().unwrap();
         let used = d.num_examples() % 4;
         assert!(last.labels[used..].iter().all(|&l| l == -100));
