@@ -328,8 +328,9 @@ fn arc_build_follows_the_official_split_policy() {
     assert_eq!(loaded.train.0.num_puzzle_identifiers, 17);
     assert_eq!(train.num_groups(), 4);
     assert_eq!(test.num_groups(), 2);
-    // Train: demos of every task, plus the test pairs of the training subset.
-    let train_examples: usize = [2 + 0, 1 + 0, 2 + 1, 1 + 2].iter().sum::<usize>() * 4;
+    // Train: demos of every task (aaa 2, bbb 1, ccc 2, ddd 1), plus the test pairs of the
+    // training subset (ccc 1, ddd 2); 4 variants each.
+    let train_examples = (2 + 1 + (2 + 1) + (1 + 2)) * 4;
     assert_eq!(train.num_examples(), train_examples);
     // Test: the evaluation tasks' test pairs, at the origin, each variant with its train id.
     assert_eq!(test.num_examples(), (1 + 2) * 4);
