@@ -45,6 +45,8 @@ pub enum Command {
     Presets,
     /// Time a training step and a full solve of one puzzle.
     Bench(bench::BenchArgs),
+    /// Open the workbench (the default without a subcommand).
+    Tui(crate::tui::app::TuiArgs),
 }
 
 /// Entry point of the binary; returns the process exit status.
@@ -58,12 +60,8 @@ pub fn main() -> i32 {
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Presets) => train::run_presets(),
         Some(Command::Bench(args)) => bench::run(args),
-        None => {
-            eprintln!(
-                "the workbench is not built yet; see `trm-tui --help` for the headless commands"
-            );
-            Ok(())
-        }
+        Some(Command::Tui(args)) => crate::tui::run(args.options()),
+        None => crate::tui::run(crate::tui::AppOptions::from_env()),
     };
     match result {
         Ok(()) => 0,

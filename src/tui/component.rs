@@ -1,0 +1,163 @@
+//! The component contract (after ratatui's component template and gitui): every pane owns its
+//! state, handles its keys, declares its key hints (one list feeds the bottom hint bar and the
+//! `?` help overlay, so they cannot go stale), and draws itself. Panes talk to the app and to
+//! each other only through [`Action`]s pushed on a [`Ctx`].
+
+use std::path::PathBuf;
+
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+use super::theme::Theme;
+
+/// One key hint: the keys, what they do, and whether the bottom bar shows it (the help overlay
+/// shows them all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHint {
+    pub keys: &'static str,
+    pub desc: &'static str,
+    pub in_bar: bool,
+}
+
+impl KeyHint {
+    /// A hint shown in the bottom bar and in the help.
+    pub const fn bar(keys: &'static str, desc: &'static str) -> Self {
+        Self {
+            keys,
+            desc,
+            in_bar: true,
+        }
+    }
+    /// A hint shown in the help only.
+    pub const fn help(keys: &'static str, desc: &'static str) -> Self {
+        Self {
+            keys,
+            desc,
+            in_bar: false,
+        }
+    }
+}
+
+/// Whether a component used a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    Consumed,
+    NotConsumed,
+}
+
+/// Severity of a log line or status message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// The panes, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneId {
+    Train,
+    Curves,
+    Solver,
+    Runs,
+    Logs,
+}
+
+impl PaneId {
+    pub const ALL: [PaneId; 5] = [
+        PaneId::Train,
+        PaneId::Curves,
+        PaneId::Solver,
+        PaneId::Runs,
+        PaneId::Logs,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            PaneId::Train => "Train",
+            PaneId::Curves => "Curves",
+            PaneId::Solver => "Solver",
+            PaneId::Runs => "Runs",
+            PaneId::Logs => "Logs",
+        }
+    }
+    pub fn index(self) -> usize {
+        PaneId::ALL.iter().position(|&p| p == self).unwrap_or(0)
+    }
+}
+
+/// Something a pane asks the app (or another pane) to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A line for the logs pane (and the status line for warnings and errors).
+    Log(Level, String),
+    /// A short message in the status line.
+    Status(Level, String),
+    Focus(PaneId),
+    /// Open a checkpoint in the solver pane.
+    OpenCheckpoint(PathBuf),
+    /// Resume a run from a checkpoint: its run dir and checkpoint file.
+    ResumeRun {
+        run_dir: PathBuf,
+        checkpoint: PathBuf,
+    },
+    /// A run dir to follow in the curves pane (e.g. the one just launched).
+    WatchRun(PathBuf),
+    /// Rescan the runs root (a run started or ended, a checkpoint was written).
+    RescanRuns,
+    /// Quit now (after confirmation where needed).
+    Quit,
+}
+
+/// What a component gets while handling a key or a tick: a place to push actions.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub actions: Vec<Action>,
+}
+
+impl Ctx {
+    pub fn push(&mut self, a: Action) {
+        self.actions.push(a);
+    }
+    pub fn log(&mut self, level: Level, msg: impl Into<String>) {
+        self.actions.push(Action::Log(level, msg.into()));
+    }
+    pub fn status(&mut self, level: Level, msg: impl Into<String>) {
+        self.actions.push(Action::Status(level, msg.into()));
+    }
+}
+
+/// A pane of the workbench.
+pub trait Component {
+    /// The key hints of the pane in its current mode.
+    fn hints(&self) -> Vec<KeyHint>;
+
+    /// Handle a key; `Consumed` stops it there.
+    fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState;
+
+    /// Periodic work (poll workers, tail files, animate). Returns true when the pane changed
+    /// and must be redrawn.
+    fn tick(&mut self, _ctx: &mut Ctx) -> bool {
+        false
+    }
+
+    /// True while the pane edits text (form field, grid, prompt): the app then passes every
+    /// key (but Ctrl-C) to it, so `q`, `?` and digits are typed instead of acted on.
+    fn capturing_input(&self) -> bool {
+        false
+    }
+
+    fn draw(&mut self, frame: &mut Frame, area: Rect, theme: &Theme, focused: bool);
+}

@@ -1,0 +1,944 @@
+//! Train pane: pick a preset, edit its settings in a form (each edit validated as typed, the
+//! diff against the preset shown), pick the data and the device, launch a run on the trainer
+//! thread (`train::trainer::spawn`), then pause, resume, stop (with a checkpoint) or checkpoint
+//! now, with progress gauges, ETA, samples/s, step, epoch, device and memory.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Gauge, List, ListItem, ListState, Paragraph, Row, Sparkline, Table, TableState,
+};
+use ratatui::Frame;
+
+use crate::train::api::{MetricRecord, Progress, TrainCommand, TrainerEvent};
+use crate::train::config::TrainConfig;
+use crate::train::presets;
+use crate::train::state::TrainerState;
+use crate::train::trainer::{self, RunSpec, TrainerHandle};
+use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level};
+use crate::tui::config::Paths;
+use crate::tui::fmt;
+use crate::tui::theme::Theme;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Presets,
+    Form,
+}
+
+/// A field being edited: the text typed and the problem with it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    pub key: String,
+    pub buffer: String,
+    pub error: Option<String>,
+}
+
+/// The data sources offered by `D`: the preset's own (generated) data, then puzzle files.
+fn data_choices(paths: &Paths) -> Vec<String> {
+    let mut v = vec![String::new()];
+    if let Ok(rd) = std::fs::read_dir(&paths.puzzles_dir) {
+        let mut files: Vec<String> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "csv" || e == "json"))
+            .map(|p| p.display().to_string())
+            .collect();
+        files.sort();
+        v.extend(files);
+    }
+    v
+}
+
+pub const DEVICES: &[&str] = &["cpu", "auto", "cuda:0"];
+
+pub struct TrainPane {
+    pub paths: Paths,
+    pub presets: Vec<&'static str>,
+    pub preset_idx: usize,
+    /// The preset's config (what the diff is against).
+    pub base: TrainConfig,
+    pub config: TrainConfig,
+    pub field_sel: usize,
+    pub edit: Option<Edit>,
+    pub focus: Focus,
+    /// Resume from this checkpoint into `resume_dir` at the next launch.
+    pub resume: Option<(PathBuf, PathBuf)>,
+    pub handle: Option<TrainerHandle>,
+    pub state: TrainerState,
+    pub progress: Option<Progress>,
+    pub last_train: Option<MetricRecord>,
+    pub last_eval: Option<MetricRecord>,
+    /// samples/s history for the sparkline.
+    pub throughput: Vec<u64>,
+    pub run_dir: Option<PathBuf>,
+    pub last_event: Option<String>,
+}
+
+impl std::fmt::Debug for TrainPane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainPane")
+            .field("state", &self.state)
+            .field("preset", &self.presets.get(self.preset_idx))
+            .finish()
+    }
+}
+
+impl TrainPane {
+    pub fn new(paths: &Paths) -> TrainPane {
+        let presets = presets::names();
+        let preset_idx = presets.iter().position(|&n| n == "smoke").unwrap_or(0);
+        let base = presets
+            .get(preset_idx)
+            .and_then(|n| presets::get(n))
+            .unwrap_or_default();
+        TrainPane {
+            paths: paths.clone(),
+            presets,
+            preset_idx,
+            config: base.clone(),
+            base,
+            field_sel: 0,
+            edit: None,
+            focus: Focus::Presets,
+            resume: None,
+            handle: None,
+            state: TrainerState::Idle,
+            progress: None,
+            last_train: None,
+            last_eval: None,
+            throughput: Vec::new(),
+            run_dir: None,
+            last_event: None,
+        }
+    }
+
+    pub fn preset_name(&self) -> &'static str {
+        self.presets
+            .get(self.preset_idx)
+            .copied()
+            .unwrap_or("custom")
+    }
+
+    /// A run is going (or stopping): quitting must ask first.
+    pub fn is_active(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished()) && !self.state.is_terminal()
+    }
+
+    pub fn select_preset(&mut self, i: usize) {
+        if let Some(c) = self.presets.get(i).and_then(|n| presets::get(n)) {
+            self.preset_idx = i;
+            self.base = c.clone();
+            self.config = c;
+            self.resume = None;
+            self.field_sel = self
+                .field_sel
+                .min(self.config.fields().len().saturating_sub(1));
+        }
+    }
+
+    /// Prepare a resume: the run's own config, its checkpoint, its folder.
+    pub fn prepare_resume(&mut self, run_dir: PathBuf, checkpoint: PathBuf, ctx: &mut Ctx) {
+        if self.is_active() {
+            ctx.status(
+                Level::Warn,
+                "a run is active: stop it before resuming another",
+            );
+            return;
+        }
+        match std::fs::read_to_string(run_dir.join("config.toml"))
+            .map_err(|e| e.to_string())
+            .and_then(|t| TrainConfig::from_toml_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(c) => {
+                self.base = c.clone();
+                self.config = c;
+                ctx.status(
+                    Level::Info,
+                    format!(
+                        "ready to resume {} from {}: press r",
+                        Paths::display(&run_dir),
+                        checkpoint
+                            .file_name()
+                            .map_or(String::new(), |n| n.to_string_lossy().to_string())
+                    ),
+                );
+                self.resume = Some((checkpoint, run_dir));
+            }
+            Err(e) => ctx.status(Level::Error, format!("cannot resume: {e}")),
+        }
+    }
+
+    /// Start the configured run (or the prepared resume).
+    pub fn launch(&mut self, ctx: &mut Ctx) {
+        if self.is_active() {
+            ctx.status(Level::Warn, "a run is already active");
+            return;
+        }
+        if let Err(e) = self.config.validate() {
+            ctx.status(Level::Error, format!("cannot launch: {e}"));
+            return;
+        }
+        let (run_dir, resume) = match self.resume.take() {
+            Some((ck, dir)) => (dir, Some(ck)),
+            None => (
+                self.paths
+                    .runs_dir
+                    .join(trainer::new_run_id(self.preset_name())),
+                None,
+            ),
+        };
+        let spec = RunSpec {
+            config: self.config.clone(),
+            run_dir: run_dir.clone(),
+            resume: resume.clone(),
+        };
+        match trainer::spawn(spec) {
+            Ok(h) => {
+                ctx.log(
+                    Level::Info,
+                    format!(
+                        "train: {} {} in {}",
+                        if resume.is_some() {
+                            "resuming"
+                        } else {
+                            "launched"
+                        },
+                        self.preset_name(),
+                        Paths::display(&run_dir)
+                    ),
+                );
+                self.handle = Some(h);
+                self.state = TrainerState::Idle;
+                self.progress = None;
+                self.last_train = None;
+                self.last_eval = None;
+                self.throughput.clear();
+                self.run_dir = Some(run_dir.clone());
+                ctx.push(Action::WatchRun(run_dir));
+                ctx.push(Action::RescanRuns);
+            }
+            Err(e) => ctx.status(Level::Error, format!("cannot launch: {e:#}")),
+        }
+    }
+
+    pub fn command(&mut self, cmd: TrainCommand, ctx: &mut Ctx) {
+        match &self.handle {
+            Some(h) if self.is_active() => {
+                ctx.log(Level::Info, format!("train: {cmd:?}"));
+                h.send(cmd);
+            }
+            _ => ctx.status(Level::Warn, "no active run"),
+        }
+    }
+
+    /// Drain the trainer's events; true when something changed.
+    pub fn poll(&mut self, ctx: &mut Ctx) -> bool {
+        let Some(h) = &self.handle else { return false };
+        let events = h.try_recv_all();
+        let changed = !events.is_empty();
+        for ev in events {
+            match ev {
+                TrainerEvent::State(s) => {
+                    if s != self.state {
+                        let lvl = if matches!(s, TrainerState::Failed(_)) {
+                            Level::Error
+                        } else {
+                            Level::Info
+                        };
+                        let msg = match &s {
+                            TrainerState::Failed(m) => format!("train: failed: {m}"),
+                            other => format!("train: {}", other.label()),
+                        };
+                        ctx.log(lvl, msg.clone());
+                        if lvl == Level::Error || s.is_terminal() {
+                            ctx.status(lvl, msg);
+                            ctx.push(Action::RescanRuns);
+                        }
+                    }
+                    self.state = s;
+                }
+                TrainerEvent::Progress(p) => {
+                    self.throughput
+                        .push(p.samples_per_s.max(0.0).round() as u64);
+                    if self.throughput.len() > 300 {
+                        self.throughput.remove(0);
+                    }
+                    self.progress = Some(p);
+                }
+                TrainerEvent::Metrics(m) => {
+                    if m.split == "eval" {
+                        self.last_eval = Some(m);
+                    } else {
+                        self.last_train = Some(m);
+                    }
+                }
+                TrainerEvent::Event(e) => {
+                    self.last_event = Some(format!("{} @ step {}", e.kind, e.step));
+                    if e.kind == "checkpoint" {
+                        ctx.push(Action::RescanRuns);
+                    }
+                    let msg = if e.message.is_empty() {
+                        format!("run: {} at step {}", e.kind, e.step)
+                    } else {
+                        format!("run: {} at step {}: {}", e.kind, e.step, e.message)
+                    };
+                    ctx.log(Level::Info, msg);
+                }
+                TrainerEvent::Log(l) => {
+                    let lvl = if l.starts_with("error") {
+                        Level::Error
+                    } else {
+                        Level::Debug
+                    };
+                    ctx.log(lvl, format!("trainer: {l}"));
+                }
+            }
+        }
+        changed
+    }
+
+    fn fields(&self) -> Vec<(String, String)> {
+        self.config.fields()
+    }
+
+    fn start_edit(&mut self) {
+        if let Some((k, v)) = self.fields().get(self.field_sel) {
+            self.edit = Some(Edit {
+                key: k.clone(),
+                buffer: v.clone(),
+                error: None,
+            });
+        }
+    }
+
+    /// Re-validate the edit buffer (as typed): the field's parse, then the whole config.
+    fn revalidate(&mut self) {
+        let Some(e) = &mut self.edit else { return };
+        let mut trial = self.config.clone();
+        e.error = match trial.set(&e.key, &e.buffer) {
+            Err(err) => Some(err.message),
+            Ok(()) => trial
+                .validate()
+                .err()
+                .map(|v| format!("{}: {}", v.field, v.message)),
+        };
+    }
+
+    fn commit_edit(&mut self, ctx: &mut Ctx) {
+        let Some(e) = self.edit.clone() else { return };
+        match self.config.set(&e.key, &e.buffer) {
+            Ok(()) => {
+                self.edit = None;
+                if let Err(v) = self.config.validate() {
+                    ctx.status(Level::Warn, format!("config not valid yet: {v}"));
+                }
+            }
+            Err(err) => {
+                if let Some(ed) = &mut self.edit {
+                    ed.error = Some(err.message);
+                }
+            }
+        }
+    }
+
+    fn cycle_device(&mut self) {
+        let i = DEVICES
+            .iter()
+            .position(|&d| d == self.config.device)
+            .map_or(0, |i| i + 1);
+        self.config.device = DEVICES[i % DEVICES.len()].to_string();
+    }
+
+    fn cycle_data(&mut self, ctx: &mut Ctx) {
+        let choices = data_choices(&self.paths);
+        let i = choices
+            .iter()
+            .position(|c| *c == self.config.data.path)
+            .map_or(0, |i| i + 1);
+        self.config.data.path = choices[i % choices.len()].clone();
+        ctx.status(
+            Level::Info,
+            if self.config.data.path.is_empty() {
+                format!(
+                    "data: generated {} (the preset's)",
+                    self.config.data.generate
+                )
+            } else {
+                format!("data: {}", self.config.data.path)
+            },
+        );
+    }
+
+    fn draw_status(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let state_color = match &self.state {
+            TrainerState::Running => theme.ok,
+            TrainerState::Paused | TrainerState::Stopping => theme.warn,
+            TrainerState::Failed(_) => theme.error,
+            _ => theme.dim,
+        };
+        let title = Line::from(vec![
+            Span::styled(" Run ", theme.title_style()),
+            Span::styled(
+                format!("● {} ", self.state.label()),
+                Style::default()
+                    .fg(state_color)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                self.run_dir
+                    .as_ref()
+                    .map_or(String::new(), |d| format!("{} ", Paths::display(d))),
+                theme.dim_style(),
+            ),
+        ]);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border_style(false))
+            .title(title);
+        let inner = block.inner(area);
+        f.render_widget(block.style(theme.base()), area);
+        let Some(p) = &self.progress else {
+            let msg = match (&self.state, &self.resume) {
+                (TrainerState::Failed(m), _) => {
+                    Line::styled(format!("failed: {m}"), Style::default().fg(theme.error))
+                }
+                (_, Some((ck, dir))) => Line::styled(
+                    format!(
+                        "press r to resume {} from {}",
+                        Paths::display(dir),
+                        Paths::display(ck)
+                    ),
+                    Style::default().fg(theme.accent),
+                ),
+                _ if self.handle.is_some() => Line::styled(
+                    "starting: loading data and building the model…",
+                    theme.dim_style(),
+                ),
+                _ => Line::styled(
+                    format!(
+                        "no run yet: press r to launch `{}` ({})",
+                        self.preset_name(),
+                        presets::about(self.preset_name()).unwrap_or("")
+                    ),
+                    theme.dim_style(),
+                ),
+            };
+            f.render_widget(Paragraph::new(msg).style(theme.base()), inner);
+            return;
+        };
+        let [g1, g2, stats, spark] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(2),
+            Constraint::Min(0),
+        ])
+        .areas(inner);
+        let ratio = if p.total_steps > 0 {
+            (p.step as f64 / p.total_steps as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        f.render_widget(
+            Gauge::default()
+                .ratio(ratio)
+                .gauge_style(Style::default().fg(theme.accent).bg(theme.border))
+                .label(format!(
+                    "step {}/{} · {:.0}% · elapsed {} · ETA {}",
+                    p.step,
+                    p.total_steps,
+                    ratio * 100.0,
+                    fmt::duration(p.elapsed_s),
+                    p.eta_s.map_or("--".into(), fmt::duration)
+                )),
+            g1,
+        );
+        let every = self.config.eval_interval.max(1) as u64;
+        let into = p.step % every;
+        let to_eval = every - into;
+        let sps = p.samples_per_s / self.config.global_batch_size.max(1) as f64;
+        f.render_widget(
+            Gauge::default()
+                .ratio(into as f64 / every as f64)
+                .gauge_style(Style::default().fg(theme.title).bg(theme.border))
+                .label(format!(
+                    "next eval in {to_eval} steps{}",
+                    if sps > 0.0 {
+                        format!(" (~{})", fmt::duration(to_eval as f64 / sps))
+                    } else {
+                        String::new()
+                    }
+                )),
+            g2,
+        );
+        let lm = self.last_train.as_ref().and_then(|m| m.get("lm_loss"));
+        let acc = self.last_train.as_ref().and_then(|m| m.get("accuracy"));
+        let ex = self
+            .last_eval
+            .as_ref()
+            .and_then(|m| m.get("exact_accuracy"));
+        let stat_lines = vec![
+            Line::from(vec![
+                Span::styled("epoch ", theme.dim_style()),
+                Span::raw(format!("{:.2}  ", p.epoch)),
+                Span::styled("samples/s ", theme.dim_style()),
+                Span::raw(format!("{}  ", fmt::num(p.samples_per_s))),
+                Span::styled("lr ", theme.dim_style()),
+                Span::raw(format!("{}  ", fmt::num(p.lr))),
+                Span::styled("device ", theme.dim_style()),
+                Span::raw(format!("{}  ", p.device)),
+                Span::styled("memory ", theme.dim_style()),
+                Span::raw(p.memory_bytes.map_or("n/a".into(), fmt::bytes)),
+            ]),
+            Line::from(vec![
+                Span::styled("lm_loss ", theme.dim_style()),
+                Span::raw(format!("{}  ", lm.map_or("-".into(), fmt::num))),
+                Span::styled("accuracy ", theme.dim_style()),
+                Span::raw(format!(
+                    "{}  ",
+                    acc.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                )),
+                Span::styled("eval exact ", theme.dim_style()),
+                Span::raw(format!(
+                    "{}  ",
+                    ex.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                )),
+                Span::styled("last event ", theme.dim_style()),
+                Span::raw(self.last_event.clone().unwrap_or_else(|| "-".into())),
+            ]),
+        ];
+        f.render_widget(Paragraph::new(stat_lines).style(theme.base()), stats);
+        if spark.height > 0 {
+            let n = spark.width as usize;
+            let data: Vec<u64> = self
+                .throughput
+                .iter()
+                .rev()
+                .take(n)
+                .rev()
+                .cloned()
+                .collect();
+            f.render_widget(
+                Sparkline::default()
+                    .data(&data)
+                    .style(Style::default().fg(theme.series_color(0))),
+                spark,
+            );
+        }
+    }
+}
+
+impl Component for TrainPane {
+    fn hints(&self) -> Vec<KeyHint> {
+        if self.edit.is_some() {
+            return vec![
+                KeyHint::bar("type", "value"),
+                KeyHint::bar("Enter", "set"),
+                KeyHint::bar("Esc", "cancel"),
+            ];
+        }
+        let mut v = vec![];
+        if self.is_active() {
+            v.push(KeyHint::bar(
+                "p",
+                if self.state == TrainerState::Paused {
+                    "resume"
+                } else {
+                    "pause"
+                },
+            ));
+            v.push(KeyHint::bar("S", "stop+checkpoint"));
+            v.push(KeyHint::bar("c", "checkpoint now"));
+        } else {
+            v.push(KeyHint::bar(
+                "r",
+                if self.resume.is_some() {
+                    "resume run"
+                } else {
+                    "launch"
+                },
+            ));
+        }
+        v.extend([
+            KeyHint::bar("j/k", "move"),
+            KeyHint::bar("h/l", "presets/form"),
+            KeyHint::bar("Enter", "edit"),
+            KeyHint::bar("u", "undo field"),
+            KeyHint::bar("d/D", "device/data"),
+            KeyHint::help("X", "stop without a checkpoint"),
+        ]);
+        v
+    }
+
+    fn capturing_input(&self) -> bool {
+        self.edit.is_some()
+    }
+
+    fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
+        if let Some(e) = &mut self.edit {
+            match key.code {
+                KeyCode::Esc => self.edit = None,
+                KeyCode::Enter => self.commit_edit(ctx),
+                KeyCode::Backspace => {
+                    e.buffer.pop();
+                    self.revalidate();
+                }
+                KeyCode::Char(c) => {
+                    e.buffer.push(c);
+                    self.revalidate();
+                }
+                _ => {}
+            }
+            return EventState::Consumed;
+        }
+        let nfields = self.fields().len();
+        match key.code {
+            KeyCode::Char('j') | KeyCode::Down => match self.focus {
+                Focus::Presets => {
+                    self.select_preset((self.preset_idx + 1) % self.presets.len().max(1))
+                }
+                Focus::Form if nfields > 0 => self.field_sel = (self.field_sel + 1) % nfields,
+                _ => {}
+            },
+            KeyCode::Char('k') | KeyCode::Up => match self.focus {
+                Focus::Presets => {
+                    let n = self.presets.len().max(1);
+                    self.select_preset((self.preset_idx + n - 1) % n)
+                }
+                Focus::Form if nfields > 0 => {
+                    self.field_sel = (self.field_sel + nfields - 1) % nfields
+                }
+                _ => {}
+            },
+            KeyCode::PageDown if self.focus == Focus::Form => {
+                self.field_sel = (self.field_sel + 10).min(nfields.saturating_sub(1))
+            }
+            KeyCode::PageUp if self.focus == Focus::Form => {
+                self.field_sel = self.field_sel.saturating_sub(10)
+            }
+            KeyCode::Char('l') | KeyCode::Right => self.focus = Focus::Form,
+            KeyCode::Char('h') | KeyCode::Left => self.focus = Focus::Presets,
+            KeyCode::Enter => match self.focus {
+                Focus::Presets => self.focus = Focus::Form,
+                Focus::Form => self.start_edit(),
+            },
+            KeyCode::Char('u') if self.focus == Focus::Form => {
+                if let Some((k, _)) = self.fields().get(self.field_sel) {
+                    if let Some((_, v)) = self.base.fields().into_iter().find(|(bk, _)| bk == k) {
+                        let _ = self.config.set(k, &v);
+                    }
+                }
+            }
+            KeyCode::Char('d') => self.cycle_device(),
+            KeyCode::Char('D') => self.cycle_data(ctx),
+            KeyCode::Char('r') => self.launch(ctx),
+            KeyCode::Char('p') => {
+                let cmd = if self.state == TrainerState::Paused {
+                    TrainCommand::Resume
+                } else {
+                    TrainCommand::Pause
+                };
+                self.command(cmd, ctx);
+            }
+            KeyCode::Char('S') => self.command(TrainCommand::Stop { checkpoint: true }, ctx),
+            KeyCode::Char('X') => self.command(TrainCommand::Stop { checkpoint: false }, ctx),
+            KeyCode::Char('c') => self.command(TrainCommand::CheckpointNow, ctx),
+            _ => return EventState::NotConsumed,
+        }
+        EventState::Consumed
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx) -> bool {
+        self.poll(ctx)
+    }
+
+    fn draw(&mut self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border_style(focused))
+            .title(Span::styled(" Train ", theme.title_style()));
+        let inner = block.inner(area);
+        f.render_widget(block.style(theme.base()), area);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(inner);
+        let [pre, form, diff_area] = Layout::horizontal([
+            Constraint::Length(24),
+            Constraint::Min(30),
+            Constraint::Length(40.min(top.width / 3)),
+        ])
+        .areas(top);
+
+        // Presets.
+        let items: Vec<ListItem> = self.presets.iter().map(|n| ListItem::new(*n)).collect();
+        let list = List::new(items)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border_style(self.focus == Focus::Presets))
+                    .title(Span::styled(" Presets ", theme.title_style())),
+            )
+            .style(theme.base())
+            .highlight_style(if self.focus == Focus::Presets {
+                theme.selected()
+            } else {
+                Style::default().add_modifier(Modifier::REVERSED)
+            });
+        let mut st = ListState::default().with_selected(Some(self.preset_idx));
+        f.render_stateful_widget(list, pre, &mut st);
+
+        // Form.
+        let base_fields = self.base.fields();
+        let fields = self.fields();
+        let rows: Vec<Row> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                let base = base_fields
+                    .iter()
+                    .find(|(bk, _)| bk == k)
+                    .map(|(_, bv)| bv.as_str());
+                let changed = base != Some(v.as_str());
+                let value = match &self.edit {
+                    Some(e) if i == self.field_sel => format!("{}▏", e.buffer),
+                    _ => v.clone(),
+                };
+                let st = if changed {
+                    Style::default()
+                        .fg(theme.accent)
+                        .add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default().fg(theme.fg)
+                };
+                Row::new(vec![
+                    Span::styled(
+                        if changed { "●" } else { " " },
+                        Style::default().fg(theme.accent),
+                    ),
+                    Span::styled(k.clone(), theme.dim_style()),
+                    Span::styled(value, st),
+                ])
+            })
+            .collect();
+        let form_title = match &self.edit {
+            Some(Edit { error: Some(e), .. }) => Line::from(vec![
+                Span::styled(" Config ", theme.title_style()),
+                Span::styled(format!("✗ {e} "), Style::default().fg(theme.error)),
+            ]),
+            Some(_) => Line::from(vec![
+                Span::styled(" Config ", theme.title_style()),
+                Span::styled("✓ valid ", Style::default().fg(theme.ok)),
+            ]),
+            None => Line::from(Span::styled(
+                format!(" Config ({}) ", self.preset_name()),
+                theme.title_style(),
+            )),
+        };
+        let t = Table::new(
+            rows,
+            [
+                Constraint::Length(1),
+                Constraint::Length(30),
+                Constraint::Min(8),
+            ],
+        )
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border_style(self.focus == Focus::Form))
+                .title(form_title),
+        )
+        .style(theme.base())
+        .row_highlight_style(if self.focus == Focus::Form {
+            theme.selected()
+        } else {
+            Style::default()
+        });
+        let mut ts = TableState::default().with_selected(Some(self.field_sel));
+        f.render_stateful_widget(t, form, &mut ts);
+
+        // Diff and validity.
+        let mut lines = vec![match self.config.validate() {
+            Ok(()) => Line::styled("✓ config valid", Style::default().fg(theme.ok)),
+            Err(e) => Line::styled(format!("✗ {e}"), Style::default().fg(theme.error)),
+        }];
+        lines.push(Line::from(vec![
+            Span::styled("data   ", theme.dim_style()),
+            Span::raw(if self.config.data.path.is_empty() {
+                format!(
+                    "generated {} {}x{}",
+                    self.config.data.generate, self.config.data.size, self.config.data.size
+                )
+            } else {
+                self.config.data.path.clone()
+            }),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("device ", theme.dim_style()),
+            Span::raw(self.config.device.clone()),
+        ]));
+        lines.push(Line::raw(""));
+        let diff = self.config.diff(&self.base);
+        if diff.is_empty() {
+            lines.push(Line::styled(
+                format!("same as preset {}", self.preset_name()),
+                theme.dim_style(),
+            ));
+        } else {
+            lines.push(Line::styled(
+                format!("{} change(s) vs preset:", diff.len()),
+                theme.title_style(),
+            ));
+            for (k, a, b) in diff {
+                lines.push(Line::from(vec![Span::styled(
+                    k,
+                    Style::default().fg(theme.accent),
+                )]));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {a}"), Style::default().fg(theme.error)),
+                    Span::raw(" → "),
+                    Span::styled(b, Style::default().fg(theme.ok)),
+                ]));
+            }
+        }
+        if let Some(about) = presets::about(self.preset_name()) {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(about.to_string(), theme.dim_style()));
+        }
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .style(theme.base())
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(theme.border_style(false))
+                        .title(Span::styled(" Changes ", theme.title_style())),
+                ),
+            diff_area,
+        );
+        self.draw_status(f, bottom, theme);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyModifiers;
+    use std::time::{Duration, Instant};
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn form_validates_as_typed_and_diffs_against_the_preset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = TrainPane::new(&Paths::under(dir.path()));
+        let mut ctx = Ctx::default();
+        assert_eq!(p.preset_name(), "smoke");
+        p.handle_key(key(KeyCode::Char('l')), &mut ctx);
+        let lr = p.fields().iter().position(|(k, _)| k == "lr").unwrap();
+        p.field_sel = lr;
+        p.handle_key(key(KeyCode::Enter), &mut ctx);
+        assert!(p.capturing_input());
+        for _ in 0..10 {
+            p.handle_key(key(KeyCode::Backspace), &mut ctx);
+        }
+        p.handle_key(key(KeyCode::Char('x')), &mut ctx);
+        assert!(p
+            .edit
+            .as_ref()
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("expected a number"));
+        p.handle_key(key(KeyCode::Backspace), &mut ctx);
+        p.handle_key(key(KeyCode::Char('-')), &mut ctx);
+        p.handle_key(key(KeyCode::Char('1')), &mut ctx);
+        assert!(
+            p.edit
+                .as_ref()
+                .unwrap()
+                .error
+                .as_ref()
+                .unwrap()
+                .contains("lr"),
+            "whole-config validation"
+        );
+        p.handle_key(key(KeyCode::Backspace), &mut ctx);
+        p.handle_key(key(KeyCode::Backspace), &mut ctx);
+        for c in "0.01".chars() {
+            p.handle_key(key(KeyCode::Char(c)), &mut ctx);
+        }
+        assert_eq!(p.edit.as_ref().unwrap().error, None);
+        p.handle_key(key(KeyCode::Enter), &mut ctx);
+        assert!(!p.capturing_input());
+        assert_eq!(p.config.lr, 0.01);
+        assert_eq!(p.config.diff(&p.base).len(), 1);
+        p.handle_key(key(KeyCode::Char('u')), &mut ctx);
+        assert!(p.config.diff(&p.base).is_empty());
+        // Esc cancels an edit.
+        p.handle_key(key(KeyCode::Enter), &mut ctx);
+        p.handle_key(key(KeyCode::Char('9')), &mut ctx);
+        p.handle_key(key(KeyCode::Esc), &mut ctx);
+        assert!(p.config.diff(&p.base).is_empty());
+        // Device and preset switching.
+        p.handle_key(key(KeyCode::Char('d')), &mut ctx);
+        assert_eq!(p.config.device, "auto");
+        p.handle_key(key(KeyCode::Char('h')), &mut ctx);
+        p.handle_key(key(KeyCode::Char('j')), &mut ctx);
+        assert_eq!(p.preset_name(), p.presets[1]);
+        assert_eq!(p.config.device, p.base.device);
+        // Nothing to pause without a run.
+        p.handle_key(key(KeyCode::Char('p')), &mut ctx);
+        assert!(matches!(
+            ctx.actions.last(),
+            Some(Action::Status(Level::Warn, _))
+        ));
+    }
+
+    #[test]
+    fn smoke_run_pauses_resumes_and_stops_with_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let mut p = TrainPane::new(&paths);
+        let mut ctx = Ctx::default();
+        p.config.max_steps = 100_000; // long enough to control it
+        p.handle_key(key(KeyCode::Char('r')), &mut ctx);
+        assert!(p.is_active());
+        assert!(ctx.actions.iter().any(|a| matches!(a, Action::WatchRun(_))));
+        let wait = |p: &mut TrainPane, ctx: &mut Ctx, what: &dyn Fn(&TrainPane) -> bool| {
+            let t = Instant::now();
+            while !what(p) {
+                assert!(
+                    t.elapsed() < Duration::from_secs(120),
+                    "timeout; state {:?}",
+                    p.state
+                );
+                p.poll(ctx);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        wait(&mut p, &mut ctx, &|p| {
+            p.progress.as_ref().is_some_and(|x| x.step >= 2)
+        });
+        p.handle_key(key(KeyCode::Char('p')), &mut ctx);
+        wait(&mut p, &mut ctx, &|p| p.state == TrainerState::Paused);
+        p.handle_key(key(KeyCode::Char('p')), &mut ctx);
+        wait(&mut p, &mut ctx, &|p| p.state == TrainerState::Running);
+        p.handle_key(key(KeyCode::Char('S')), &mut ctx);
+        wait(&mut p, &mut ctx, &|p| p.state == TrainerState::Finished);
+        let run = p.run_dir.clone().unwrap();
+        assert!(
+            trainer::latest_checkpoint(&run).is_some(),
+            "stop wrote a checkpoint"
+        );
+        assert!(run.join("metrics.jsonl").is_file());
+        wait(&mut p, &mut ctx, &|p| !p.is_active());
+    }
+}
