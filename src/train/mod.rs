@@ -4,6 +4,7 @@
 //! Nothing here knows about the terminal.
 
 pub mod api;
+pub mod arc_eval;
 pub mod config;
 pub mod engine;
 pub mod optim;
