@@ -343,3 +343,40 @@ fn cli_trains_then_evaluates_and_refuses_bad_settings() {
         "does not fit the model",
     );
 }
+
+/// ARC data goes through the voting evaluator at every eval: `ARC/pass@K` in the metrics.
+#[test]
+fn arc_runs_report_pass_at_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = r#"{
+      "t1": {"train": [{"input": [[1,2],[3,4]], "output": [[4,3],[2,1]]}, {"input": [[5,6],[7,8]], "output": [[8,7],[6,5]]}],
+             "test": [{"input": [[1,1],[2,3]], "output": [[3,2],[1,1]]}]},
+      "t2": {"train": [{"input": [[0,1,0]], "output": [[1,0,1]]}, {"input": [[1,1,0]], "output": [[0,0,1]]}],
+             "test": [{"input": [[0,0,1]], "output": [[1,1,0]]}]}
+    }"#;
+    let file = dir.path().join("tiny.json");
+    std::fs::write(&file, tasks).unwrap();
+    let mut cfg = smoke(2);
+    cfg.data.path = file.display().to_string();
+    cfg.data.augmentations = 2;
+    cfg.arch.seq_len = 900;
+    cfg.arch.vocab_size = 12;
+    cfg.arch.hidden_size = 16;
+    cfg.arch.num_heads = 2;
+    cfg.arch.puzzle_emb_ndim = 16;
+    cfg.global_batch_size = 4;
+    cfg.eval_interval = 2;
+    let run = dir.path().join("run");
+    assert_eq!(train(cfg, &run, None), TrainerState::Finished);
+    let (records, _) = read_metrics(&run.join("metrics.jsonl")).unwrap();
+    let eval = records
+        .iter()
+        .find(|r| r.split == "eval")
+        .expect("an eval record");
+    for k in [1, 2, 5, 10, 100, 1000] {
+        let v = eval
+            .get(&format!("ARC/pass@{k}"))
+            .unwrap_or_else(|| panic!("ARC/pass@{k} missing"));
+        assert!((0.0..=1.0).contains(&v));
+    }
+}

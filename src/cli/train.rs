@@ -343,7 +343,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     }
     let _ = Device::Cpu;
     let t0 = std::time::Instant::now();
-    let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit)?;
+    let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit, None)?;
     m.insert("eval_seconds".into(), Some(t0.elapsed().as_secs_f64()));
     if let Some(step) = meta
         .get(crate::train::engine::META_STEP)

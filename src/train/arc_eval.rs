@@ -15,13 +15,12 @@ use candle_core::DType;
 use color_eyre::eyre::{bail, eyre, Result};
 use serde_json::{Map, Value};
 
-use super::sampler::eval_batches;
+use super::engine::for_each_eval_batch;
 use crate::data::arc::{self, ArcTask};
 use crate::data::augment::{grid_hash, ArcAug};
 use crate::data::dataset::{Dataset, IGNORE_LABEL};
 use crate::data::Grid;
-use crate::model::TrmModel;
-use crate::util::Rng;
+use crate::model::{ActOutput, Batch, LossOutput, TrmModel};
 
 /// The official `pass_Ks`.
 pub const OFFICIAL_PASS_KS: [usize; 6] = [1, 2, 5, 10, 100, 1000];
@@ -366,6 +365,35 @@ impl ArcEvaluator {
         }
     }
 
+    /// Record the votes of one evaluated batch (the last supervision step's predictions and
+    /// q_halt of every row the batch holds); returns how many rows were real (not padding).
+    pub fn add_batch(
+        &mut self,
+        batch: &Batch,
+        out: &ActOutput,
+        loss: &LossOutput,
+    ) -> Result<usize> {
+        let q_halt: Vec<f32> = out.step.q_halt.to_dtype(DType::F32)?.to_vec1()?;
+        let s = batch.seq_len;
+        if q_halt.len() != batch.size || loss.preds.len() != batch.size {
+            bail!(
+                "the model returned {} predictions and {} q_halt values for a batch of {}",
+                loss.preds.len(),
+                q_halt.len(),
+                batch.size
+            );
+        }
+        let mut offered = 0;
+        for (row, (pred, &q)) in loss.preds.iter().zip(&q_halt).enumerate() {
+            let id = batch.puzzle_ids[row];
+            if id != BLANK_ID {
+                offered += 1;
+            }
+            self.add(id, &batch.inputs[row * s..(row + 1) * s], pred, q);
+        }
+        Ok(offered)
+    }
+
     /// Record one test sequence: its puzzle identifier, the input tokens (a 30x30 canvas), the
     /// predicted tokens (argmax) and the halting logit of the step read.
     pub fn add(
@@ -560,36 +588,11 @@ pub fn collect_arc_votes(
             data.seq_len
         );
     }
-    let mut rng = Rng::new(0);
     let mut offered = 0usize;
-    for batch in eval_batches(data, batch_size, limit) {
-        let mut carry = model.act_initial_carry(batch.size)?;
-        let mut last = None;
-        for _ in 0..model.config.halt_max_steps {
-            let (c, out, loss) = model.act_loss_step(&carry, &batch, false, &mut rng)?;
-            carry = c;
-            last = Some((out, loss));
-        }
-        let (out, loss) = last.ok_or_else(|| eyre!("halt_max_steps is 0"))?;
-        let q_halt: Vec<f32> = out.step.q_halt.to_dtype(DType::F32)?.to_vec1()?;
-        let cur = &carry.current;
-        let s = cur.seq_len;
-        if q_halt.len() != cur.size || loss.preds.len() != cur.size {
-            bail!(
-                "the model returned {} predictions and {} q_halt values for a batch of {}",
-                loss.preds.len(),
-                q_halt.len(),
-                cur.size
-            );
-        }
-        for (row, (pred, &q)) in loss.preds.iter().zip(&q_halt).enumerate() {
-            let id = cur.puzzle_ids[row];
-            if id != BLANK_ID {
-                offered += 1;
-            }
-            evaluator.add(id, &cur.inputs[row * s..(row + 1) * s], pred, q);
-        }
-    }
+    for_each_eval_batch(model, data, batch_size, limit, |batch, out, loss| {
+        offered += evaluator.add_batch(batch, out, loss)?;
+        Ok(())
+    })?;
     Ok(offered)
 }
 

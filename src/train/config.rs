@@ -98,6 +98,9 @@ pub struct TrainConfig {
     pub device: String,
     /// Evaluation examples per eval (0 = the whole test split).
     pub eval_limit: usize,
+    /// ARC: keep the votes of earlier evals (the official evaluator's accumulation across
+    /// evals, an ensemble over EMA checkpoints); off = each eval votes afresh.
+    pub arc_accumulate_votes: bool,
 }
 
 impl Default for TrainConfig {
@@ -129,6 +132,7 @@ impl Default for TrainConfig {
             seed: 0,
             device: "cpu".into(),
             eval_limit: 0,
+            arc_accumulate_votes: false,
         }
     }
 }
@@ -234,7 +238,9 @@ impl TrainConfig {
         if self.global_batch_size == 0 {
             return Err(serr("global_batch_size", "must be >= 1"));
         }
-        if self.micro_batch_size > 0 && !self.global_batch_size.is_multiple_of(self.micro_batch_size) {
+        if self.micro_batch_size > 0
+            && !self.global_batch_size.is_multiple_of(self.micro_batch_size)
+        {
             return Err(serr(
                 "micro_batch_size",
                 format!(

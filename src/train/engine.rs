@@ -10,13 +10,14 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor, Var};
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 
+use super::arc_eval::{ArcEvaluator, ArcSolutions, OFFICIAL_PASS_KS};
 use super::config::TrainConfig;
 use super::optim::{clip_global_norm, lr_at, signsgd_update, DenseOptimizer, Ema, Moments};
 use super::sampler::{eval_batches, Sampler, SamplerState};
 use crate::data::build::LoadedData;
 use crate::data::PuzzleKind;
 use crate::model::weights::{load_safetensors, save_safetensors, EMA_PREFIX, META_MODEL_CONFIG};
-use crate::model::{ActCarry, Batch, InnerCarry, MetricSums, TrmModel};
+use crate::model::{ActCarry, ActOutput, Batch, InnerCarry, LossOutput, MetricSums, TrmModel};
 use crate::util::Rng;
 
 pub const META_FORMAT: &str = "format";
@@ -76,6 +77,9 @@ pub struct Session {
     /// Wall time of earlier sessions of this run (resume), seconds.
     pub wall_s_before: f64,
     pub best_exact_accuracy: Option<f64>,
+    /// ARC data: the voting evaluator (kept across evals when `arc_accumulate_votes`) and the
+    /// expected outputs of the test inputs.
+    arc: Option<(ArcEvaluator, ArcSolutions)>,
 }
 
 /// Official `total_steps = epochs * total_groups * mean_puzzle_examples / global_batch_size`,
@@ -141,7 +145,20 @@ impl Session {
             .map(|_| model.act_initial_carry(micro))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let total = total_steps(&cfg, &data.loaded);
+        let arc = if data.kind() == Some(PuzzleKind::Arc) {
+            let l = &data.loaded;
+            let solutions = ArcSolutions::from_dataset(&l.test.1, &l.identifiers)?;
+            let ev = ArcEvaluator::new(
+                l.identifiers.clone(),
+                OFFICIAL_PASS_KS.to_vec(),
+                cfg.arc_accumulate_votes,
+            );
+            Some((ev, solutions))
+        } else {
+            None
+        };
         Ok(Self {
+            arc,
             opt: DenseOptimizer::new(cfg.optimizer, cfg.beta1, cfg.beta2, cfg.weight_decay),
             act_rng: Rng::derive(cfg.seed, 0xAC7),
             sampler: Sampler::new(cfg.seed, cfg.eval_interval, cfg.global_batch_size),
@@ -287,17 +304,28 @@ impl Session {
         )?)
     }
 
-    /// Evaluate on the test split (every example runs all `halt_max_steps` steps).
-    pub fn evaluate(&self) -> Result<BTreeMap<String, Option<f64>>> {
+    /// Evaluate on the test split (every example runs all `halt_max_steps` steps); ARC data
+    /// adds the voting evaluator's `ARC/pass@K`.
+    pub fn evaluate(&mut self) -> Result<BTreeMap<String, Option<f64>>> {
         let model = self.eval_model()?;
         let batch_size = micro_size(&self.cfg);
-        evaluate_model(
+        let data = Arc::clone(&self.data);
+        let mut arc = self.arc.as_mut();
+        if let Some((ev, _)) = arc.as_deref_mut() {
+            ev.begin_eval();
+        }
+        let mut m = evaluate_model(
             &model,
-            &self.data.loaded.test.1,
-            self.data.kind(),
+            &data.loaded.test.1,
+            data.kind(),
             batch_size,
             self.cfg.eval_limit,
-        )
+            arc.as_deref_mut().map(|(ev, _)| ev),
+        )?;
+        if let Some((ev, solutions)) = &self.arc {
+            m.extend(ev.result(solutions).metrics());
+        }
+        Ok(m)
     }
 
     /// All tensors and metadata of a checkpoint.
@@ -552,30 +580,52 @@ pub fn normalise(s: &MetricSums, global_batch: f64, eval: bool) -> BTreeMap<Stri
     m
 }
 
+/// Run every evaluation batch of a split through all `halt_max_steps` supervision steps (the
+/// official evaluation) and hand the last step of each batch to `on_batch`.
+pub fn for_each_eval_batch(
+    model: &TrmModel,
+    data: &crate::data::dataset::Dataset,
+    batch_size: usize,
+    limit: usize,
+    mut on_batch: impl FnMut(&Batch, &ActOutput, &LossOutput) -> Result<()>,
+) -> Result<()> {
+    if batch_size == 0 {
+        bail!("the evaluation batch size is 0");
+    }
+    let mut rng = Rng::new(0);
+    for batch in eval_batches(data, batch_size, limit) {
+        let mut carry = model.act_initial_carry(batch.size)?;
+        let mut last = None;
+        for _ in 0..model.config.halt_max_steps {
+            let (c, out, loss) = model.act_loss_step(&carry, &batch, false, &mut rng)?;
+            carry = c;
+            last = Some((out, loss));
+        }
+        let (out, loss) = last.ok_or_else(|| eyre!("halt_max_steps is 0"))?;
+        on_batch(&carry.current, &out, &loss)?;
+    }
+    Ok(())
+}
+
 /// Evaluate a model on a split: every example runs all `halt_max_steps` supervision steps;
 /// metrics from the last step (official), plus `maze_valid_path` (a valid S-G path of optimal
-/// length, any shortest path accepted) for mazes.
+/// length, any shortest path accepted) for mazes, and the ARC votes when `arc` is given.
 pub fn evaluate_model(
     model: &TrmModel,
     data: &crate::data::dataset::Dataset,
     kind: Option<PuzzleKind>,
     batch_size: usize,
     limit: usize,
+    mut arc: Option<&mut ArcEvaluator>,
 ) -> Result<BTreeMap<String, Option<f64>>> {
     let mut sums = MetricSums::default();
     let mut maze_ok = 0usize;
     let mut maze_n = 0usize;
-    let mut rng = Rng::new(0);
-    for batch in eval_batches(data, batch_size, limit) {
-        let mut carry = model.act_initial_carry(batch.size)?;
-        let mut last = None;
-        for _ in 0..model.config.halt_max_steps {
-            let (c, _out, loss) = model.act_loss_step(&carry, &batch, false, &mut rng)?;
-            carry = c;
-            last = Some(loss);
-        }
-        let loss = last.ok_or_else(|| eyre!("halt_max_steps is 0"))?;
+    for_each_eval_batch(model, data, batch_size, limit, |batch, out, loss| {
         sums.add(&loss.metrics);
+        if let Some(ev) = arc.as_deref_mut() {
+            ev.add_batch(batch, out, loss)?;
+        }
         if let Some(PuzzleKind::Maze { rows, cols }) = kind {
             let s = batch.seq_len;
             for row in 0..batch.size {
@@ -597,7 +647,8 @@ pub fn evaluate_model(
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     let mut m = normalise(&sums, 1.0, true);
     if maze_n > 0 {
         m.insert(
