@@ -310,8 +310,8 @@ impl Session {
         let model = self.eval_model()?;
         let batch_size = micro_size(&self.cfg);
         let data = Arc::clone(&self.data);
-        let mut arc = self.arc.as_mut();
-        if let Some((ev, _)) = arc.as_deref_mut() {
+        let mut evaluator = self.arc.as_mut().map(|(ev, _)| ev);
+        if let Some(ev) = evaluator.as_deref_mut() {
             ev.begin_eval();
         }
         let mut m = evaluate_model(
@@ -320,7 +320,7 @@ impl Session {
             data.kind(),
             batch_size,
             self.cfg.eval_limit,
-            arc.as_deref_mut().map(|(ev, _)| ev),
+            evaluator,
         )?;
         if let Some((ev, solutions)) = &self.arc {
             m.extend(ev.result(solutions).metrics());
