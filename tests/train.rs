@@ -380,3 +380,38 @@ fn arc_runs_report_pass_at_k() {
         assert!((0.0..=1.0).contains(&v));
     }
 }
+
+/// Gradient accumulation over micro-batches is the same optimisation as the whole batch at
+/// once (up to float summation order): each micro-batch keeps its own slots of the carry.
+#[test]
+fn micro_batches_match_the_full_batch() {
+    use std::sync::Arc;
+    use trm_tui::train::engine::Session;
+    use trm_tui::train::source::load_train_data;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = smoke(3);
+    cfg.data.train_count = 64;
+    cfg.data.test_count = 8;
+    let data = Arc::new(load_train_data(&cfg.data, dir.path()).unwrap());
+    let mut whole = Session::new(cfg.clone(), Arc::clone(&data), &Device::Cpu).unwrap();
+    let mut micro_cfg = cfg.clone();
+    micro_cfg.micro_batch_size = 8;
+    let mut micro = Session::new(micro_cfg, data, &Device::Cpu).unwrap();
+    for _ in 0..3 {
+        let a = whole.train_step().unwrap();
+        let b = micro.train_step().unwrap();
+        let (la, lb) = (a.metrics["lm_loss"].unwrap(), b.metrics["lm_loss"].unwrap());
+        assert!((la - lb).abs() < 1e-5 * la.abs(), "lm_loss {la} vs {lb}");
+    }
+    for ((n, va), (_, vb)) in whole.model.params().iter().zip(micro.model.params()) {
+        let d = (va.as_tensor() - vb.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(d < 1e-4, "{n} differs by {d}");
+    }
+}

@@ -15,27 +15,27 @@ pub struct Preset {
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "smoke",
-        about: "tiny model on generated 4x4 Sudoku; seconds on a CPU (tests)",
+        about: "tiny model on generated 4x4 Sudoku; 200 steps in about a minute on 2 cores (tests)",
         build: smoke,
     },
     Preset {
         name: "sudoku4-cpu",
-        about: "4x4 Sudoku, small TRM, learns to solve in minutes on 2 cores",
+        about: "4x4 Sudoku, small attention TRM; 1500 steps, about 0.45 s/step on 2 cores",
         build: sudoku4_cpu,
     },
     Preset {
         name: "sudoku6-cpu",
-        about: "6x6 Sudoku (medium), MLP-t TRM, about an hour on 2 cores",
+        about: "6x6 Sudoku (medium), MLP-t TRM; 4000 steps, about 3.5 s/step on 2 cores",
         build: sudoku6_cpu,
     },
     Preset {
         name: "sudoku9-easy-cpu",
-        about: "easy 9x9 Sudoku, MLP-t TRM, an hour or more on 2 cores",
+        about: "easy 9x9 Sudoku, MLP-t TRM; 5000 steps, several hours on 2 cores",
         build: sudoku9_easy_cpu,
     },
     Preset {
         name: "maze-small-cpu",
-        about: "9x9 mazes, attention TRM, about an hour on 2 cores",
+        about: "9x9 mazes, attention TRM; 4000 steps, about 5 s/step on 2 cores",
         build: maze_small_cpu,
     },
     Preset {

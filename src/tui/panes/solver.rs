@@ -1054,7 +1054,7 @@ impl SolverPane {
                 format!("● solving {}/{}", self.steps.len(), n),
                 Style::default().fg(theme.warn),
             ),
-            Phase::Ready => Span::styled("✓ solved", Style::default().fg(theme.ok)),
+            Phase::Ready => Span::styled("✓ done", Style::default().fg(theme.ok)),
             Phase::Failed(m) => Span::styled(format!("✗ {m}"), Style::default().fg(theme.error)),
         };
         let step = if self.steps.is_empty() {
