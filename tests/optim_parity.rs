@@ -4,50 +4,13 @@
 //! puzzle-embedding table reproduces `optim.signsgd.puzzle_emb.weights`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+
+mod common;
+use common::{fixture_files, ints, rel_err};
 
 use candle_core::{DType, Device, Tensor, Var};
 use trm_tui::train::optim::{signsgd_update, DenseOptimizer};
 use trm_tui::train::OptimizerKind;
-
-fn parity_dir() -> PathBuf {
-    match std::env::var("TRM_PARITY_DIR") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/parity"),
-    }
-}
-
-fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let b = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let d = (a - &b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    let s = b.abs().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap();
-    if s == 0.0 {
-        d
-    } else {
-        d / s
-    }
-}
-
-fn ints(t: &Tensor) -> Vec<i32> {
-    t.to_dtype(DType::I64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<i64>()
-        .unwrap()
-        .into_iter()
-        .map(|v| v as i32)
-        .collect()
-}
 
 /// The ids the official sparse optimizer used. Its `local_ids` buffer holds the ids of the most
 /// recent training-mode forward, and the fixture generator ran the `act.call*` training-mode
@@ -73,14 +36,7 @@ fn sparse_optimizer_ids(t: &BTreeMap<String, Tensor>) -> Vec<i32> {
 
 #[test]
 fn optimizer_steps_match_the_fixtures() {
-    let dir = parity_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty());
+    let files = fixture_files();
     let dev = Device::Cpu;
     let mut failures = Vec::new();
     for f in files {

@@ -4,7 +4,10 @@
 //! worst relative error `max|ours - ref| / max|ref|` per group.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::{fixture_files, ints, rel_err};
 
 use candle_core::{DType, Device, Tensor};
 use trm_tui::model::loss::cross_entropy;
@@ -19,13 +22,6 @@ const TOL_FORWARD: f64 = 2e-4;
 const TOL_GRAD: f64 = 1e-3;
 const TOL_LOSS: f64 = 1e-6;
 
-fn parity_dir() -> PathBuf {
-    match std::env::var("TRM_PARITY_DIR") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/parity"),
-    }
-}
-
 /// Model config from the fixture's JSON `config` (keys TrmConfig does not know, such as
 /// `batch_size`, are dropped).
 fn config_from_json(v: &serde_json::Value) -> TrmConfig {
@@ -38,36 +34,6 @@ fn config_from_json(v: &serde_json::Value) -> TrmConfig {
         }
     }
     serde_json::from_value(serde_json::Value::Object(m)).expect("fixture config parses")
-}
-
-fn rel_err(ours: &Tensor, reference: &Tensor) -> f64 {
-    assert_eq!(
-        ours.dims(),
-        reference.dims(),
-        "shape mismatch: ours {:?} vs fixture {:?}",
-        ours.dims(),
-        reference.dims()
-    );
-    let a = ours.to_dtype(DType::F64).unwrap().flatten_all().unwrap();
-    let b = reference
-        .to_dtype(DType::F64)
-        .unwrap()
-        .flatten_all()
-        .unwrap();
-    let diff = (a - &b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    let scale = b.abs().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap();
-    if scale == 0.0 {
-        diff
-    } else {
-        diff / scale
-    }
 }
 
 struct Groups {
@@ -108,17 +74,7 @@ impl Groups {
 fn batch_from(t: &BTreeMap<String, Tensor>, prefix: &str) -> Batch {
     let inputs = &t[&format!("{prefix}inputs")];
     let (b, s) = inputs.dims2().unwrap();
-    let v2 = |x: &Tensor| -> Vec<i32> {
-        x.to_dtype(DType::I64)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<i64>()
-            .unwrap()
-            .into_iter()
-            .map(|v| v as i32)
-            .collect()
-    };
+    let v2 = |x: &Tensor| ints(x);
     let labels = t
         .get(&format!("{prefix}labels"))
         .map(v2)
@@ -310,18 +266,7 @@ fn check_fixture(path: &Path) -> Vec<String> {
 
 #[test]
 fn official_fixtures_are_reproduced() {
-    let dir = parity_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("parity fixtures folder {} unreadable: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "no *.safetensors fixture in {}",
-        dir.display()
-    );
+    let files = fixture_files();
     let mut failures = Vec::new();
     for f in &files {
         failures.extend(check_fixture(f));

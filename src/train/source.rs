@@ -84,18 +84,7 @@ pub fn load_train_data(cfg: &DataConfig, run_dir: &Path) -> Result<TrainData> {
         if cfg.test_path.is_empty() {
             load_source(path, &opts)?
         } else {
-            let b = build_csv(
-                &GridBuildConfig {
-                    train_files: vec![path.to_path_buf()],
-                    test_files: vec![Path::new(&cfg.test_path).to_path_buf()],
-                    test_fraction: cfg.test_fraction,
-                    num_aug: cfg.augmentations,
-                    seed: cfg.seed,
-                    ..GridBuildConfig::default()
-                },
-                Output::Memory,
-            )?;
-            into_loaded(b)?
+            build_split_csvs(path, Path::new(&cfg.test_path), cfg)?
         }
     } else {
         let dir = run_dir.join("data");
@@ -109,19 +98,25 @@ pub fn load_train_data(cfg: &DataConfig, run_dir: &Path) -> Result<TrainData> {
             crate::data::csv::write_hf_csv(&train, &tr)?;
             crate::data::csv::write_hf_csv(&test, &te)?;
         }
-        let b = build_csv(
-            &GridBuildConfig {
-                train_files: vec![train],
-                test_files: vec![test],
-                num_aug: cfg.augmentations,
-                seed: cfg.seed,
-                ..GridBuildConfig::default()
-            },
-            Output::Memory,
-        )?;
-        into_loaded(b)?
+        build_split_csvs(&train, &test, cfg)?
     };
     Ok(TrainData { loaded })
+}
+
+/// Build train and test splits in memory from a train CSV and a separate test CSV.
+fn build_split_csvs(train: &Path, test: &Path, cfg: &DataConfig) -> Result<LoadedData> {
+    let b = build_csv(
+        &GridBuildConfig {
+            train_files: vec![train.to_path_buf()],
+            test_files: vec![test.to_path_buf()],
+            test_fraction: cfg.test_fraction,
+            num_aug: cfg.augmentations,
+            seed: cfg.seed,
+            ..GridBuildConfig::default()
+        },
+        Output::Memory,
+    )?;
+    into_loaded(b)
 }
 
 fn into_loaded(b: crate::data::build::Built) -> Result<LoadedData> {
