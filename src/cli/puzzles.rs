@@ -104,13 +104,7 @@ fn gen(
             let source = format!("trm-tui-sudoku-{size}x{size}-{difficulty}-seed{seed}");
             sudoku::generate_many(size, difficulty, count, seed)?
                 .into_iter()
-                .map(|g| Puzzle {
-                    name: source.clone(),
-                    kind: PuzzleKind::Sudoku { size },
-                    input: g.puzzle,
-                    label: Some(g.solution),
-                    rating: Some(g.rating.branch_nodes as i64),
-                })
+                .map(|g| g.into_puzzle(source.clone()))
                 .collect()
         }
         GenKind::Maze => {
@@ -123,16 +117,7 @@ fn gen(
             );
             maze::generate_many(&params, count, seed)?
                 .into_iter()
-                .map(|m| Puzzle {
-                    name: source.clone(),
-                    kind: PuzzleKind::Maze {
-                        rows: side,
-                        cols: side,
-                    },
-                    input: m.question,
-                    label: Some(m.answer),
-                    rating: Some(m.path_len as i64),
-                })
+                .map(|m| m.into_puzzle(source.clone()))
                 .collect()
         }
     };

@@ -369,6 +369,22 @@ pub struct GeneratedMaze {
     pub path_len: usize,
 }
 
+impl GeneratedMaze {
+    /// As a labelled puzzle named `name` (rating: the shortest path length).
+    pub fn into_puzzle(self, name: String) -> super::Puzzle {
+        super::Puzzle {
+            name,
+            kind: super::PuzzleKind::Maze {
+                rows: self.question.rows,
+                cols: self.question.cols,
+            },
+            input: self.question,
+            label: Some(self.answer),
+            rating: Some(self.path_len as i64),
+        }
+    }
+}
+
 /// Wall layouts tried per maze before giving up.
 pub const MAX_LAYOUTS: usize = 20_000;
 /// Start cells tried per wall layout.

@@ -593,6 +593,21 @@ pub struct Generated {
     pub rating: Rating,
 }
 
+impl Generated {
+    /// As a labelled puzzle named `name` (rating: the branch nodes).
+    pub fn into_puzzle(self, name: String) -> super::Puzzle {
+        super::Puzzle {
+            name,
+            kind: super::PuzzleKind::Sudoku {
+                size: self.puzzle.rows,
+            },
+            input: self.puzzle,
+            label: Some(self.solution),
+            rating: Some(self.rating.branch_nodes as i64),
+        }
+    }
+}
+
 /// Attempts (fresh solution grids) per requested puzzle before giving up on a difficulty.
 pub const MAX_ATTEMPTS: usize = 2000;
 

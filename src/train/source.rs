@@ -12,7 +12,7 @@ use super::engine::TrainData;
 use crate::data::build::{
     build_csv, load_source, GridBuildConfig, LoadedData, Output, SourceOptions,
 };
-use crate::data::{maze, sudoku, Puzzle, PuzzleKind};
+use crate::data::{maze, sudoku, Puzzle};
 
 /// Seed offset of the held-out test puzzles of a generated task.
 pub const TEST_SEED_OFFSET: u64 = 1_000_003;
@@ -25,17 +25,15 @@ pub fn generate_puzzles(cfg: &DataConfig, count: usize, seed: u64) -> Result<Vec
                 .difficulty
                 .parse()
                 .map_err(|e: String| color_eyre::eyre::eyre!("data.difficulty: {e}"))?;
-            let kind = PuzzleKind::Sudoku { size: cfg.size };
             Ok(sudoku::generate_many(cfg.size, difficulty, count, seed)
                 .wrap_err("data.size / data.difficulty")?
                 .into_iter()
                 .enumerate()
-                .map(|(i, g)| Puzzle {
-                    name: format!("gen-sudoku{}-{}-s{seed}#{i}", cfg.size, cfg.difficulty),
-                    kind,
-                    input: g.puzzle,
-                    label: Some(g.solution),
-                    rating: Some(g.rating.branch_nodes as i64),
+                .map(|(i, g)| {
+                    g.into_puzzle(format!(
+                        "gen-sudoku{}-{}-s{seed}#{i}",
+                        cfg.size, cfg.difficulty
+                    ))
                 })
                 .collect())
         }
@@ -46,21 +44,11 @@ pub fn generate_puzzles(cfg: &DataConfig, count: usize, seed: u64) -> Result<Vec
                 maze::default_min_path(cfg.size, cfg.size)
             };
             let params = maze::MazeParams::square(cfg.size, min_path);
-            let kind = PuzzleKind::Maze {
-                rows: cfg.size,
-                cols: cfg.size,
-            };
             Ok(maze::generate_many(&params, count, seed)
                 .wrap_err("data.size / data.min_path")?
                 .into_iter()
                 .enumerate()
-                .map(|(i, m)| Puzzle {
-                    name: format!("gen-maze{}-s{seed}#{i}", cfg.size),
-                    kind,
-                    input: m.question,
-                    label: Some(m.answer),
-                    rating: Some(m.path_len as i64),
-                })
+                .map(|(i, m)| m.into_puzzle(format!("gen-maze{}-s{seed}#{i}", cfg.size)))
                 .collect())
         }
         other => bail!(
