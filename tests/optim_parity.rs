@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 mod common;
 use common::{fixture_files, ints, rel_err};
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use trm_tui::train::optim::{signsgd_update, DenseOptimizer};
 use trm_tui::train::OptimizerKind;
 

@@ -187,6 +187,92 @@ fn arc_palette_and_maze_half_blocks() {
 }
 
 #[test]
+fn maze_valid_shortest_path_other_than_the_label_is_coloured_right() {
+    use trm_tui::data::Puzzle;
+    use trm_tui::model::SolveStep;
+    use trm_tui::tui::panes::solver::Target;
+    let root = Root::new();
+    let mut app = solver_app(&root);
+    let theme = Theme::builtin("dark").unwrap();
+    let kind = PuzzleKind::Maze { rows: 5, cols: 5 };
+    let g = |rows: [&str; 5]| Grid::new(5, 5, rows.concat().into_bytes());
+    let question = g(["#####", "#S  #", "#   #", "#  G#", "#####"]);
+    // Two shortest paths from S to G: the label goes right then down, the model down then right.
+    let label = g(["#####", "#Soo#", "#  o#", "#  G#", "#####"]);
+    let other = g(["#####", "#S  #", "#o  #", "#ooG#", "#####"]);
+    let broken = g(["#####", "#So #", "#   #", "#  G#", "#####"]);
+    let step = |n: usize, grid: &Grid| SolveStep {
+        step: n,
+        pred: kind.encode(grid).iter().map(|&t| t as u32).collect(),
+        probs: vec![vec![1.0 / 6.0; 6]; 25],
+        q_halt: -1.0,
+        q_continue: 0.0,
+        z_h_norm: 1.0,
+        z_l_norm: 1.0,
+        z_h_delta: 0.5,
+        z_l_delta: 0.5,
+        cycle_preds: Vec::new(),
+    };
+    let s = &mut app.solver;
+    s.puzzle = Some(Puzzle {
+        name: "two-paths".into(),
+        kind,
+        input: question,
+        label: Some(label.clone()),
+        rating: None,
+    });
+    s.target = Some(Target {
+        tokens: kind.encode(&label),
+        source: "label",
+    });
+    s.steps = vec![step(1, &broken), step(2, &other)];
+    s.cur = 1;
+    s.lens = None;
+    s.cursor = (0, 0);
+    s.overlay = Overlay::Correctness;
+    let layout = GridLayout::new(kind, (5, 5), Rect::new(0, 0, 60, 30));
+    assert_eq!(layout.mode, CellMode::Wide);
+    let bg = |buf: &Buffer, r: usize, c: usize| {
+        let (x, y) = layout.cell_pos(r, c);
+        let a = buf[(GX + x, GY + y)].bg;
+        assert_eq!(a, buf[(GX + x + 1, GY + y)].bg, "both columns of ({r},{c})");
+        a
+    };
+    let buf = draw(&mut app, 120, 40);
+    let screen = text(&buf);
+    for (r, c) in [(2, 1), (3, 1), (3, 2)] {
+        assert_eq!(bg(&buf, r, c), theme.correct_bg, "path cell ({r},{c})");
+    }
+    // The label's own path cells are not wrong: the model left them open, as it should.
+    for (r, c) in [(1, 2), (1, 3), (2, 3)] {
+        let b = bg(&buf, r, c);
+        assert_ne!(b, theme.wrong_bg, "label-only cell ({r},{c})");
+        assert_ne!(b, theme.correct_bg, "label-only cell ({r},{c})");
+    }
+    assert!(
+        screen.contains("Path   step 2: valid shortest path"),
+        "{screen}"
+    );
+    assert!(screen.contains("✓ shortest"), "{screen}");
+    let st = app.solver.stats();
+    assert_eq!((st[1].accuracy, st[1].exact), (Some(1.0), Some(true)));
+    // The broken path of step 1 is judged against the label: its cells are wrong.
+    app.solver.cur = 0;
+    let buf = draw(&mut app, 120, 40);
+    assert_eq!(bg(&buf, 1, 2), theme.correct_bg, "on the label's path");
+    assert_eq!(
+        bg(&buf, 1, 3),
+        theme.wrong_bg,
+        "the label's path is missing here"
+    );
+    let screen = text(&buf);
+    assert!(
+        screen.contains("Path   step 1: no valid path: the path stops"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn theme_switch_and_broken_user_theme() {
     let root = Root::new();
     let themes = root.paths().themes_dir().unwrap();

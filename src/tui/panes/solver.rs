@@ -15,6 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Row, Table};
 use ratatui::Frame;
 
+use crate::data::maze::PathCheck;
 use crate::data::{Grid, Puzzle, PuzzleKind};
 use crate::model::{SolveStep, TrmConfig};
 use crate::tui::component::{Component, Ctx, EventState, KeyHint, Level};
@@ -29,7 +30,20 @@ pub struct PuzzleSet {
     pub name: String,
     pub kind: PuzzleKind,
     pub puzzles: Vec<Puzzle>,
+    /// Puzzle identifier of each puzzle (the model's puzzle embedding), for sets read from a
+    /// built dataset; empty (all 0) otherwise.
+    pub puzzle_ids: Vec<i32>,
 }
+
+impl PuzzleSet {
+    /// The puzzle identifier of puzzle `idx` (0 when the set has none).
+    pub fn puzzle_id(&self, idx: usize) -> i32 {
+        self.puzzle_ids.get(idx).copied().unwrap_or(0)
+    }
+}
+
+/// Most test examples shown from a built dataset folder.
+pub const MAX_DATASET_PUZZLES: usize = 1000;
 
 /// A model the solver can load.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +112,8 @@ pub struct StepStats {
     pub would_halt: bool,
     /// Converged (relative change of z_H below 1e-3) while not exactly right.
     pub stuck: bool,
+    /// Mazes: the prediction scored by the classical checker (any shortest path is right).
+    pub path_check: Option<PathCheck>,
 }
 
 pub struct SolverPane {
@@ -107,6 +123,9 @@ pub struct SolverPane {
     pub set_idx: usize,
     pub puzzle_idx: usize,
     pub puzzle: Option<Puzzle>,
+    /// Puzzle identifier passed to the model with the current puzzle (0 unless the set is a
+    /// built dataset's).
+    pub puzzle_id: i32,
     pub target: Option<Target>,
     pub models: Vec<ModelChoice>,
     pub model_idx: usize,
@@ -143,6 +162,11 @@ impl std::fmt::Debug for SolverPane {
 pub fn discover_puzzle_sets(dir: &Path) -> (Vec<PuzzleSet>, Vec<String>) {
     let mut sets = Vec::new();
     let mut errors = Vec::new();
+    // A built dataset folder is read by `discover_dataset_sets` (its identifiers.json is no
+    // puzzle file).
+    if crate::data::dataset::is_built_dataset(dir) {
+        return (sets, errors);
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (sets, errors);
     };
@@ -169,6 +193,7 @@ pub fn discover_puzzle_sets(dir: &Path) -> (Vec<PuzzleSet>, Vec<String>) {
                     name: Paths::display(&p),
                     kind: file.kind,
                     puzzles: file.puzzles,
+                    puzzle_ids: Vec::new(),
                 });
             }
             Ok((None, errs)) => {
@@ -187,6 +212,143 @@ pub fn discover_puzzle_sets(dir: &Path) -> (Vec<PuzzleSet>, Vec<String>) {
     (sets, errors)
 }
 
+/// Built dataset folders (official layout: `train/`, `test/`, `identifiers.json`): `dir` itself
+/// when it is one, else every folder directly inside it that is one. Each becomes a set of its
+/// test split; a folder that cannot be read is reported, not fatal.
+pub fn discover_dataset_sets(dir: &Path) -> (Vec<PuzzleSet>, Vec<String>) {
+    use crate::data::dataset::is_built_dataset;
+    let mut dirs: Vec<PathBuf> = if is_built_dataset(dir) {
+        vec![dir.to_path_buf()]
+    } else {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir() && is_built_dataset(p))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    dirs.sort();
+    let mut sets = Vec::new();
+    let mut errors = Vec::new();
+    for d in dirs {
+        match dataset_puzzle_set(&d) {
+            Ok((set, warnings)) => {
+                errors.extend(warnings);
+                sets.push(set);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (sets, errors)
+}
+
+/// The token shown for an ignored label position (`-100`): the kind's blank (Sudoku blank,
+/// maze open cell) or PAD (ARC).
+fn blank_token(kind: PuzzleKind) -> i32 {
+    match kind {
+        PuzzleKind::Sudoku { .. } => 1,
+        PuzzleKind::Maze { .. } => 2,
+        PuzzleKind::Arc => 0,
+    }
+}
+
+/// The test split of a built dataset folder as a puzzle set named after the folder: its first
+/// [`MAX_DATASET_PUZZLES`] examples, decoded with the kind told from the metadata, each with its
+/// puzzle identifier. Returns the set and warnings (examples that could not be decoded).
+pub fn dataset_puzzle_set(dir: &Path) -> Result<(PuzzleSet, Vec<String>), String> {
+    use crate::data::dataset::{load_dataset_dir, load_identifiers};
+    let shown = Paths::display(dir);
+    let name = dir
+        .file_name()
+        .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
+    let (meta, data) =
+        load_dataset_dir(&dir.join("test")).map_err(|e| format!("dataset {shown}: {e}"))?;
+    let kind = crate::data::build::infer_kind(&meta, &data).ok_or_else(|| {
+        format!(
+            "dataset {shown}: cannot tell the puzzle kind (vocabulary {}, {} cells per example)",
+            meta.vocab_size, meta.seq_len
+        )
+    })?;
+    if kind.seq_len() != meta.seq_len {
+        return Err(format!(
+            "dataset {shown}: {} cells per example, a {kind} has {}",
+            meta.seq_len,
+            kind.seq_len()
+        ));
+    }
+    // Names are optional: without identifiers.json the ids are shown as numbers.
+    let identifiers = load_identifiers(dir).unwrap_or_default();
+    let ignore = meta.ignore_label_id.unwrap_or(-100);
+    let blank = blank_token(kind);
+    let mut puzzles = Vec::new();
+    let mut puzzle_ids = Vec::new();
+    let mut bad = 0usize;
+    let mut first_bad = None;
+    'puzzles: for p in 0..data.num_puzzles() {
+        let (Some(&start), Some(&end)) =
+            (data.puzzle_indices.get(p), data.puzzle_indices.get(p + 1))
+        else {
+            break;
+        };
+        let pid = data.puzzle_identifiers.get(p).copied().unwrap_or(0);
+        for e in start.max(0) as usize..(end.max(0) as usize).min(data.num_examples()) {
+            if puzzles.len() + bad >= MAX_DATASET_PUZZLES {
+                break 'puzzles;
+            }
+            let (inp, lab) = data.example(e);
+            let label: Vec<i32> = lab
+                .iter()
+                .map(|&t| if t == ignore || t == -100 { blank } else { t })
+                .collect();
+            let input = match kind.decode(inp) {
+                Ok(g) => g,
+                Err(err) => {
+                    bad += 1;
+                    first_bad.get_or_insert_with(|| format!("test example {e}: {err}"));
+                    continue;
+                }
+            };
+            let ident = identifiers
+                .get(pid.max(0) as usize)
+                .filter(|n| !n.is_empty() && n.as_str() != "<blank>")
+                .map_or_else(|| format!("id {pid}"), |n| n.clone());
+            puzzles.push(Puzzle {
+                name: format!("{name} test[{e}] {ident}"),
+                kind,
+                input,
+                label: kind.decode(&label).ok(),
+                rating: None,
+            });
+            puzzle_ids.push(pid);
+        }
+    }
+    let mut warnings = Vec::new();
+    if let Some(first) = first_bad {
+        if puzzles.is_empty() {
+            return Err(format!(
+                "dataset {shown}: no test example could be decoded as {kind} ({bad}, first: {first})"
+            ));
+        }
+        warnings.push(format!(
+            "dataset {shown}: {bad} test examples skipped (first: {first})"
+        ));
+    }
+    if puzzles.is_empty() {
+        return Err(format!("dataset {shown}: the test split has no examples"));
+    }
+    Ok((
+        PuzzleSet {
+            name,
+            kind,
+            puzzles,
+            puzzle_ids,
+        },
+        warnings,
+    ))
+}
+
 /// Small puzzle sets made by the data layer's generators (seeded): always available, so the
 /// solver works without any file.
 pub fn generated_sets(seed: u64) -> (Vec<PuzzleSet>, Vec<String>) {
@@ -203,14 +365,9 @@ pub fn generated_sets(seed: u64) -> (Vec<PuzzleSet>, Vec<String>) {
                 puzzles: g
                     .into_iter()
                     .enumerate()
-                    .map(|(i, g)| Puzzle {
-                        name: format!("sudoku{size}-{diff}-{i}"),
-                        kind: PuzzleKind::Sudoku { size },
-                        input: g.puzzle,
-                        label: Some(g.solution),
-                        rating: Some(g.rating.branch_nodes as i64),
-                    })
+                    .map(|(i, g)| g.into_puzzle(format!("sudoku{size}-{diff}-{i}")))
                     .collect(),
+                puzzle_ids: Vec::new(),
             }),
             Err(e) => errors.push(e.to_string()),
         };
@@ -228,17 +385,9 @@ pub fn generated_sets(seed: u64) -> (Vec<PuzzleSet>, Vec<String>) {
             puzzles: g
                 .into_iter()
                 .enumerate()
-                .map(|(i, m)| Puzzle {
-                    name: format!("maze{side}-{i}"),
-                    kind: PuzzleKind::Maze {
-                        rows: side,
-                        cols: side,
-                    },
-                    input: m.question,
-                    label: Some(m.answer),
-                    rating: Some(m.path_len as i64),
-                })
+                .map(|(i, m)| m.into_puzzle(format!("maze{side}-{i}")))
                 .collect(),
+            puzzle_ids: Vec::new(),
         }),
         Err(e) => errors.push(e.to_string()),
     }
@@ -331,6 +480,30 @@ pub fn classical_target(p: &Puzzle) -> Option<Vec<i32>> {
     }
 }
 
+/// Mazes: a predicted answer scored against the question by [`crate::data::maze::check_path`]
+/// (a valid shortest path is correct even when it is not the label's); `None` for other kinds.
+pub fn maze_check(p: &Puzzle, pred: &[u32]) -> Option<PathCheck> {
+    if !matches!(p.kind, PuzzleKind::Maze { .. }) {
+        return None;
+    }
+    let tokens: Vec<i32> = pred.iter().map(|&t| t as i32).collect();
+    Some(match p.kind.decode(&tokens) {
+        Ok(answer) => crate::data::maze::check_path(&p.input, &answer),
+        Err(e) => PathCheck::Invalid(format!("not a maze grid: {e}")),
+    })
+}
+
+/// The verdict of a maze check in words.
+pub fn path_verdict(c: &PathCheck) -> String {
+    match c {
+        PathCheck::Correct => "valid shortest path".into(),
+        PathCheck::NotShortest { found, shortest } => {
+            format!("valid path, not shortest ({found} cells, shortest {shortest})")
+        }
+        PathCheck::Invalid(why) => format!("no valid path: {why}"),
+    }
+}
+
 fn target_of(p: &Puzzle) -> Option<Target> {
     if let Some(t) = p.label_tokens() {
         return Some(Target {
@@ -352,6 +525,12 @@ impl SolverPane {
         for e in errs {
             ctx.log(Level::Warn, format!("puzzles: {e}"));
         }
+        let (datasets, errs) = discover_dataset_sets(&paths.puzzles_dir);
+        sets.extend(datasets);
+        // Errors go to the Logs pane and the status line.
+        for e in errs {
+            ctx.log(Level::Error, format!("puzzles: {e}"));
+        }
         if sets.is_empty() {
             let (gen, errs) = generated_sets(seed);
             for e in errs {
@@ -368,6 +547,7 @@ impl SolverPane {
             set_idx: 0,
             puzzle_idx: 0,
             puzzle: None,
+            puzzle_id: 0,
             target: None,
             models,
             model_idx: 0,
@@ -483,11 +663,16 @@ impl SolverPane {
     }
 
     fn set_puzzle(&mut self, set: usize, idx: usize, ctx: &mut Ctx, solve: bool) {
-        let Some(p) = self.sets.get(set).and_then(|s| s.puzzles.get(idx)).cloned() else {
+        let Some((p, id)) = self
+            .sets
+            .get(set)
+            .and_then(|s| s.puzzles.get(idx).map(|p| (p.clone(), s.puzzle_id(idx))))
+        else {
             return;
         };
         self.set_idx = set;
         self.puzzle_idx = idx;
+        self.puzzle_id = id;
         self.use_puzzle(p, ctx, solve);
     }
 
@@ -573,7 +758,7 @@ impl SolverPane {
         self.follow = true;
         self.lens = None;
         self.phase = Phase::Solving;
-        self.pending = self.worker.solve(p.input_tokens(), 0, true);
+        self.pending = self.worker.solve(p.input_tokens(), self.puzzle_id, true);
     }
 
     /// Apply worker replies; true when something changed.
@@ -685,7 +870,10 @@ impl SolverPane {
         let target = self.target.as_ref().map(|t| &t.tokens);
         let mut out = Vec::with_capacity(self.steps.len());
         for (i, s) in self.steps.iter().enumerate() {
+            let path_check = self.puzzle.as_ref().and_then(|p| maze_check(p, &s.pred));
             let (accuracy, exact) = match target {
+                // Any shortest path is right, not only the label's.
+                _ if path_check == Some(PathCheck::Correct) => (Some(1.0), Some(true)),
                 Some(t) if t.len() == s.pred.len() && !t.is_empty() => {
                     let ok = s
                         .pred
@@ -725,9 +913,33 @@ impl SolverPane {
                 halt_prob: s.halt_prob(),
                 would_halt: s.would_halt(no_act_continue),
                 stuck: i > 0 && rel < 1e-3 && exact == Some(false),
+                path_check,
             });
         }
         out
+    }
+
+    /// The answer on screen: the current step's, or its H-cycle's under the lens.
+    pub fn shown_pred(&self) -> Option<&[u32]> {
+        let s = self.steps.get(self.cur)?;
+        Some(match self.lens {
+            Some(k) => s
+                .cycle_preds
+                .get(k)
+                .map_or(s.pred.as_slice(), |v| v.as_slice()),
+            None => &s.pred,
+        })
+    }
+
+    /// What the correctness overlay compares the shown answer with: the answer itself when it
+    /// is a valid shortest maze path (any shortest path is right), else the target.
+    pub fn overlay_target(&self) -> Option<Vec<i32>> {
+        if let (Some(p), Some(shown)) = (&self.puzzle, self.shown_pred()) {
+            if maze_check(p, shown) == Some(PathCheck::Correct) {
+                return Some(shown.iter().map(|&t| t as i32).collect());
+            }
+        }
+        self.target.as_ref().map(|t| t.tokens.clone())
     }
 
     /// The grid dims shown (rows, cols).
@@ -933,6 +1145,7 @@ impl SolverPane {
             rating: None,
         };
         ctx.log(Level::Info, format!("solver: typed {kind} puzzle"));
+        self.puzzle_id = 0;
         self.use_puzzle(p, ctx, true);
     }
 
@@ -1071,7 +1284,25 @@ impl SolverPane {
             .as_ref()
             .map_or("no target".to_string(), |t| format!("target: {}", t.source));
         let edit = matches!(self.mode, Mode::Edit { .. });
-        vec![
+        let check = match (&self.puzzle, self.shown_pred()) {
+            (Some(p), Some(shown)) if !edit => maze_check(p, shown).map(|c| {
+                let colour = match c {
+                    PathCheck::Correct => theme.ok,
+                    PathCheck::NotShortest { .. } => theme.warn,
+                    PathCheck::Invalid(_) => theme.error,
+                };
+                let at = match self.lens {
+                    Some(k) => format!("step {} H-cycle {}", self.cur + 1, k + 1),
+                    None => format!("step {}", self.cur + 1),
+                };
+                Line::from(vec![
+                    Span::styled(format!("Path   {at}: "), theme.dim_style()),
+                    Span::styled(path_verdict(&c), Style::default().fg(colour)),
+                ])
+            }),
+            _ => None,
+        };
+        let mut lines = vec![
             Line::from(vec![Span::styled("Model  ", theme.dim_style()), model]),
             Line::from(vec![
                 Span::styled("Puzzle ", theme.dim_style()),
@@ -1100,7 +1331,9 @@ impl SolverPane {
                 },
                 phase,
             ]),
-        ]
+        ];
+        lines.extend(check);
+        lines
     }
 
     fn draw_strip(&self, f: &mut Frame, area: Rect, theme: &Theme) {
@@ -1122,6 +1355,16 @@ impl SolverPane {
                 }
                 if st.stuck {
                     flag.push_str(if flag.is_empty() { "stuck" } else { " stuck" });
+                }
+                if let Some(c) = &st.path_check {
+                    if !flag.is_empty() {
+                        flag.push(' ');
+                    }
+                    flag.push_str(match c {
+                        PathCheck::Correct => "✓ shortest",
+                        PathCheck::NotShortest { .. } => "longer",
+                        PathCheck::Invalid(_) => "✗ path",
+                    });
                 }
                 let style = if i == self.cur {
                     theme.selected()
@@ -1546,11 +1789,8 @@ impl Component for SolverPane {
             Layout::vertical([Constraint::Length(gh + 2), Constraint::Min(3)]).areas(left);
 
         let step = self.steps.get(self.cur);
-        let shown: Option<&[u32]> = match (step, self.lens) {
-            (Some(s), Some(k)) => s.cycle_preds.get(k).map(|v| v.as_slice()).or(Some(&s.pred)),
-            (Some(s), None) => Some(&s.pred),
-            _ => None,
-        };
+        let shown = self.shown_pred();
+        let overlay_target = self.overlay_target();
         let prev: Option<&[u32]> = match (self.lens, step) {
             (Some(k), Some(s)) if k > 0 => s.cycle_preds.get(k - 1).map(|v| v.as_slice()),
             _ => self
@@ -1579,7 +1819,7 @@ impl Component for SolverPane {
             target: if editing {
                 None
             } else {
-                self.target.as_ref().map(|t| t.tokens.as_slice())
+                overlay_target.as_deref()
             },
             confidence: if editing { None } else { conf.as_deref() },
             overlay: if editing { Overlay::None } else { self.overlay },
@@ -1770,6 +2010,134 @@ mod tests {
         assert_eq!(p.puzzle.as_ref().unwrap().name, "typed");
         assert!(p.wait_idle(Duration::from_secs(120), &mut ctx));
         assert_eq!(p.steps.len(), 16);
+    }
+
+    #[test]
+    fn built_dataset_folders_are_puzzle_sets_of_their_test_split() {
+        use crate::data::build::{build_maze, GridBuildConfig, Output};
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        std::fs::create_dir_all(&paths.puzzles_dir).unwrap();
+        // A tiny maze CSV from the generated set, built into a dataset folder inside the
+        // puzzles dir (outside it, the CSV itself would also be a set).
+        let (gen, errs) = generated_sets(0);
+        assert!(errs.is_empty(), "{errs:?}");
+        let mazes = gen
+            .iter()
+            .find(|s| matches!(s.kind, PuzzleKind::Maze { .. }))
+            .unwrap();
+        let csv = dir.path().join("mazes.csv");
+        crate::data::csv::write_hf_csv(&csv, &mazes.puzzles).unwrap();
+        let cfg = GridBuildConfig {
+            train_files: vec![csv],
+            test_fraction: 0.5,
+            num_aug: 0,
+            seed: 1,
+            ..GridBuildConfig::default()
+        };
+        let built = build_maze(&cfg, Output::Dir(&paths.puzzles_dir.join("maze-ds"))).unwrap();
+        let n_test = built.test.meta.total_groups;
+        assert!(n_test > 0);
+        // A broken dataset folder: an error in the Logs and the status line, not a crash.
+        let broken = paths.puzzles_dir.join("broken-ds");
+        for split in ["train", "test"] {
+            std::fs::create_dir_all(broken.join(split)).unwrap();
+            std::fs::write(broken.join(split).join("dataset.json"), "{ nope").unwrap();
+        }
+        let mut ctx = Ctx::default();
+        let mut p = SolverPane::new(paths.clone(), 0, &mut ctx);
+        let set = p.sets.iter().position(|s| s.name == "maze-ds").unwrap();
+        let s = &p.sets[set];
+        assert_eq!(s.kind, PuzzleKind::Maze { rows: 9, cols: 9 });
+        assert_eq!(s.puzzles.len(), n_test);
+        assert_eq!(s.puzzle_ids.len(), n_test);
+        for q in &s.puzzles {
+            let label = q.label.as_ref().unwrap();
+            assert_eq!(
+                crate::data::maze::check_path(&q.input, label),
+                PathCheck::Correct
+            );
+            assert!(mazes.puzzles.iter().any(|m| m.input == q.input));
+        }
+        assert!(!p.sets.iter().any(|s| s.name == "broken-ds"));
+        // An error log line is also put on the status line by the app.
+        assert!(
+            ctx.actions.iter().any(|a| matches!(
+                a,
+                crate::tui::component::Action::Log(Level::Error, m) if m.contains("broken-ds")
+            )),
+            "{:?}",
+            ctx.actions
+        );
+        // Solving one of its puzzles passes the example's identifier.
+        p.set_puzzle(set, 0, &mut ctx, true);
+        assert_eq!(p.puzzle_id, p.sets[set].puzzle_id(0));
+        assert!(p.wait_idle(Duration::from_secs(120), &mut ctx));
+        assert_eq!(p.phase, Phase::Ready, "{:?}", p.phase);
+        assert_eq!(p.target.as_ref().unwrap().source, "label");
+        // `--puzzles DIR` pointing at the folder itself.
+        let only = Paths {
+            puzzles_dir: paths.puzzles_dir.join("maze-ds"),
+            ..paths
+        };
+        let mut ctx = Ctx::default();
+        let p = SolverPane::new(only, 0, &mut ctx);
+        assert_eq!(p.sets.len(), 1, "{:?}", ctx.actions);
+        assert_eq!(p.sets[0].name, "maze-ds");
+        assert_eq!(p.sets[0].puzzles.len(), n_test);
+    }
+
+    #[test]
+    fn a_valid_shortest_maze_path_other_than_the_label_counts_as_right() {
+        let (mut p, _ctx, _d) = pane();
+        let kind = PuzzleKind::Maze { rows: 5, cols: 5 };
+        let g = |rows: [&str; 5]| Grid::new(5, 5, rows.concat().into_bytes());
+        let q = g(["#####", "#S  #", "#   #", "#  G#", "#####"]);
+        let label = g(["#####", "#Soo#", "#  o#", "#  G#", "#####"]);
+        let other = g(["#####", "#S  #", "#o  #", "#ooG#", "#####"]);
+        let broken = g(["#####", "#So #", "#   #", "#  G#", "#####"]);
+        p.puzzle = Some(Puzzle {
+            name: "two paths".into(),
+            kind,
+            input: q,
+            label: Some(label),
+            rating: None,
+        });
+        p.target = target_of(p.puzzle.as_ref().unwrap());
+        let step = |g: &Grid| SolveStep {
+            step: 1,
+            pred: kind.encode(g).iter().map(|&t| t as u32).collect(),
+            probs: vec![vec![0.0; 6]; 25],
+            q_halt: 0.0,
+            q_continue: 0.0,
+            z_h_norm: 1.0,
+            z_l_norm: 1.0,
+            z_h_delta: 0.0,
+            z_l_delta: 0.0,
+            cycle_preds: Vec::new(),
+        };
+        p.steps = vec![step(&other), step(&broken)];
+        p.lens = None;
+        p.cur = 0;
+        let st = p.stats();
+        assert_eq!(st[0].path_check, Some(PathCheck::Correct));
+        assert_eq!((st[0].accuracy, st[0].exact), (Some(1.0), Some(true)));
+        assert_eq!(
+            p.overlay_target().unwrap(),
+            kind.encode(&other),
+            "the overlay judges against the valid path"
+        );
+        assert!(matches!(st[1].path_check, Some(PathCheck::Invalid(_))));
+        assert_eq!(st[1].exact, Some(false));
+        p.cur = 1;
+        assert_eq!(
+            p.overlay_target().unwrap(),
+            p.target.as_ref().unwrap().tokens
+        );
+        assert_eq!(
+            path_verdict(&PathCheck::Correct),
+            "valid shortest path".to_string()
+        );
     }
 
     #[test]
