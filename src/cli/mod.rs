@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod data;
+pub mod export;
 pub mod import;
 pub mod puzzles;
 pub mod train;
@@ -45,6 +46,8 @@ pub enum Command {
     Presets,
     /// Time a training step and a full solve of one puzzle.
     Bench(bench::BenchArgs),
+    /// Write the EMA weights of a training checkpoint as a small weights file.
+    Export(export::ExportArgs),
     /// Open the workbench (the default without a subcommand).
     Tui(crate::tui::app::TuiArgs),
 }
@@ -60,6 +63,7 @@ pub fn main() -> i32 {
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Presets) => train::run_presets(),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Tui(args)) => crate::tui::run(args.options()),
         None => crate::tui::run(crate::tui::AppOptions::from_env()),
     };
