@@ -124,9 +124,11 @@ pub fn attention(
 /// `down: [in, inter]`: `down(silu(gate) * up)`.
 pub fn swiglu(x: &Tensor, gate_up_w: &Tensor, down_w: &Tensor) -> Result<Tensor> {
     let inter = gate_up_w.dim(0)? / 2;
-    let gu = linear(x, gate_up_w, None)?;
-    let gate = gu.narrow(D::Minus1, 0, inter)?;
-    let up = gu.narrow(D::Minus1, inter, inter)?;
+    // Two products with row blocks of the fused weight (contiguous views) rather than one
+    // product narrowed afterwards: the narrow's backward would zero-pad activation-sized
+    // gradients; here only the (smaller) weight gradient is assembled.
+    let gate = linear(x, &gate_up_w.narrow(0, 0, inter)?, None)?;
+    let up = linear(x, &gate_up_w.narrow(0, inter, inter)?, None)?;
     let h = candle_nn::Activation::Silu.forward(&gate)?.mul(&up)?;
     linear(&h, down_w, None)
 }
