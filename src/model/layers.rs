@@ -98,12 +98,16 @@ pub fn attention(
     rope: Option<&Rope>,
 ) -> Result<Tensor> {
     let (b, l, _) = x.dims3()?;
-    let qkv = linear(x, qkv_w, None)?;
-    let hd = qkv.dim(2)? / (3 * num_heads);
-    let qkv = qkv.reshape((b, l, 3 * num_heads, hd))?;
-    let mut q = qkv.narrow(2, 0, num_heads)?;
-    let mut k = qkv.narrow(2, num_heads, num_heads)?;
-    let v = qkv.narrow(2, 2 * num_heads, num_heads)?;
+    let width = qkv_w.dim(0)? / 3;
+    let hd = width / num_heads;
+    // Three products with the row blocks [Q | K | V] of the fused weight (contiguous views),
+    // so no activation-sized narrow (and its zero-padding backward) is needed.
+    let project = |i: usize| -> Result<Tensor> {
+        linear(x, &qkv_w.narrow(0, i * width, width)?, None)?.reshape((b, l, num_heads, hd))
+    };
+    let mut q = project(0)?;
+    let mut k = project(1)?;
+    let v = project(2)?;
     if let Some(rope) = rope {
         q = rope.apply(&q)?;
         k = rope.apply(&k)?;
