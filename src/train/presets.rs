@@ -20,12 +20,12 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "sudoku4-cpu",
-        about: "4x4 Sudoku, small attention TRM; 1500 steps, about 0.45 s/step on 2 cores",
+        about: "4x4 Sudoku, small attention TRM; 1500 steps, about 0.25 s/step on 2 cores",
         build: sudoku4_cpu,
     },
     Preset {
         name: "sudoku6-cpu",
-        about: "6x6 Sudoku (medium), MLP-t TRM; 4000 steps, about 3.5 s/step on 2 cores",
+        about: "6x6 Sudoku (medium), MLP-t TRM; 4000 steps, about 2.5 s/step on 2 cores",
         build: sudoku6_cpu,
     },
     Preset {
@@ -35,7 +35,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "maze-small-cpu",
-        about: "9x9 mazes, attention TRM; 4000 steps, about 5 s/step on 2 cores",
+        about: "9x9 mazes, attention TRM; 4000 steps, about 4 s/step on 2 cores",
         build: maze_small_cpu,
     },
     Preset {
