@@ -106,22 +106,11 @@ fn every_parameter_gets_a_gradient() {
 #[test]
 fn paper_models_have_the_papers_parameter_counts() {
     let dev = Device::Cpu;
-    let base = |vocab, seq, mlp_t| TrmConfig {
-        vocab_size: vocab,
-        seq_len: seq,
-        mlp_t,
-        pos_encodings: if mlp_t {
-            PosEncoding::None
-        } else {
-            PosEncoding::Rope
-        },
-        ..TrmConfig::default()
-    };
     for (cfg, expected) in [
-        (base(11, 81, true), 5_028_866),
-        (base(11, 81, false), 6_828_034),
-        (base(12, 900, false), 6_829_058),
-        (base(6, 900, true), 18_795_522),
+        (TrmConfig::paper(11, 81, true), 5_028_866),
+        (TrmConfig::paper(11, 81, false), 6_828_034),
+        (TrmConfig::paper(12, 900, false), 6_829_058),
+        (TrmConfig::paper(6, 900, true), 18_795_522),
     ] {
         let m = TrmModel::new(cfg.clone(), 0, &dev).unwrap();
         assert_eq!(m.num_parameters(), expected);

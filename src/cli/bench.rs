@@ -9,7 +9,7 @@ use std::time::Instant;
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
 use crate::data::build::LoadedData;
-use crate::data::dataset::{Dataset, DatasetMetadata};
+use crate::data::dataset::single_example_split;
 use crate::model::StepSolver;
 use crate::train::engine::{Session, TrainData};
 use crate::train::presets;
@@ -39,39 +39,23 @@ pub struct BenchArgs {
 /// Synthetic data of the model's shape: `n` random examples, one per group.
 fn synthetic(seq_len: usize, vocab: usize, n: usize, seed: u64) -> LoadedData {
     let mut rng = Rng::new(seed);
-    let mut ds = Dataset {
-        seq_len,
-        ..Default::default()
-    };
-    ds.puzzle_indices.push(0);
-    ds.group_indices.push(0);
-    for i in 0..n {
-        for _ in 0..seq_len {
-            ds.inputs.push(1 + rng.below(vocab - 1) as i32);
-            ds.labels
-                .push(2 + rng.below(vocab.saturating_sub(2).max(1)) as i32);
-        }
-        ds.puzzle_identifiers.push(0);
-        ds.puzzle_indices.push(i as i32 + 1);
-        ds.group_indices.push(i as i32 + 1);
-    }
-    let meta = DatasetMetadata {
-        pad_id: 0,
-        ignore_label_id: Some(0),
-        blank_identifier_id: 0,
-        vocab_size: vocab,
-        seq_len,
-        num_puzzle_identifiers: 1,
-        total_groups: n,
-        mean_puzzle_examples: 1.0,
-        total_puzzles: Some(n),
-        sets: vec!["all".into()],
-    };
+    let examples = (0..n)
+        .map(|_| {
+            let input = (0..seq_len)
+                .map(|_| 1 + rng.below(vocab - 1) as i32)
+                .collect();
+            let label = (0..seq_len)
+                .map(|_| 2 + rng.below(vocab.saturating_sub(2).max(1)) as i32)
+                .collect();
+            (input, label)
+        })
+        .collect::<Vec<_>>();
+    let split = single_example_split(seq_len, vocab, examples);
     LoadedData {
         kind: None,
         identifiers: vec!["<blank>".into()],
-        train: (meta.clone(), ds.clone()),
-        test: (meta, ds),
+        train: split.clone(),
+        test: split,
     }
 }
 

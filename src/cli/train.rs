@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use candle_core::Device;
 use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 
 use super::RunFailure;
 use crate::data::build::{load_source, SourceOptions};
-use crate::data::dataset::{Dataset, DatasetMetadata};
+use crate::data::dataset::{single_example_split, Dataset, DatasetMetadata};
 use crate::data::PuzzleKind;
 use crate::model::weights::load_model;
 use crate::train::engine::evaluate_model;
@@ -282,42 +281,18 @@ pub fn eval_split(path: &Path) -> Result<(DatasetMetadata, Dataset, Option<Puzzl
     let file = crate::data::read_puzzle_file(path)?;
     let kind = file.kind;
     let s = kind.seq_len();
-    let mut ds = Dataset {
-        seq_len: s,
-        ..Default::default()
-    };
-    ds.puzzle_indices.push(0);
-    ds.group_indices.push(0);
-    for p in &file.puzzles {
-        let Some(label) = p.label_tokens() else {
-            continue;
-        };
+    let examples = file.puzzles.iter().filter_map(|p| {
+        let label = p.label_tokens()?;
         let input = p.input_tokens();
-        if input.len() != s || label.len() != s {
-            continue;
-        }
-        ds.inputs.extend_from_slice(&input);
-        ds.labels
-            .extend(label.into_iter().map(|t| if t == 0 { -100 } else { t }));
-        ds.puzzle_identifiers.push(0);
-        ds.puzzle_indices.push((ds.inputs.len() / s) as i32);
-        ds.group_indices.push(ds.puzzle_identifiers.len() as i32);
-    }
+        (input.len() == s && label.len() == s).then(|| {
+            let label = label.into_iter().map(|t| if t == 0 { -100 } else { t });
+            (input, label.collect())
+        })
+    });
+    let (meta, ds) = single_example_split(s, kind.vocab_size(), examples);
     if ds.num_examples() == 0 {
         bail!("{}: no puzzle with a label to evaluate", path.display());
     }
-    let meta = DatasetMetadata {
-        pad_id: 0,
-        ignore_label_id: Some(0),
-        blank_identifier_id: 0,
-        vocab_size: kind.vocab_size(),
-        seq_len: s,
-        num_puzzle_identifiers: 1,
-        total_groups: ds.num_groups(),
-        mean_puzzle_examples: 1.0,
-        total_puzzles: Some(ds.num_puzzles()),
-        sets: vec!["all".into()],
-    };
     Ok((meta, ds, Some(kind)))
 }
 
@@ -341,7 +316,6 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             cfg.vocab_size
         );
     }
-    let _ = Device::Cpu;
     let t0 = std::time::Instant::now();
     let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit, None)?;
     m.insert("eval_seconds".into(), Some(t0.elapsed().as_secs_f64()));

@@ -479,3 +479,40 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .map_err(|e| DataError::Request(format!("cannot serialise {}: {e}", path.display())))?;
     std::fs::write(path, text).map_err(|e| DataError::io(path, e))
 }
+
+/// A split in which every example is its own puzzle and group (identifier 0), the layout of
+/// an un-augmented Sudoku or Maze build: for evaluating a puzzle file or for synthetic data.
+/// `examples` yields `(inputs, labels)` of `seq_len` tokens each (labels `-100` = ignored).
+pub fn single_example_split(
+    seq_len: usize,
+    vocab_size: usize,
+    examples: impl IntoIterator<Item = (Vec<i32>, Vec<i32>)>,
+) -> (DatasetMetadata, Dataset) {
+    let mut ds = Dataset {
+        seq_len,
+        puzzle_indices: vec![0],
+        group_indices: vec![0],
+        ..Default::default()
+    };
+    for (input, label) in examples {
+        ds.inputs.extend_from_slice(&input);
+        ds.labels.extend_from_slice(&label);
+        ds.puzzle_identifiers.push(0);
+        ds.puzzle_indices.push(ds.puzzle_identifiers.len() as i32);
+        ds.group_indices.push(ds.puzzle_identifiers.len() as i32);
+    }
+    let n = ds.num_puzzles();
+    let meta = DatasetMetadata {
+        pad_id: 0,
+        ignore_label_id: Some(0),
+        blank_identifier_id: 0,
+        vocab_size,
+        seq_len,
+        num_puzzle_identifiers: 1,
+        total_groups: n,
+        mean_puzzle_examples: 1.0,
+        total_puzzles: Some(n),
+        sets: vec!["all".into()],
+    };
+    (meta, ds)
+}

@@ -136,6 +136,23 @@ impl TrmConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// The paper's architecture (official defaults: D 512, T 3, n 6, 2 layers, 16 prefix
+    /// positions) for a task's vocabulary and grid length; the MLP-over-sequence variant has no
+    /// positional encoding, attention uses RoPE.
+    pub fn paper(vocab_size: usize, seq_len: usize, mlp_t: bool) -> Self {
+        Self {
+            vocab_size,
+            seq_len,
+            mlp_t,
+            pos_encodings: if mlp_t {
+                PosEncoding::None
+            } else {
+                PosEncoding::Rope
+            },
+            ..Self::default()
+        }
+    }
+
     /// Check every constraint the network relies on. (Comparisons are written so that NaN
     /// fails them.)
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -278,28 +295,14 @@ impl TrmConfig {
 mod tests {
     use super::*;
 
-    fn paper(vocab: usize, seq: usize, mlp_t: bool) -> TrmConfig {
-        TrmConfig {
-            vocab_size: vocab,
-            seq_len: seq,
-            mlp_t,
-            pos_encodings: if mlp_t {
-                PosEncoding::None
-            } else {
-                PosEncoding::Rope
-            },
-            ..TrmConfig::default()
-        }
-    }
-
     #[test]
     fn paper_parameter_counts() {
-        assert_eq!(paper(11, 81, true).num_parameters(), 5_028_866);
-        assert_eq!(paper(11, 81, false).num_parameters(), 6_828_034);
-        assert_eq!(paper(12, 900, false).num_parameters(), 6_829_058);
-        assert_eq!(paper(6, 900, true).num_parameters(), 18_795_522);
-        assert_eq!(paper(6, 900, false).num_parameters(), 6_822_914);
-        assert_eq!(paper(12, 900, true).num_parameters(), 18_801_666);
+        assert_eq!(TrmConfig::paper(11, 81, true).num_parameters(), 5_028_866);
+        assert_eq!(TrmConfig::paper(11, 81, false).num_parameters(), 6_828_034);
+        assert_eq!(TrmConfig::paper(12, 900, false).num_parameters(), 6_829_058);
+        assert_eq!(TrmConfig::paper(6, 900, true).num_parameters(), 18_795_522);
+        assert_eq!(TrmConfig::paper(6, 900, false).num_parameters(), 6_822_914);
+        assert_eq!(TrmConfig::paper(12, 900, true).num_parameters(), 18_801_666);
     }
 
     #[test]
@@ -330,7 +333,7 @@ mod tests {
 
     #[test]
     fn toml_round_trip_and_unknown_key() {
-        let c = paper(11, 81, true);
+        let c = TrmConfig::paper(11, 81, true);
         let s = c.to_toml_string();
         assert!(s.contains("L_layers = 2"), "{s}");
         assert_eq!(TrmConfig::from_toml_str(&s).unwrap(), c);

@@ -308,19 +308,6 @@ impl TrmModel {
     }
 
     fn weights(&self, track: bool) -> Weights {
-        let get = |name: &str| -> Tensor {
-            let t = self
-                .params
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_tensor().clone())
-                .unwrap_or_else(|| panic!("parameter {name} exists by construction"));
-            if track {
-                t
-            } else {
-                t.detach()
-            }
-        };
         let opt = |name: &str| -> Option<Tensor> {
             self.params.iter().find(|(n, _)| n == name).map(|(_, v)| {
                 if track {
@@ -329,6 +316,9 @@ impl TrmModel {
                     v.as_tensor().detach()
                 }
             })
+        };
+        let get = |name: &str| -> Tensor {
+            opt(name).unwrap_or_else(|| panic!("parameter {name} exists by construction"))
         };
         let blocks = (0..self.config.l_layers)
             .map(|i| {

@@ -186,34 +186,19 @@ fn sudoku9_easy_cpu() -> TrainConfig {
 }
 
 fn maze_small_cpu() -> TrainConfig {
-    let mut c = cpu_recipe(
+    cpu_recipe(
         small_arch(6, 81, 128, false),
         gen("maze", 9, "", 3000, 200, 0),
         64,
         4000,
-    );
-    c.data.min_path = 0;
-    c
+    )
 }
 
 fn paper(vocab: usize, seq: usize, mlp_t: bool, l_cycles: usize) -> TrainConfig {
     TrainConfig {
         arch: TrmConfig {
-            vocab_size: vocab,
-            seq_len: seq,
-            mlp_t,
             l_cycles,
-            pos_encodings: if mlp_t {
-                PosEncoding::None
-            } else {
-                PosEncoding::Rope
-            },
-            forward_dtype: crate::model::ForwardDtype::Float32,
-            ..TrmConfig::default()
-        },
-        data: DataConfig {
-            path: String::new(),
-            ..DataConfig::default()
+            ..TrmConfig::paper(vocab, seq, mlp_t)
         },
         device: "auto".into(),
         ..TrainConfig::default()
