@@ -18,6 +18,9 @@ pub enum PosEncoding {
 pub enum ForwardDtype {
     Float32,
     Bfloat16,
+    /// bfloat16 on a CUDA device (as the official code), float32 on the CPU. A run resolves it
+    /// when it starts and records the resolved type in its config and checkpoints.
+    Auto,
 }
 
 /// Token loss of the language-model head.
@@ -30,7 +33,23 @@ pub enum LossType {
     SoftmaxCrossEntropy,
 }
 
-/// The TRM architecture. Field names are the official ones (`config/arch/trm.yaml`).
+/// Which latent features the recursion carries (spec §2, paper Table 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Latent {
+    /// TRM: the answer `y` (`z_H`) and one latent `z` (`z_L`).
+    #[default]
+    Yz,
+    /// `trm_singlez`: one state `z`; each cycle runs `z = net(z + x)` n times, then `z = net(z)`,
+    /// and the heads read `z`.
+    SingleZ,
+    /// `trm_hier6` ("multi-scale z"): n latents `z_1..z_n`, one per L step; step i sets
+    /// `z_i = net(sum(z) + y + x)` and the y update reads `sum(z)`.
+    MultiScaleZ,
+}
+
+/// The TRM architecture. Field names are the official ones (`config/arch/trm.yaml`); the
+/// ablation switches (`one_step_gradient`, `separate_nets`, `latent`) default to TRM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrmConfig {
@@ -39,7 +58,8 @@ pub struct TrmConfig {
     pub expansion: f64,
     #[serde(rename = "L_layers")]
     pub l_layers: usize,
-    /// Kept for file compatibility; TRM ignores it.
+    /// Layers of the separate H network (`separate_nets`); 0 means as many as `L_layers`.
+    /// TRM with one shared network ignores it.
     #[serde(rename = "H_layers")]
     pub h_layers: usize,
     #[serde(rename = "H_cycles")]
@@ -62,6 +82,14 @@ pub struct TrmConfig {
     pub vocab_size: usize,
     pub seq_len: usize,
     pub num_puzzle_identifiers: usize,
+    /// HRM's 1-step gradient approximation: in the cycle with gradients only the last z update
+    /// and the y update are differentiated (paper Table 1 "w/ 1-step gradient").
+    pub one_step_gradient: bool,
+    /// Two networks, f_L for the z updates (`L_level`) and f_H for the y update (`H_level`,
+    /// `H_layers` layers), as HRM has (paper Table 1 "w/ separate f_H, f_L").
+    pub separate_nets: bool,
+    /// The latent features carried (paper Table 2).
+    pub latent: Latent,
 }
 
 impl Default for TrmConfig {
@@ -84,11 +112,14 @@ impl Default for TrmConfig {
             rms_norm_eps: 1e-5,
             mlp_t: false,
             no_act_continue: true,
-            forward_dtype: ForwardDtype::Float32,
+            forward_dtype: ForwardDtype::Auto,
             loss_type: LossType::StablemaxCrossEntropy,
             vocab_size: 11,
             seq_len: 81,
             num_puzzle_identifiers: 1,
+            one_step_gradient: false,
+            separate_nets: false,
+            latent: Latent::Yz,
         }
     }
 }
@@ -150,6 +181,42 @@ impl TrmConfig {
                 PosEncoding::Rope
             },
             ..Self::default()
+        }
+    }
+
+    /// The HRM baseline (`config/arch/hrm.yaml` of the official repository, spec §2): separate
+    /// 4-layer H and L attention networks, H/L cycles 2/2, the 1-step gradient, the Q-learning
+    /// continue loss, one puzzle-prefix position. 27,275,266 parameters for Sudoku.
+    pub fn hrm(vocab_size: usize, seq_len: usize) -> Self {
+        Self {
+            l_layers: 4,
+            h_layers: 4,
+            h_cycles: 2,
+            l_cycles: 2,
+            puzzle_emb_len: 0,
+            no_act_continue: false,
+            one_step_gradient: true,
+            separate_nets: true,
+            ..Self::paper(vocab_size, seq_len, false)
+        }
+    }
+
+    /// Layers of the network that updates y: `H_layers` (or `L_layers` when 0) with separate
+    /// networks, else the shared network's `L_layers`.
+    pub fn h_net_layers(&self) -> usize {
+        if self.separate_nets && self.h_layers > 0 {
+            self.h_layers
+        } else {
+            self.l_layers
+        }
+    }
+
+    /// Number of z latents the carry holds (`L_cycles` for multi-scale z, else 1; single z
+    /// keeps its state where y would be).
+    pub fn num_z(&self) -> usize {
+        match self.latent {
+            Latent::MultiScaleZ => self.l_cycles,
+            Latent::Yz | Latent::SingleZ => 1,
         }
     }
 
@@ -276,7 +343,12 @@ impl TrmConfig {
         } else {
             d * 3 * d + d * d
         };
-        let blocks = self.l_layers * (channel + mixer);
+        let h_blocks = if self.separate_nets {
+            self.h_net_layers()
+        } else {
+            0
+        };
+        let blocks = (self.l_layers + h_blocks) * (channel + mixer);
         let pos = if self.pos_encodings == PosEncoding::Learned {
             self.total_len() * d
         } else {
@@ -285,9 +357,10 @@ impl TrmConfig {
         blocks + 2 * self.vocab_size * d + 2 * d + 2 + pos
     }
 
-    /// Net calls whose depth counts per supervision step: T * (n + 1) * layers.
+    /// Layers traversed per supervision step: T * (n * L_layers + H layers), which is the
+    /// paper's T * (n + 1) * layers with one shared network (42 for Sudoku, 24 for HRM).
     pub fn effective_depth(&self) -> usize {
-        self.h_cycles * (self.l_cycles + 1) * self.l_layers
+        self.h_cycles * (self.l_cycles * self.l_layers + self.h_net_layers())
     }
 }
 
@@ -303,6 +376,66 @@ mod tests {
         assert_eq!(TrmConfig::paper(6, 900, true).num_parameters(), 18_795_522);
         assert_eq!(TrmConfig::paper(6, 900, false).num_parameters(), 6_822_914);
         assert_eq!(TrmConfig::paper(12, 900, true).num_parameters(), 18_801_666);
+    }
+
+    #[test]
+    fn variant_parameter_counts_and_depths() {
+        // spec §10: HRM = 8 attention blocks + embeddings and heads.
+        let hrm = TrmConfig::hrm(11, 81);
+        assert_eq!(hrm.num_parameters(), 27_275_266);
+        assert_eq!(hrm.effective_depth(), 24);
+        // Separate f_H, f_L and 4 layers both double the blocks: about 10M for Sudoku-MLP.
+        let sep = TrmConfig {
+            separate_nets: true,
+            ..TrmConfig::paper(11, 81, true)
+        };
+        assert_eq!(sep.num_parameters(), 10_045_442);
+        assert_eq!(sep.effective_depth(), 42);
+        let four = TrmConfig {
+            l_layers: 4,
+            l_cycles: 3,
+            ..TrmConfig::paper(11, 81, true)
+        };
+        assert_eq!(four.num_parameters(), 10_045_442);
+        assert_eq!(four.effective_depth(), 48);
+        // Table 3: TRM (T, n) = (2, 4) has depth 20, (4, 8) 72.
+        let t2 = TrmConfig {
+            h_cycles: 2,
+            l_cycles: 4,
+            ..TrmConfig::paper(11, 81, true)
+        };
+        assert_eq!(t2.effective_depth(), 20);
+        // Single and multi-scale z, the 1-step gradient: same weights as TRM.
+        for v in [
+            TrmConfig {
+                latent: Latent::SingleZ,
+                ..TrmConfig::paper(11, 81, true)
+            },
+            TrmConfig {
+                latent: Latent::MultiScaleZ,
+                ..TrmConfig::paper(11, 81, true)
+            },
+            TrmConfig {
+                one_step_gradient: true,
+                ..TrmConfig::paper(11, 81, true)
+            },
+        ] {
+            assert_eq!(v.num_parameters(), 5_028_866);
+            assert_eq!(v.effective_depth(), 42);
+        }
+    }
+
+    #[test]
+    fn variant_keys_parse_from_toml() {
+        let c = TrmConfig::from_toml_str(
+            "latent = \"multi_scale_z\"\nseparate_nets = true\none_step_gradient = true\nH_layers = 3",
+        )
+        .unwrap();
+        assert_eq!(c.latent, Latent::MultiScaleZ);
+        assert_eq!(c.h_net_layers(), 3);
+        assert_eq!(c.num_z(), 6);
+        let e = TrmConfig::from_toml_str("latent = \"triple_z\"").unwrap_err();
+        assert!(e.to_string().contains("triple_z"), "{e}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod solve;
 pub mod weights;
 
 pub use act::{ActCarry, ActOutput, Batch};
-pub use config::{ConfigError, ForwardDtype, LossType, PosEncoding, TrmConfig};
+pub use config::{ConfigError, ForwardDtype, Latent, LossType, PosEncoding, TrmConfig};
 pub use loss::{LossOutput, MetricSums};
 pub use net::{InnerCarry, StepOutput, TrmModel};
 pub use solve::{SolveStep, StepSolver};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 
-use super::config::{ForwardDtype, PosEncoding, TrmConfig};
+use super::config::{ForwardDtype, Latent, PosEncoding, TrmConfig};
 use super::layers::{attention, linear, rms_norm, swiglu, Rope};
 use crate::util::Rng;
 
@@ -22,8 +22,7 @@ pub fn parameter_names(cfg: &TrmConfig) -> Vec<String> {
         "q_head.weight".into(),
         "q_head.bias".into(),
     ]);
-    for i in 0..cfg.l_layers {
-        let p = format!("L_level.layers.{i}");
+    for p in block_prefixes(cfg) {
         if cfg.mlp_t {
             names.push(format!("{p}.mlp_t.gate_up_proj.weight"));
             names.push(format!("{p}.mlp_t.down_proj.weight"));
@@ -35,6 +34,26 @@ pub fn parameter_names(cfg: &TrmConfig) -> Vec<String> {
         names.push(format!("{p}.mlp.down_proj.weight"));
     }
     names
+}
+
+/// Key prefixes of the blocks: `L_level.layers.i` (the shared net, or f_L), then
+/// `H_level.layers.i` for f_H when the networks are separate (HRM's names).
+fn block_prefixes(cfg: &TrmConfig) -> Vec<String> {
+    let mut v: Vec<String> = (0..cfg.l_layers)
+        .map(|i| format!("L_level.layers.{i}"))
+        .collect();
+    if cfg.separate_nets {
+        v.extend((0..cfg.h_net_layers()).map(|i| format!("H_level.layers.{i}")));
+    }
+    v
+}
+
+/// Shape of `L_init`: `[D]`, or `[n, D]` (one initial value per latent) for multi-scale z.
+fn l_init_shape(cfg: &TrmConfig) -> Vec<usize> {
+    match cfg.latent {
+        Latent::MultiScaleZ => vec![cfg.num_z(), cfg.hidden_size],
+        Latent::Yz | Latent::SingleZ => vec![cfg.hidden_size],
+    }
 }
 
 /// Expected `[out, in]` shape of every tensor of the state dict (parameters and buffers).
@@ -51,8 +70,7 @@ pub fn expected_shapes(cfg: &TrmConfig) -> BTreeMap<String, Vec<usize>> {
     m.insert("q_head.weight".into(), vec![2, d]);
     m.insert("q_head.bias".into(), vec![2]);
     let inter = cfg.mlp_inter();
-    for i in 0..cfg.l_layers {
-        let p = format!("L_level.layers.{i}");
+    for p in block_prefixes(cfg) {
         if cfg.mlp_t {
             let it = cfg.mlp_t_inter();
             m.insert(format!("{p}.mlp_t.gate_up_proj.weight"), vec![2 * it, l]);
@@ -65,7 +83,7 @@ pub fn expected_shapes(cfg: &TrmConfig) -> BTreeMap<String, Vec<usize>> {
         m.insert(format!("{p}.mlp.down_proj.weight"), vec![d, inter]);
     }
     m.insert("H_init".into(), vec![d]);
-    m.insert("L_init".into(), vec![d]);
+    m.insert("L_init".into(), l_init_shape(cfg));
     if cfg.puzzle_emb_ndim > 0 {
         m.insert(
             "puzzle_emb.weights".into(),
@@ -113,11 +131,25 @@ struct Weights {
     lm_head: Tensor,
     q_head_w: Tensor,
     q_head_b: Tensor,
+    /// The shared net (or f_L).
     blocks: Vec<Block>,
+    /// f_H with separate networks, else empty (the y update uses `blocks`).
+    h_blocks: Vec<Block>,
 }
 
-/// The recurrent state of one batch: `z_H` (the answer `y`) and `z_L` (the latent `z`),
-/// `[B, prefix + seq_len, D]`.
+impl Weights {
+    fn h_net(&self) -> &[Block] {
+        if self.h_blocks.is_empty() {
+            &self.blocks
+        } else {
+            &self.h_blocks
+        }
+    }
+}
+
+/// The recurrent state of one batch: `z_H` (the answer `y`; the only state with a single z)
+/// and `z_L` (the latent `z`), `[B, prefix + seq_len, D]`; with multi-scale z, `z_L` holds the
+/// n latents as `[B, n, prefix + seq_len, D]`.
 #[derive(Debug, Clone)]
 pub struct InnerCarry {
     pub z_h: Tensor,
@@ -304,6 +336,8 @@ impl TrmModel {
         match self.config.forward_dtype {
             ForwardDtype::Float32 => DType::F32,
             ForwardDtype::Bfloat16 => DType::BF16,
+            ForwardDtype::Auto if self.device.is_cuda() => DType::BF16,
+            ForwardDtype::Auto => DType::F32,
         }
     }
 
@@ -320,19 +354,19 @@ impl TrmModel {
         let get = |name: &str| -> Tensor {
             opt(name).unwrap_or_else(|| panic!("parameter {name} exists by construction"))
         };
-        let blocks = (0..self.config.l_layers)
-            .map(|i| {
-                let p = format!("L_level.layers.{i}");
-                Block {
+        let block = |p: String| Block {
                     qkv: opt(&format!("{p}.self_attn.qkv_proj.weight")),
                     o: opt(&format!("{p}.self_attn.o_proj.weight")),
                     mlp_t_gate_up: opt(&format!("{p}.mlp_t.gate_up_proj.weight")),
                     mlp_t_down: opt(&format!("{p}.mlp_t.down_proj.weight")),
                     gate_up: get(&format!("{p}.mlp.gate_up_proj.weight")),
                     down: get(&format!("{p}.mlp.down_proj.weight")),
-                }
-            })
-            .collect();
+        };
+        let (blocks, h_blocks): (Vec<_>, Vec<_>) = block_prefixes(&self.config)
+            .into_iter()
+            .partition(|p| p.starts_with("L_level"));
+        let blocks = blocks.into_iter().map(block).collect();
+        let h_blocks = h_blocks.into_iter().map(block).collect();
         Weights {
             embed_tokens: get("embed_tokens.embedding_weight"),
             embed_pos: opt("embed_pos.embedding_weight"),
@@ -340,6 +374,7 @@ impl TrmModel {
             q_head_w: get("q_head.weight"),
             q_head_b: get("q_head.bias"),
             blocks,
+            h_blocks,
         }
     }
 
@@ -397,11 +432,14 @@ impl TrmModel {
         emb * (d as f64).sqrt()
     }
 
-    /// The shared reasoning net: `layers(h + injection)`.
-    fn net(&self, w: &Weights, h: &Tensor, injection: &Tensor) -> Result<Tensor> {
+    /// A reasoning net: `layers(h + injection)` (`layers(h)` without an injection).
+    fn net(&self, blocks: &[Block], h: &Tensor, injection: Option<&Tensor>) -> Result<Tensor> {
         let eps = self.config.rms_norm_eps;
-        let mut h = h.add(injection)?;
-        for blk in &w.blocks {
+        let mut h = match injection {
+            Some(inj) => h.add(inj)?,
+            None => h.clone(),
+        };
+        for blk in blocks {
             if let (Some(gu), Some(dn)) = (&blk.mlp_t_gate_up, &blk.mlp_t_down) {
                 let ht = h.transpose(1, 2)?.contiguous()?; // [B, D, L]
                 let out = swiglu(&ht, gu, dn)?;
@@ -426,19 +464,23 @@ impl TrmModel {
 
     /// A carry with every slot at `H_init`/`L_init`.
     pub fn initial_carry(&self, batch: usize) -> Result<InnerCarry> {
-        let shape = (batch, self.config.total_len(), self.config.hidden_size);
+        let (l, d) = (self.config.total_len(), self.config.hidden_size);
         let dt = self.forward_dtype();
+        let z_l = match self.config.latent {
+            Latent::MultiScaleZ => self
+                .l_init
+                .to_dtype(dt)?
+                .unsqueeze(1)?
+                .broadcast_as((batch, self.config.num_z(), l, d))?,
+            Latent::Yz | Latent::SingleZ => self.l_init.to_dtype(dt)?.broadcast_as((batch, l, d))?,
+        };
         Ok(InnerCarry {
             z_h: self
                 .h_init
                 .to_dtype(dt)?
-                .broadcast_as(shape)?
+                .broadcast_as((batch, l, d))?
                 .contiguous()?,
-            z_l: self
-                .l_init
-                .to_dtype(dt)?
-                .broadcast_as(shape)?
-                .contiguous()?,
+            z_l: z_l.contiguous()?,
         })
     }
 
@@ -447,13 +489,20 @@ impl TrmModel {
         if !reset.iter().any(|&r| r) {
             return Ok(carry.clone());
         }
-        let (b, l, d) = carry.z_h.dims3()?;
+        let b = carry.z_h.dim(0)?;
         let init = self.initial_carry(b)?;
         let mask: Vec<u8> = reset.iter().map(|&r| r as u8).collect();
-        let mask = Tensor::from_vec(mask, (b, 1, 1), &self.device)?.broadcast_as((b, l, d))?;
+        let mask = Tensor::from_vec(mask, b, &self.device)?;
+        let pick = |init: &Tensor, old: &Tensor| -> Result<Tensor> {
+            let mut shape = vec![b];
+            shape.resize(old.rank(), 1);
+            mask.reshape(shape)?
+                .broadcast_as(old.shape())?
+                .where_cond(init, old)
+        };
         Ok(InnerCarry {
-            z_h: mask.where_cond(&init.z_h, &carry.z_h)?,
-            z_l: mask.where_cond(&init.z_l, &carry.z_l)?,
+            z_h: pick(&init.z_h, &carry.z_h)?,
+            z_l: pick(&init.z_l, &carry.z_l)?,
         })
     }
 
@@ -469,7 +518,8 @@ impl TrmModel {
     }
 
     /// One supervision step: `T-1` cycles without a graph, then one cycle through which
-    /// gradients flow when `grad` is true (and `puzzle_rows` may then be a `Var`).
+    /// gradients flow when `grad` is true (and `puzzle_rows` may then be a `Var`); with the
+    /// 1-step gradient only its last z update and the y update are differentiated.
     /// `record_cycles` also decodes the answer after every H-cycle (for the solver pane).
     pub fn step(
         &self,
@@ -486,36 +536,80 @@ impl TrmModel {
         } else {
             w_ng.clone()
         };
-        let x = self.input_embeddings(&w_g, inputs, puzzle_rows)?;
-        let x_ng = x.detach();
+        let x_g = self.input_embeddings(&w_g, inputs, puzzle_rows)?;
+        let x_ng = x_g.detach();
         let mut z_h = carry.z_h.detach();
-        let mut z_l = carry.z_l.detach();
-        let mut cycle_logits = Vec::new();
-        for _ in 0..cfg.h_cycles - 1 {
-            for _ in 0..cfg.l_cycles {
-                z_l = self.net(&w_ng, &z_l, &z_h.add(&x_ng)?)?.detach();
+        // The latents as a list (one entry except for multi-scale z).
+        let mut zs: Vec<Tensor> = match cfg.latent {
+            Latent::MultiScaleZ => (0..cfg.num_z())
+                .map(|i| carry.z_l.narrow(1, i, 1)?.squeeze(1))
+                .collect::<Result<_>>()?,
+            Latent::Yz | Latent::SingleZ => vec![carry.z_l.detach()],
+        };
+        let sum = |zs: &[Tensor]| -> Result<Tensor> {
+            let mut acc = zs[0].clone();
+            for z in &zs[1..] {
+                acc = acc.add(z)?;
             }
-            z_h = self.net(&w_ng, &z_h, &z_l)?.detach();
-            if record_cycles {
+            Ok(acc)
+        };
+        let mut cycle_logits = Vec::new();
+        let mut heads = None;
+        for cycle in 0..cfg.h_cycles {
+            let last_cycle = cycle + 1 == cfg.h_cycles;
+            let tracked = |last_call: bool| grad && last_cycle && (last_call || !cfg.one_step_gradient);
+            // Pick the weights and embedding of a call, and whether its output keeps a graph.
+            let pick = |t: bool| if t { (&w_g, &x_g) } else { (&w_ng, &x_ng) };
+            let keep = |t: bool, z: Tensor| if t { z } else { z.detach() };
+            for i in 0..cfg.l_cycles {
+                let t = tracked(i + 1 == cfg.l_cycles);
+                let (w, x) = pick(t);
+                match cfg.latent {
+                    Latent::Yz => {
+                        let z = self.net(&w.blocks, &zs[0], Some(&z_h.add(x)?))?;
+                        zs[0] = keep(t, z);
+                    }
+                    Latent::SingleZ => {
+                        let z = self.net(&w.blocks, &z_h, Some(x))?;
+                        z_h = keep(t, z);
+                    }
+                    Latent::MultiScaleZ => {
+                        let z = self.net(&w.blocks, &sum(&zs)?, Some(&z_h.add(x)?))?;
+                        zs[i] = keep(t, z);
+                    }
+                }
+            }
+            let t = tracked(true);
+            let (w, _) = pick(t);
+            let z = match cfg.latent {
+                Latent::Yz => self.net(w.h_net(), &z_h, Some(&zs[0]))?,
+                Latent::SingleZ => self.net(w.h_net(), &z_h, None)?,
+                Latent::MultiScaleZ => self.net(w.h_net(), &z_h, Some(&sum(&zs)?))?,
+            };
+            z_h = keep(t, z);
+            if last_cycle {
+                heads = Some(self.heads(w, &z_h)?);
+            } else if record_cycles {
                 cycle_logits.push(self.heads(&w_ng, &z_h)?.0);
             }
         }
-        let (w, x) = if grad { (&w_g, &x) } else { (&w_ng, &x_ng) };
-        for _ in 0..cfg.l_cycles {
-            z_l = self.net(w, &z_l, &z_h.add(x)?)?;
-        }
-        z_h = self.net(w, &z_h, &z_l)?;
-        let (logits, q_halt, q_continue) = self.heads(w, &z_h)?;
+        let (logits, q_halt, q_continue) = heads.ok_or_else(|| {
+            candle_core::Error::Msg("H_cycles must be >= 1".into())
+        })?;
         if record_cycles {
             cycle_logits.push(logits.detach());
         }
+        let z_l = match cfg.latent {
+            Latent::MultiScaleZ => Tensor::stack(&zs, 1)?.detach(),
+            Latent::Yz | Latent::SingleZ => zs[0].detach(),
+        };
         Ok(StepOutput {
             logits,
             q_halt,
             q_continue,
             carry: InnerCarry {
                 z_h: z_h.detach(),
-                z_l: z_l.detach(),
+                z_l,
             },
             cycle_logits,
         })
