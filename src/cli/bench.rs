@@ -1,19 +1,23 @@
 //! `trm-tui bench`: time one training supervision step (forward, backward, optimizer, EMA)
 //! after warm-up, and one full solve of a single puzzle through all supervision steps, for a
-//! preset (with `--set` overrides) on synthetic data of the preset's shape.
+//! preset (with `--set` overrides) on synthetic data of the preset's shape, on the CPU or a
+//! CUDA device; reports throughput and peak memory (resident memory, and on a GPU the device
+//! memory sampled every 50 ms while it runs).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
 use crate::data::build::LoadedData;
 use crate::data::dataset::single_example_split;
 use crate::model::StepSolver;
+use crate::telemetry::{peak_rss_bytes, Snapshot, Telemetry};
+use crate::train::device::{device_label, dtype_name, open_device, resolve_forward_dtype};
 use crate::train::engine::{Session, TrainData};
 use crate::train::presets;
-use crate::train::trainer::open_device;
 use crate::util::Rng;
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +34,8 @@ pub struct BenchArgs {
     /// Timed training steps (after 1 warm-up step).
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
-    #[arg(long, default_value = "cpu")]
+    /// `cpu`, `auto` (the first CUDA device if one opens, else the CPU) or `cuda:N`.
+    #[arg(long, default_value = "cpu", value_name = "auto|cpu|cuda:N")]
     pub device: String,
     #[arg(long)]
     pub json: bool,
@@ -59,11 +64,70 @@ fn synthetic(seq_len: usize, vocab: usize, n: usize, seed: u64) -> LoadedData {
     }
 }
 
-fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+/// The highest device memory seen while the bench ran (this process's where NVML reports it,
+/// else the whole device's), and the last GPU reading.
+#[derive(Debug, Default)]
+struct GpuPeak {
+    process_bytes: Option<u64>,
+    device_used_bytes: Option<u64>,
+    last: Option<Snapshot>,
+}
+
+impl GpuPeak {
+    fn add(&mut self, s: Snapshot) {
+        if let Some(g) = &s.gpu {
+            let max = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            self.process_bytes = max(self.process_bytes, g.process_memory_bytes);
+            self.device_used_bytes = max(self.device_used_bytes, g.memory_used_bytes);
+        }
+        self.last = Some(s);
+    }
+}
+
+/// Sample the GPU every 50 ms on a thread until dropped (nothing to do on the CPU, where the
+/// kernel keeps the resident high-water mark).
+struct GpuSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<Mutex<GpuPeak>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GpuSampler {
+    fn start(mut telemetry: Telemetry, on_gpu: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(Mutex::new(GpuPeak::default()));
+        let thread = on_gpu.then(|| {
+            let (stop, peak) = (Arc::clone(&stop), Arc::clone(&peak));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let s = telemetry.sample();
+                    if let Ok(mut p) = peak.lock() {
+                        p.add(s);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        });
+        Self { stop, peak, thread }
+    }
+
+    fn finish(mut self) -> GpuPeak {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    }
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map_or("n/a".into(), |b| format!("{} MiB", b >> 20))
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -89,6 +153,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(n) = notice {
         eprintln!("{n}");
     }
+    let device_name = device_label(&device);
+    cfg.arch.forward_dtype = resolve_forward_dtype(cfg.arch.forward_dtype, &device);
+    let telemetry = Telemetry::for_device(&device);
+    if let Some(note) = telemetry.gpu_note() {
+        eprintln!("GPU telemetry on {device_name}: {note}");
+    }
+    let sampler = GpuSampler::start(telemetry, device.is_cuda());
     let data = synthetic(
         cfg.arch.seq_len,
         cfg.arch.vocab_size,
@@ -103,10 +174,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &device,
     )?;
     session.train_step()?; // warm-up
+                           // GPU work is queued: wait for it at both ends of the timed steps (a no-op on the CPU).
+    device.synchronize()?;
     let t0 = Instant::now();
     for _ in 0..args.steps {
         session.train_step()?;
     }
+    device.synchronize()?;
     let step_s = t0.elapsed().as_secs_f64() / args.steps.max(1) as f64;
     let model = session.eval_model()?;
     let puzzle = &data.test.1.inputs[..cfg.arch.seq_len];
@@ -115,12 +189,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let t1 = Instant::now();
     let mut solver = StepSolver::new(&model, puzzle, 0, false)?;
     solver.run_all()?;
+    device.synchronize()?;
     let solve_s = t1.elapsed().as_secs_f64();
+    let gpu = sampler.finish();
+    let peak_rss = peak_rss_bytes();
     let mut out = BTreeMap::new();
     out.insert("preset", serde_json::json!(args.preset));
     out.insert("parameters", serde_json::json!(cfg.arch.num_parameters()));
     out.insert("batch", serde_json::json!(cfg.global_batch_size));
-    out.insert("device", serde_json::json!(args.device));
+    out.insert("device", serde_json::json!(device_name));
+    out.insert(
+        "forward_dtype",
+        serde_json::json!(dtype_name(cfg.arch.forward_dtype)),
+    );
     out.insert(
         "threads",
         serde_json::json!(std::thread::available_parallelism()
@@ -137,21 +218,47 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "supervision_steps",
         serde_json::json!(cfg.arch.halt_max_steps),
     );
-    out.insert("peak_rss_bytes", serde_json::json!(peak_rss()));
+    out.insert("peak_rss_bytes", serde_json::json!(peak_rss));
+    let gpu_last = gpu.last.as_ref().and_then(|s| s.gpu.clone());
+    if device.is_cuda() {
+        out.insert(
+            "peak_gpu_process_memory_bytes",
+            serde_json::json!(gpu.process_bytes),
+        );
+        out.insert(
+            "peak_gpu_memory_used_bytes",
+            serde_json::json!(gpu.device_used_bytes),
+        );
+        out.insert("gpu", serde_json::json!(gpu_last));
+    }
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
+        let gpu_text = if device.is_cuda() {
+            format!(
+                "; peak device memory {} (this process), {} (whole device){}",
+                mib(gpu.process_bytes),
+                mib(gpu.device_used_bytes),
+                gpu_last
+                    .as_ref()
+                    .and_then(|g| g.name.as_ref())
+                    .map_or(String::new(), |n| format!(" on {n}"))
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{} ({} params, batch {}, {}): train step {:.3} s ({:.2} samples/s); solve one puzzle ({} steps) {:.3} s; peak RSS {}",
+            "{} ({} params, batch {}, {}, {}): train step {:.3} s ({:.2} samples/s); solve one puzzle ({} steps) {:.3} s; peak RSS {}{gpu_text}",
             args.preset,
             cfg.arch.num_parameters(),
             cfg.global_batch_size,
-            args.device,
+            device_name,
+            dtype_name(cfg.arch.forward_dtype),
             step_s,
             cfg.global_batch_size as f64 / step_s,
             cfg.arch.halt_max_steps,
             solve_s,
-            peak_rss().map_or("n/a".into(), |b| format!("{} MiB", b >> 20))
+            mib(peak_rss)
         );
     }
     Ok(())

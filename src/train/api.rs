@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::state::TrainerState;
+use crate::telemetry::GpuStats;
 
 /// A command to a running trainer.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,9 +34,19 @@ pub struct Progress {
     pub eta_s: Option<f64>,
     pub samples_per_s: f64,
     pub lr: f64,
+    /// The device in use: `cpu` or `cuda:N` (what `auto` became).
     pub device: String,
-    /// Resident memory of the process (CPU) or device memory in use (GPU), bytes.
+    /// Resident memory of the process, bytes.
     pub memory_bytes: Option<u64>,
+    /// CPU use of the process over about the last second, percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// The GPU of a run on CUDA (`None` on the CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuStats>,
+    /// Why a run on CUDA has no NVML figures (e.g. no libnvidia-ml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_note: Option<String>,
 }
 
 /// What a trainer reports.
@@ -52,7 +63,8 @@ pub enum TrainerEvent {
 /// One line of `metrics.jsonl`: one logged step of one split. `values` holds the official
 /// metric names (`lm_loss`, `q_halt_loss`, `q_continue_loss`, `accuracy`, `exact_accuracy`,
 /// `q_halt_accuracy`, `steps`) and extra ones (`lr`, `samples_per_s`, `memory_bytes`,
-/// `maze_valid_path`, `ARC/pass@2`, ...). A NaN is written as `null`.
+/// `maze_valid_path`, `ARC/pass@2`, ...; train records also `cpu_percent` and, on a GPU, the
+/// `gpu_*` figures of [`crate::telemetry::Snapshot::metric_values`]). A NaN is written as `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricRecord {
     pub step: u64,

@@ -281,15 +281,8 @@ impl TrainConfig {
         if self.log_every == 0 {
             return Err(serr("log_every", "must be >= 1"));
         }
-        let dev = self.device.as_str();
-        if !(dev == "cpu"
-            || dev == "auto"
-            || dev
-                .strip_prefix("cuda:")
-                .is_some_and(|n| n.parse::<usize>().is_ok())
-            || dev == "cuda")
-        {
-            return Err(serr("device", "expected cpu, auto, cuda or cuda:N"));
+        if let Err(e) = self.device.parse::<super::device::DeviceSpec>() {
+            return Err(serr("device", e));
         }
         Ok(())
     }

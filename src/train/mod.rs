@@ -6,6 +6,7 @@
 pub mod api;
 pub mod arc_eval;
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod optim;
 pub mod presets;

@@ -11,14 +11,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use candle_core::Device;
 use color_eyre::eyre::{bail, Result, WrapErr};
 
 use super::api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
 use super::config::TrainConfig;
+pub use super::device::open_device;
+use super::device::{device_label, dtype_name, resolve_forward_dtype};
 use super::engine::Session;
 use super::source::load_train_data;
 use super::state::{transition, Effect, Input, TrainerState};
+use crate::model::ForwardDtype;
+use crate::telemetry::{rss_bytes, Telemetry};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -117,36 +120,9 @@ pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Pick the compute device: `cpu`, `cuda`/`cuda:N`, or `auto` (CUDA when it really opens,
-/// else the CPU with a notice).
-pub fn open_device(spec: &str) -> Result<(Device, Option<String>)> {
-    match spec {
-        "cpu" => Ok((Device::Cpu, None)),
-        "auto" => match Device::new_cuda(0) {
-            Ok(d) => Ok((d, None)),
-            Err(e) => Ok((
-                Device::Cpu,
-                Some(format!("no usable CUDA device ({e}); using the CPU")),
-            )),
-        },
-        s => {
-            let n = s
-                .strip_prefix("cuda:")
-                .map(|n| n.parse::<usize>())
-                .unwrap_or(Ok(0));
-            let n = n.map_err(|_| {
-                color_eyre::eyre::eyre!("device: expected cpu, auto, cuda or cuda:N, got {s}")
-            })?;
-            Device::new_cuda(n)
-                .wrap_err_with(|| {
-                    format!(
-                        "device {s}: cannot open (this build has CUDA only with `--features cuda`)"
-                    )
-                })
-                .map(|d| (d, None))
-        }
-    }
-}
+/// How often the trainer reads the process and GPU figures (NVML and the CPU percentage want
+/// about a second between readings).
+const TELEMETRY_EVERY: Duration = Duration::from_secs(1);
 
 struct RunFiles {
     metrics: std::fs::File,
@@ -176,17 +152,12 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 /// Start a trainer thread. Data loading and model construction happen on the thread; their
 /// errors arrive as a `Failed` state (and an `error` event), not here. What is checked here:
-/// the config and the run folder.
+/// the config, that the device setting can work in this binary, and the run folder.
 pub fn spawn(spec: RunSpec) -> Result<TrainerHandle> {
     spec.config.validate()?;
+    super::device::precheck(&spec.config.device)?;
     std::fs::create_dir_all(spec.run_dir.join("checkpoints"))
         .wrap_err_with(|| format!("{}: cannot create the run folder", spec.run_dir.display()))?;
     let (cmd_tx, cmd_rx) = channel();
@@ -256,11 +227,29 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
 
     ctx.log(format!("loading data for {}", run_dir.display()));
     let (device, notice) = open_device(&spec.config.device)?;
+    let device_name = device_label(&device);
     if let Some(n) = notice {
-        ctx.log(n);
+        // A fallback to the CPU is worth a warning (the TUI shows it in the status line).
+        ctx.log(if device.is_cpu() {
+            format!("warning: {n}")
+        } else {
+            n
+        });
+    }
+    let mut telemetry = Telemetry::for_device(&device);
+    if let Some(note) = telemetry.gpu_note() {
+        ctx.log(format!("GPU telemetry on {device_name}: {note}"));
     }
     let data = Arc::new(load_train_data(&spec.config.data, &run_dir)?);
     let mut cfg = spec.config.clone();
+    let forward = resolve_forward_dtype(cfg.arch.forward_dtype, &device);
+    if cfg.arch.forward_dtype == ForwardDtype::Auto {
+        ctx.log(format!(
+            "arch.forward_dtype auto: {} on {device_name}",
+            dtype_name(forward)
+        ));
+    }
+    cfg.arch.forward_dtype = forward;
     let ids = data
         .loaded
         .train
@@ -282,11 +271,6 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
     };
     std::fs::write(run_dir.join("config.toml"), session.cfg.to_toml_string())
         .wrap_err_with(|| format!("{}: cannot write config.toml", run_dir.display()))?;
-    let device_name = if device.is_cuda() {
-        spec.config.device.clone()
-    } else {
-        "cpu".into()
-    };
     ctx.log(format!(
         "model: {} parameters, effective depth {}; {} train / {} test examples; {} steps",
         session.model.num_parameters(),
@@ -395,6 +379,10 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
             if let Some(m) = rss_bytes() {
                 values.insert("memory_bytes".into(), Some(m as f64));
             }
+            let snap = telemetry.sample_at_most_every(TELEMETRY_EVERY);
+            for (k, v) in snap.metric_values() {
+                values.insert(k.into(), Some(v));
+            }
             ctx.metrics(MetricRecord {
                 step: session.step,
                 epoch: session.epoch(),
@@ -448,6 +436,7 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
             last_progress = now;
             let remaining = session.total_steps.saturating_sub(session.step);
             let steps_per_s = samples_per_s / session.cfg.global_batch_size as f64;
+            let snap = telemetry.sample_at_most_every(TELEMETRY_EVERY);
             let _ = tx.send(TrainerEvent::Progress(Progress {
                 step: session.step,
                 total_steps: session.total_steps,
@@ -458,6 +447,9 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
                 lr: report.lr,
                 device: device_name.clone(),
                 memory_bytes: rss_bytes(),
+                cpu_percent: snap.process.cpu_percent,
+                gpu: snap.gpu,
+                gpu_note: telemetry.gpu_note(),
             }));
         }
     }

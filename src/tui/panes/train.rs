@@ -1,7 +1,8 @@
 //! Train pane: pick a preset, edit its settings in a form (each edit validated as typed, the
 //! diff against the preset shown), pick the data and the device, launch a run on the trainer
 //! thread (`train::trainer::spawn`), then pause, resume, stop (with a checkpoint) or checkpoint
-//! now, with progress gauges, ETA, samples/s, step, epoch, device and memory.
+//! now, with progress gauges, ETA, samples/s, step, epoch, device, memory, CPU use and a GPU line
+//! (utilisation, memory, temperature, power through NVML; "GPU n/a" on the CPU).
 
 use std::path::PathBuf;
 
@@ -292,6 +293,10 @@ impl TrainPane {
                 TrainerEvent::Log(l) => {
                     let lvl = if l.starts_with("error") {
                         Level::Error
+                    } else if let Some(w) = l.strip_prefix("warning: ") {
+                        // E.g. `auto` fell back to the CPU: worth the status line.
+                        ctx.status(Level::Warn, w.to_string());
+                        Level::Warn
                     } else {
                         Level::Debug
                     };
@@ -434,7 +439,7 @@ impl TrainPane {
         let [g1, g2, stats, spark] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
-            Constraint::Length(2),
+            Constraint::Length(3),
             Constraint::Min(0),
         ])
         .areas(inner);
@@ -492,7 +497,12 @@ impl TrainPane {
                 Span::styled("device ", theme.dim_style()),
                 Span::raw(format!("{}  ", p.device)),
                 Span::styled("memory ", theme.dim_style()),
-                Span::raw(p.memory_bytes.map_or("n/a".into(), fmt::bytes)),
+                Span::raw(format!(
+                    "{}  ",
+                    p.memory_bytes.map_or("n/a".into(), fmt::bytes)
+                )),
+                Span::styled("cpu ", theme.dim_style()),
+                Span::raw(p.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"))),
             ]),
             Line::from(vec![
                 Span::styled("lm_loss ", theme.dim_style()),
@@ -510,6 +520,7 @@ impl TrainPane {
                 Span::styled("last event ", theme.dim_style()),
                 Span::raw(self.last_event.clone().unwrap_or_else(|| "-".into())),
             ]),
+            gpu_line(p, theme),
         ];
         f.render_widget(Paragraph::new(stat_lines).style(theme.base()), stats);
         if spark.height > 0 {
@@ -529,6 +540,24 @@ impl TrainPane {
                 spark,
             );
         }
+    }
+}
+
+/// The GPU line of the run status: the NVML figures, "GPU n/a" on the CPU, or why a run on a
+/// GPU has none.
+fn gpu_line(p: &Progress, theme: &Theme) -> Line<'static> {
+    let label = Span::styled("GPU ", theme.dim_style());
+    match (&p.gpu, &p.gpu_note) {
+        (Some(g), _) if g.name.is_some() || g.memory_used_bytes.is_some() => {
+            Line::from(vec![label, Span::raw(crate::telemetry::describe_gpu(g))])
+        }
+        (_, Some(note)) if p.device != "cpu" => Line::from(vec![
+            label,
+            Span::raw(format!("{} · n/a ", p.device)),
+            Span::styled(format!("({note})"), theme.dim_style()),
+        ]),
+        _ if p.device != "cpu" => Line::from(vec![label, Span::raw(format!("{} · n/a", p.device))]),
+        _ => Line::from(vec![label, Span::raw("n/a")]),
     }
 }
 
@@ -902,6 +931,74 @@ mod tests {
         ));
     }
 
+    fn status_text(p: &TrainPane) -> String {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 10)).unwrap();
+        term.draw(|f| p.draw_status(f, f.area(), &Theme::default_dark()))
+            .unwrap();
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn status_shows_cpu_use_and_a_gpu_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = TrainPane::new(&Paths::under(dir.path()));
+        p.progress = Some(Progress {
+            step: 5,
+            total_steps: 10,
+            epoch: 0.5,
+            elapsed_s: 1.0,
+            eta_s: Some(1.0),
+            samples_per_s: 10.0,
+            lr: 1e-3,
+            device: "cpu".into(),
+            memory_bytes: Some(50 << 20),
+            cpu_percent: Some(150.0),
+            gpu: None,
+            gpu_note: None,
+        });
+        let t = status_text(&p);
+        assert!(t.contains("cpu 150%"), "{t}");
+        assert!(t.contains("GPU n/a"), "{t}");
+        // On a GPU without NVML: the device and why there are no figures.
+        if let Some(pr) = &mut p.progress {
+            pr.device = "cuda:0".into();
+            pr.gpu = Some(crate::telemetry::GpuStats {
+                device: "cuda:0".into(),
+                ..Default::default()
+            });
+            pr.gpu_note = Some("NVML unavailable: libnvidia-ml.so.1 not found".into());
+        }
+        let t = status_text(&p);
+        assert!(t.contains("GPU cuda:0 · n/a (NVML unavailable"), "{t}");
+        // With NVML figures.
+        if let Some(pr) = &mut p.progress {
+            pr.gpu = Some(crate::telemetry::GpuStats {
+                device: "cuda:0".into(),
+                name: Some("NVIDIA H200".into()),
+                util_percent: Some(87),
+                memory_used_bytes: Some(12 << 30),
+                memory_total_bytes: Some(140 << 30),
+                process_memory_bytes: Some(10 << 30),
+                temperature_c: Some(54),
+                power_w: Some(310.0),
+            });
+            pr.gpu_note = None;
+        }
+        let t = status_text(&p);
+        assert!(
+            t.contains("GPU cuda:0 NVIDIA H200 · util 87% · mem 12.0 GiB/140.0 GiB · this process 10.0 GiB · 54°C · 310 W"),
+            "{t}"
+        );
+    }
+
     #[test]
     fn smoke_run_pauses_resumes_and_stops_with_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
@@ -909,6 +1006,7 @@ mod tests {
         let mut p = TrainPane::new(&paths);
         let mut ctx = Ctx::default();
         p.config.max_steps = 100_000; // long enough to control it
+        p.config.device = "auto".into(); // the CPU here, with a warning in the status line
         p.handle_key(key(KeyCode::Char('r')), &mut ctx);
         assert!(p.is_active());
         assert!(ctx.actions.iter().any(|a| matches!(a, Action::WatchRun(_))));
@@ -927,6 +1025,14 @@ mod tests {
         wait(&mut p, &mut ctx, &|p| {
             p.progress.as_ref().is_some_and(|x| x.step >= 2)
         });
+        if !crate::train::device::CUDA_BUILT {
+            assert_eq!(p.progress.as_ref().unwrap().device, "cpu");
+            assert!(
+                ctx.actions.iter().any(|a| matches!(a,
+                    Action::Status(Level::Warn, m) if m.starts_with("device auto:") && m.ends_with("using the CPU"))),
+                "the fallback is in the status line"
+            );
+        }
         p.handle_key(key(KeyCode::Char('p')), &mut ctx);
         wait(&mut p, &mut ctx, &|p| p.state == TrainerState::Paused);
         p.handle_key(key(KeyCode::Char('p')), &mut ctx);
