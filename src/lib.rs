@@ -6,13 +6,18 @@
 //! - [`data`]: puzzles (Sudoku, Maze, ARC): tokenisation, readers/writers, solvers, generators, augmentation, dataset builds;
 //! - [`train`]: the training engine (recipe, optimizers, sampler, evaluation, checkpoints,
 //!   presets) and the trainer thread driven by typed messages through a pure state machine;
+//! - [`experiment`]: ablation experiments as files (variants x seeds), run headless through
+//!   the trainer, and their reports (per-variant means and spreads from the runs' metrics);
 //! - [`tui`]: the terminal workbench (panes, themes), talking to the trainer over channels;
 //! - [`cli`]: command-line parsing and dispatch of the headless subcommands;
+//! - [`telemetry`]: process and GPU figures (RSS, CPU %, NVML loaded at run time);
 //! - [`util`]: the portable seeded RNG.
 
 pub mod cli;
 pub mod data;
+pub mod experiment;
 pub mod model;
+pub mod telemetry;
 pub mod train;
 pub mod tui;
 pub mod util;

@@ -1,8 +1,12 @@
 //! Insta snapshots of every pane of the real app on a fixed-size `TestBackend` (120x40), with a
 //! fixed theme, seed and clock, over a hermetic root (generated puzzles, a run fixture with a
-//! real checkpoint). Snapshots are text: the colours are asserted in `tui_colours.rs`.
+//! real checkpoint, an experiment fixture). Snapshots are text: the colours are asserted in
+//! `tui_colours.rs`.
 
 mod tui_common;
+
+use std::io::Write;
+use std::path::Path;
 
 use crossterm::event::KeyCode;
 use trm_tui::tui::app::Popup;
@@ -129,4 +133,103 @@ fn light_theme_solver() {
     key(&mut app, KeyCode::Char('3'));
     key(&mut app, KeyCode::Char('o'));
     insta::assert_snapshot!("solver_light_diff", screen(&mut app, &root, W, H));
+}
+
+/// An experiment folder as `trm-tui experiment run` leaves it: the experiment file and, per
+/// (variant, seed), a finished run with its planned config and deterministic metrics whose
+/// quality depends on the variant and seed.
+fn write_experiment(runs_dir: &Path) {
+    let text = r#"name = "pair"
+description = "n = 2 against n = 1 on the smoke model"
+base = "smoke"
+seeds = [0, 1]
+
+[set]
+max_steps = 200
+
+[[variant]]
+name = "n2"
+
+[[variant]]
+name = "n1"
+set = { "arch.L_cycles" = 1 }
+"#;
+    let dir = runs_dir.join("experiments").join("pair");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("experiment.toml"), text).unwrap();
+    let exp = trm_tui::experiment::Experiment::parse(text, &dir.join("experiment.toml")).unwrap();
+    for (i, run) in exp.plan().iter().enumerate() {
+        let d = dir.join(&run.dir_name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.toml"), run.config.to_toml_string()).unwrap();
+        // n2 learns faster than n1; seeds differ a little.
+        let rate = if run.variant == "n2" { 60.0 } else { 110.0 } + 10.0 * run.seed as f64;
+        let mut f = std::fs::File::create(d.join("metrics.jsonl")).unwrap();
+        for s in 1..=200u64 {
+            let x = s as f64;
+            let noise = ((x * 12.9898 + i as f64).sin() * 43758.5453).fract() * 0.1;
+            writeln!(
+                f,
+                "{{\"step\":{s},\"epoch\":{},\"wall_s\":{},\"split\":\"train\",\"lm_loss\":{},\"accuracy\":{},\"count\":{},\"steps\":{},\"samples_per_s\":{}}}",
+                x / 8.0,
+                x * 0.25 * (1.0 + i as f64 / 10.0),
+                2.0 * (-x / rate).exp() + 0.1 + noise,
+                0.9 * (1.0 - (-x / rate).exp()),
+                if s % 3 == 0 { 32 } else { 0 },
+                3.0 - (x / 200.0),
+                128.0 / (1.0 + i as f64 / 10.0),
+            )
+            .unwrap();
+            if s % 50 == 0 {
+                writeln!(
+                    f,
+                    "{{\"step\":{s},\"epoch\":{},\"wall_s\":{},\"split\":\"eval\",\"lm_loss\":{},\"accuracy\":{},\"exact_accuracy\":{}}}",
+                    x / 8.0,
+                    x * 0.25 * (1.0 + i as f64 / 10.0),
+                    1.8 * (-x / rate).exp() + 0.15,
+                    0.85 * (1.0 - (-x / rate).exp()),
+                    0.6 * (1.0 - (-x / (2.0 * rate)).exp()),
+                )
+                .unwrap();
+            }
+        }
+        std::fs::write(
+            d.join("events.jsonl"),
+            "{\"kind\":\"start\",\"step\":0,\"time\":0}\n{\"kind\":\"finish\",\"step\":200,\"time\":1}\n",
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn experiments_pane() {
+    let root = fixture();
+    // No experiment yet: how to make one.
+    let mut app = app(&root, "dark");
+    key(&mut app, KeyCode::Char('6'));
+    assert_eq!(app.focus, PaneId::Experiments);
+    insta::assert_snapshot!("experiments_empty", screen(&mut app, &root, W, H));
+    write_experiment(&root.paths().runs_dir);
+    key(&mut app, KeyCode::Char('r'));
+    let report = app.experiments.report().unwrap();
+    assert_eq!(report.progress(), (4, 4));
+    insta::assert_snapshot!("experiments_report", screen(&mut app, &root, W, H));
+    // The second variant, every seed, the eval loss.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Char('s'));
+    key(&mut app, KeyCode::Char('L'));
+    insta::assert_snapshot!(
+        "experiments_each_seed_eval_loss",
+        screen(&mut app, &root, W, H)
+    );
+    // The Runs pane does not list the experiments folder as a run.
+    assert!(app.runs.runs.iter().all(|r| r.name != "experiments"));
+    // Enter follows the variant's runs in the Curves pane.
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.focus, PaneId::Curves);
+    assert!(app
+        .curves
+        .runs
+        .iter()
+        .any(|r| r.dir.ends_with("pair/n1-s1")));
 }

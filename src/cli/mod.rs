@@ -1,12 +1,14 @@
 //! Command-line interface: argument parsing (clap) and dispatch of the headless subcommands.
 //!
 //! Exit status: 0 on success, 2 when the input (a file, a flag, a setting) is wrong, 1 when a
-//! run failed for another reason (an error wrapped in [`RunFailure`]).
+//! run failed for another reason (an error wrapped in [`RunFailure`]), 130 when Ctrl-C stopped
+//! it before the end ([`Interrupted`]).
 
 use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod data;
+pub mod experiment;
 pub mod export;
 pub mod import;
 pub mod puzzles;
@@ -16,6 +18,11 @@ pub mod train;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct RunFailure(pub String);
+
+/// Marks an error as a stop asked for by the user (Ctrl-C): exit status 130.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +53,9 @@ pub enum Command {
     Presets,
     /// Time a training step and a full solve of one puzzle.
     Bench(bench::BenchArgs),
+    /// Ablation experiments: run every variant and seed of an experiment file, report on them.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
     /// Write the EMA weights of a training checkpoint as a small weights file.
     Export(export::ExportArgs),
     /// Open the workbench (the default without a subcommand).
@@ -64,6 +74,7 @@ pub fn main() -> i32 {
         Some(Command::Presets) => train::run_presets(),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Export(args)) => export::run(args),
+        Some(Command::Experiment(cmd)) => experiment::run(cmd),
         Some(Command::Tui(args)) => crate::tui::run(args.options()),
         None => crate::tui::run(crate::tui::AppOptions::from_env()),
     };
@@ -76,7 +87,9 @@ pub fn main() -> i32 {
 /// Print an error chain on stderr and choose the exit status.
 pub fn report(err: &color_eyre::Report) -> i32 {
     eprintln!("error: {err:#}");
-    if err.chain().any(|e| e.is::<RunFailure>()) {
+    if err.chain().any(|e| e.is::<Interrupted>()) {
+        130
+    } else if err.chain().any(|e| e.is::<RunFailure>()) {
         1
     } else {
         2

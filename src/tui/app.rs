@@ -15,7 +15,8 @@ use ratatui::Frame;
 use super::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
 use super::config::{Paths, UserConfig};
 use super::panes::{
-    curves::CurvesPane, logs::LogsPane, runs::RunsPane, solver::SolverPane, train::TrainPane,
+    curves::CurvesPane, experiments::ExperimentsPane, logs::LogsPane, runs::RunsPane,
+    solver::SolverPane, train::TrainPane,
 };
 use super::theme::{Theme, ThemeSet};
 use crate::train::api::TrainCommand;
@@ -74,6 +75,7 @@ pub struct App {
     pub solver: SolverPane,
     pub runs: RunsPane,
     pub logs: LogsPane,
+    pub experiments: ExperimentsPane,
     pub popup: Popup,
     pub status: Option<(Level, String)>,
     pub should_quit: bool,
@@ -121,6 +123,7 @@ impl App {
             curves: CurvesPane::new(&paths, user_config.smoothing.unwrap_or(0.6)),
             solver,
             runs: RunsPane::new(&paths),
+            experiments: ExperimentsPane::new(&paths, user_config.smoothing.unwrap_or(0.6)),
             logs,
             paths,
             themes,
@@ -171,6 +174,7 @@ impl App {
             PaneId::Solver => &mut self.solver,
             PaneId::Runs => &mut self.runs,
             PaneId::Logs => &mut self.logs,
+            PaneId::Experiments => &mut self.experiments,
         }
     }
 
@@ -181,6 +185,7 @@ impl App {
             PaneId::Solver => &self.solver,
             PaneId::Runs => &self.runs,
             PaneId::Logs => &self.logs,
+            PaneId::Experiments => &self.experiments,
         }
     }
 
@@ -188,7 +193,7 @@ impl App {
     pub fn global_hints() -> Vec<KeyHint> {
         vec![
             KeyHint::bar("?", "help"),
-            KeyHint::bar("Tab/1-5", "pane"),
+            KeyHint::bar("Tab/1-6", "pane"),
             KeyHint::bar("q", "quit"),
             KeyHint::help("Shift-Tab", "previous pane"),
             KeyHint::help("F1", "help"),
@@ -286,7 +291,7 @@ impl App {
                     PaneId::ALL[(focus.index() + PaneId::ALL.len() - 1) % PaneId::ALL.len()];
                 true
             }
-            KeyCode::Char(c @ '1'..='5') => {
+            KeyCode::Char(c @ '1'..='6') => {
                 self.focus = PaneId::ALL[(c as u8 - b'1') as usize];
                 true
             }
@@ -365,6 +370,7 @@ impl App {
                         self.runs.rescan();
                         self.solver.rescan();
                         self.curves.rescan();
+                        self.experiments.rescan();
                     }
                     Action::Quit => self.request_quit(&mut ctx),
                 }
@@ -382,6 +388,7 @@ impl App {
         changed |= self.solver.tick(&mut ctx);
         changed |= self.runs.tick(&mut ctx);
         changed |= self.logs.tick(&mut ctx);
+        changed |= self.experiments.tick(&mut ctx);
         if let Some(t) = self.quit_started {
             // Quit once the final checkpoint is written (or after a minute at most).
             if !self.train.is_active() || t.elapsed() > Duration::from_secs(60) {
@@ -533,15 +540,6 @@ impl App {
             ),
             Span::raw(" "),
         ];
-        for (i, p) in PaneId::ALL.iter().enumerate() {
-            let st = if *p == self.focus {
-                theme.selected().add_modifier(Modifier::BOLD)
-            } else {
-                Style::default().fg(theme.fg)
-            };
-            spans.push(Span::styled(format!(" {} {} ", i + 1, p.title()), st));
-            spans.push(Span::raw(" "));
-        }
         let run = match (&self.train.progress, self.train.is_active()) {
             (Some(p), true) => format!(
                 "● {} step {}/{} ",
@@ -552,6 +550,20 @@ impl App {
             (_, true) => format!("● {} ", self.train.state.label()),
             _ => format!("{} ", self.train.state.label()),
         };
+        // Full pane titles when they fit beside the run state, short ones otherwise.
+        let full: usize = PaneId::ALL.iter().map(|p| p.title().len() + 5).sum();
+        let short = spans.iter().map(|s| s.width()).sum::<usize>() + full + run.chars().count()
+            > area.width as usize;
+        for (i, p) in PaneId::ALL.iter().enumerate() {
+            let st = if *p == self.focus {
+                theme.selected().add_modifier(Modifier::BOLD)
+            } else {
+                Style::default().fg(theme.fg)
+            };
+            let title = if short { p.short_title() } else { p.title() };
+            spans.push(Span::styled(format!(" {} {title} ", i + 1), st));
+            spans.push(Span::raw(" "));
+        }
         let used: usize = spans.iter().map(|s| s.width()).sum();
         let pad = (area.width as usize).saturating_sub(used + run.chars().count());
         spans.push(Span::raw(" ".repeat(pad)));

@@ -74,15 +74,17 @@ pub enum PaneId {
     Solver,
     Runs,
     Logs,
+    Experiments,
 }
 
 impl PaneId {
-    pub const ALL: [PaneId; 5] = [
+    pub const ALL: [PaneId; 6] = [
         PaneId::Train,
         PaneId::Curves,
         PaneId::Solver,
         PaneId::Runs,
         PaneId::Logs,
+        PaneId::Experiments,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -91,6 +93,14 @@ impl PaneId {
             PaneId::Solver => "Solver",
             PaneId::Runs => "Runs",
             PaneId::Logs => "Logs",
+            PaneId::Experiments => "Experiments",
+        }
+    }
+    /// A shorter title for narrow terminals.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            PaneId::Experiments => "Exp",
+            p => p.title(),
         }
     }
     pub fn index(self) -> usize {

@@ -2,7 +2,7 @@
 //!
 //! - [`app`]: the app (panes, key routing, actions, drawing), headless-testable;
 //! - [`component`]: the pane contract (keys, declared hints, draw) and the actions;
-//! - [`panes`]: Train, Curves, Solver, Runs, Logs;
+//! - [`panes`]: Train, Curves, Solver, Runs, Logs, Experiments;
 //! - [`theme`], [`config`]: themes (`themes/*.toml`, built in and user), dirs and config file;
 //! - [`grid`], [`chart`]: the puzzle grid widget and the curve processing;
 //! - [`worker`]: the solver thread.

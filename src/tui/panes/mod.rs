@@ -1,6 +1,7 @@
 //! The panes of the workbench, one component each.
 
 pub mod curves;
+pub mod experiments;
 pub mod logs;
 pub mod runs;
 pub mod solver;

@@ -1,7 +1,7 @@
 //! Runs pane: every run under the runs root with its config, progress and best metrics, and its
 //! checkpoints with their metadata (read from the safetensors header, no tensors loaded), plus
 //! the shipped `checkpoints/`. Open a checkpoint in the solver, resume a run, compare two
-//! runs' configs.
+//! runs' configs. (The `experiments/` folder of the runs root has its own pane.)
 
 use std::path::{Path, PathBuf};
 
@@ -213,6 +213,11 @@ impl RunsPane {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.is_dir())
+                // Experiment folders have their own pane.
+                .filter(|p| {
+                    p.file_name()
+                        .is_none_or(|n| n != crate::experiment::spec::EXPERIMENTS_DIR)
+                })
                 .collect();
             dirs.sort();
             dirs.reverse();

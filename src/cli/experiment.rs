@@ -1,0 +1,340 @@
+//! `trm-tui experiment`: run an experiment file (every variant and seed, one after another,
+//! headless), report on it (table on stdout, `report.md` and `report.csv` in its folder), or
+//! check it without training. Bad files exit with status 2 and name the file, the variant and
+//! the key; failed runs exit with 1; Ctrl-C stops the current run with a checkpoint (130).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use color_eyre::eyre::{bail, eyre, Result};
+
+use super::{Interrupted, RunFailure};
+use crate::experiment::report::{format_duration, format_params, Report};
+use crate::experiment::runner::{self, Outcome, RunOptions, RunnerEvent, StopSignal};
+use crate::experiment::Experiment;
+use crate::train::TrainerEvent;
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Train every (variant, seed) of an experiment file, one after another; finished runs
+    /// are skipped, so running it again continues an interrupted experiment.
+    Run(RunArgs),
+    /// Summarise an experiment's runs: a table on stdout, `report.md` and `report.csv` in the
+    /// experiment folder.
+    Report(ReportArgs),
+    /// Check an experiment file and list its runs, without training.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The experiment file (TOML; see experiments/README.md).
+    pub file: PathBuf,
+    /// The experiment folder [default: <runs root>/experiments/<name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only this variant's runs.
+    #[arg(long, value_name = "VARIANT")]
+    pub only: Option<String>,
+    /// Continue unfinished runs from their latest checkpoint (default: train them again).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// An experiment file, or an experiment folder (holding `experiment.toml`).
+    pub path: PathBuf,
+    /// The experiment folder of FILE [default: <runs root>/experiments/<name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The experiment file.
+    pub file: PathBuf,
+}
+
+pub fn run(cmd: ExperimentCommand) -> Result<()> {
+    match cmd {
+        ExperimentCommand::Run(a) => run_experiment(a),
+        ExperimentCommand::Report(a) => report(a),
+        ExperimentCommand::Check(a) => check(a),
+    }
+}
+
+fn check(args: CheckArgs) -> Result<()> {
+    let exp = Experiment::load(&args.file)?;
+    println!(
+        "{}: experiment `{}` on `{}`, seeds {:?}, {} variant(s), {} run(s)",
+        args.file.display(),
+        exp.name,
+        exp.base,
+        exp.seeds,
+        exp.variants.len(),
+        exp.plan().len()
+    );
+    if !exp.description.is_empty() {
+        println!("  {}", exp.description);
+    }
+    for (k, v) in &exp.set {
+        println!("  set {k} = {v}");
+    }
+    for v in &exp.variants {
+        let c = &v.config;
+        let mut changes: Vec<String> = Vec::new();
+        if v.base != exp.base {
+            changes.push(format!("base {}", v.base));
+        }
+        changes.extend(v.set.iter().map(|(k, x)| format!("{k}={x}")));
+        println!(
+            "  {:<20} {:>9} params  depth {:>3}  {:<14}  {}",
+            v.name,
+            format_params(c.arch.num_parameters()),
+            c.arch.effective_depth(),
+            if c.max_steps > 0 {
+                format!("{} steps", c.max_steps)
+            } else {
+                format!("{} epochs", c.epochs)
+            },
+            changes.join(" ")
+        );
+    }
+    println!("  folder: {}", exp.default_dir().display());
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    let (exp, dir) = if args.path.is_dir() {
+        if args.out.is_some() {
+            bail!(
+                "--out: {} is already an experiment folder (--out names the folder of an \
+                 experiment FILE)",
+                args.path.display()
+            );
+        }
+        let (exp, _) = Report::open_dir(&args.path)?;
+        (exp, args.path.clone())
+    } else {
+        let exp = Experiment::load(&args.path)?;
+        let dir = runner::resolve_dir(&exp, args.out.as_deref());
+        (exp, dir)
+    };
+    if !dir.is_dir() {
+        bail!(
+            "{}: no such experiment folder (run `trm-tui experiment run {}` first, or give --out)",
+            dir.display(),
+            args.path.display()
+        );
+    }
+    let r = Report::load(&exp, &dir);
+    print_report(&r, &dir)
+}
+
+fn print_report(r: &Report, dir: &Path) -> Result<()> {
+    let (done, total) = r.progress();
+    println!(
+        "experiment `{}` ({}): {done} of {total} runs finished",
+        r.name,
+        dir.display()
+    );
+    print!("{}", r.table_text());
+    for w in r.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let (md, csv) = r.write(dir)?;
+    println!("wrote {} and {}", md.display(), csv.display());
+    Ok(())
+}
+
+/// The terminal side of a run: a progress bar on a TTY, else a line every few seconds.
+struct Printer {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Instant,
+    started: Instant,
+    train_loss: Option<f64>,
+}
+
+impl Printer {
+    fn line(&self, s: String) {
+        match &self.bar {
+            Some(b) => b.println(s),
+            None => eprintln!("{s}"),
+        }
+    }
+
+    fn on(&mut self, ev: RunnerEvent) {
+        match ev {
+            RunnerEvent::Skip { run } => {
+                eprintln!("{}: finished before; skipped", run.dir_name)
+            }
+            RunnerEvent::Start {
+                run,
+                index,
+                total,
+                resume_from,
+                restarted,
+            } => {
+                self.started = Instant::now();
+                self.train_loss = None;
+                let how = match (&resume_from, restarted) {
+                    (Some(ck), _) => format!(", resuming from {}", ck.display()),
+                    (None, true) => ", unfinished before: trained again from scratch".into(),
+                    _ => String::new(),
+                };
+                eprintln!(
+                    "[{index}/{total}] {} (variant {}, seed {}){how}",
+                    run.dir_name, run.variant, run.seed
+                );
+                if std::io::stderr().is_terminal() {
+                    let b = indicatif::ProgressBar::new(0);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} steps  eta {eta}  {msg}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    self.bar = Some(b);
+                }
+            }
+            RunnerEvent::Trainer { run, event } => match event {
+                TrainerEvent::Progress(p) => {
+                    let loss = self
+                        .train_loss
+                        .map_or("-".into(), |v: f64| format!("{v:.4}"));
+                    if let Some(b) = &self.bar {
+                        b.set_length(p.total_steps);
+                        b.set_position(p.step);
+                        b.set_message(format!("{:.1} samples/s  lm_loss {loss}", p.samples_per_s));
+                    } else if self.last_line.elapsed() > Duration::from_secs(10) {
+                        self.last_line = Instant::now();
+                        eprintln!(
+                            "  {} step {}/{}  {:.1} samples/s  lm_loss {loss}  eta {}",
+                            run.dir_name,
+                            p.step,
+                            p.total_steps,
+                            p.samples_per_s,
+                            p.eta_s.map_or("-".into(), format_duration)
+                        );
+                    }
+                }
+                TrainerEvent::Metrics(m) if m.split == "train" => {
+                    self.train_loss = m.get("lm_loss");
+                }
+                TrainerEvent::Metrics(m) => {
+                    let pct = |k: &str| {
+                        m.get(k)
+                            .map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+                    };
+                    self.line(format!(
+                        "  {} eval @ step {}: exact {}  token {}",
+                        run.dir_name,
+                        m.step,
+                        pct("exact_accuracy"),
+                        pct("accuracy")
+                    ));
+                }
+                TrainerEvent::Log(l) if l.starts_with("error") || l.starts_with("model:") => {
+                    self.line(format!("  {l}"))
+                }
+                _ => {}
+            },
+            RunnerEvent::Done { run, outcome } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                let t = format_duration(self.started.elapsed().as_secs_f64());
+                match outcome {
+                    Outcome::Finished => eprintln!("  {} finished in {t}", run.dir_name),
+                    Outcome::Stopped => {
+                        eprintln!("  {} stopped after {t} (checkpoint written)", run.dir_name)
+                    }
+                    Outcome::Failed(m) => eprintln!("  {} FAILED after {t}: {m}", run.dir_name),
+                }
+            }
+        }
+    }
+}
+
+fn run_experiment(args: RunArgs) -> Result<()> {
+    let exp = Experiment::load(&args.file)?;
+    let dir = runner::resolve_dir(&exp, args.out.as_deref());
+    let stop = StopSignal::new();
+    {
+        let stop = stop.clone();
+        let presses = Arc::new(AtomicUsize::new(0));
+        let _ = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                eprintln!(
+                    "\nstopping: the current run writes a checkpoint, no further run starts \
+                     (Ctrl-C again to abort)"
+                );
+                stop.request();
+            } else {
+                eprintln!("\naborted");
+                std::process::exit(130);
+            }
+        });
+    }
+    eprintln!(
+        "experiment `{}`: {} variant(s) x {} seed(s) into {}",
+        exp.name,
+        exp.variants.len(),
+        exp.seeds.len(),
+        dir.display()
+    );
+    let mut printer = Printer {
+        bar: None,
+        last_line: Instant::now() - Duration::from_secs(60),
+        started: Instant::now(),
+        train_loss: None,
+    };
+    let opts = RunOptions {
+        out_dir: dir.clone(),
+        only: args.only.clone(),
+        resume: args.resume,
+    };
+    let summary = runner::run(&exp, &opts, &stop, |ev| printer.on(ev))?;
+    eprintln!(
+        "{} trained, {} skipped (finished before), {} failed{}",
+        summary.finished.len(),
+        summary.skipped.len(),
+        summary.failed.len(),
+        summary
+            .stopped
+            .as_ref()
+            .map_or(String::new(), |s| format!(", {s} stopped"))
+    );
+    let r = Report::load(&exp, &dir);
+    print_report(&r, &dir)?;
+    if summary.stopped.is_some() || !summary.not_started.is_empty() {
+        return Err(eyre!(Interrupted(format!(
+            "stopped{} ({} run(s) not started); `trm-tui experiment run {} --resume` continues \
+             from the last checkpoint",
+            summary
+                .stopped
+                .as_ref()
+                .map_or(String::new(), |s| format!(" during {s}")),
+            summary.not_started.len(),
+            args.file.display()
+        ))));
+    }
+    if !summary.failed.is_empty() {
+        let list: Vec<String> = summary
+            .failed
+            .iter()
+            .map(|(r, m)| format!("{r}: {m}"))
+            .collect();
+        return Err(eyre!(RunFailure(format!(
+            "{} run(s) failed: {}",
+            list.len(),
+            list.join("; ")
+        ))));
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Experiments: ablations as files. This module owns the experiment file format (a base
+//! preset, shared overrides, seeds and variants; [`spec`]), running every (variant, seed)
+//! headless through the trainer into one folder per run with a manifest, skipping finished
+//! runs and stopping cleanly ([`runner`]), and the report read back from the runs' own metrics
+//! files: per-variant means and standard deviations over seeds as a table, `report.md` and
+//! `report.csv` ([`report`]). The CLI (`trm-tui experiment`) and the TUI's Experiments pane
+//! are thin layers over it.
+
+pub mod report;
+pub mod runner;
+pub mod spec;
+
+pub use report::{Report, RunResult, RunStatus, Stat, VariantRow};
+pub use runner::{Manifest, RunOptions, RunSummary, RunnerEvent, StopSignal};
+pub use spec::{experiments_root, Experiment, PlannedRun, SpecError, Variant};

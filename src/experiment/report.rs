@@ -1,0 +1,664 @@
+//! The results of an experiment, read back from its runs' own files (`config.toml`,
+//! `metrics.jsonl`, `events.jsonl`): one summary per run and, per variant, the mean and
+//! standard deviation over its finished seeds; rendered as a terminal table, `report.md` and
+//! `report.csv`. The TUI's Experiments pane draws the same [`Report`].
+//!
+//! Definitions (per run; the variant's figure is the mean over its finished runs, ± the sample
+//! standard deviation when there are two or more):
+//! - best / final exact: the highest / the last `exact_accuracy` of the `eval` records;
+//! - token accuracy: the last `eval` record's `accuracy`;
+//! - avg steps: the supervision steps used before halting in training, i.e. the `train`
+//!   records' `steps`, weighted by their `count` (halted sequences), over the last 10% of the
+//!   run's logged steps (or the last record where some sequence halted, when none did there);
+//! - wall: the last record's `wall_s` (all sessions of the run, evaluations included);
+//! - samples/s: the mean of the `train` records' `samples_per_s` (zeros, logged before a rate
+//!   is known, left out);
+//! - params, depth: [`TrmConfig::num_parameters`](crate::model::TrmConfig::num_parameters) and
+//!   [`TrmConfig::effective_depth`](crate::model::TrmConfig::effective_depth) of the run's
+//!   `config.toml` (of the planned config while the run has none).
+
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use super::spec::{Experiment, PlannedRun};
+use crate::train::api::{read_metrics, MetricRecord, RunEvent};
+use crate::train::config::TrainConfig;
+
+/// The file names inside an experiment folder.
+pub const EXPERIMENT_FILE: &str = "experiment.toml";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const REPORT_MD: &str = "report.md";
+pub const REPORT_CSV: &str = "report.csv";
+
+/// Share of the last logged steps over which `avg steps` is taken.
+pub const AVG_STEPS_TAIL: f64 = 0.1;
+
+/// Where a run stands, from its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// No folder, or nothing trained yet.
+    Pending,
+    /// Started and not finished (running now, stopped, interrupted or failed).
+    Partial,
+    /// The last lifecycle event is `finish` (and `max_steps`, when set, was reached).
+    Finished,
+}
+
+impl RunStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Partial => "partial",
+            RunStatus::Finished => "finished",
+        }
+    }
+}
+
+/// The lifecycle events of a run (`start`, `resume`, `stop`, `finish`, `error`), in order.
+pub fn lifecycle_events(run_dir: &Path) -> Vec<RunEvent> {
+    let Ok(text) = std::fs::read_to_string(run_dir.join("events.jsonl")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<RunEvent>(l).ok())
+        .filter(|e| {
+            matches!(
+                e.kind.as_str(),
+                "start" | "resume" | "stop" | "finish" | "error"
+            )
+        })
+        .collect()
+}
+
+/// Whether a run folder holds a finished run: its last lifecycle event is `finish` and, when
+/// `max_steps` is set, its metrics reached it.
+pub fn is_finished(run_dir: &Path, max_steps: u64, records: &[MetricRecord]) -> bool {
+    let finished = lifecycle_events(run_dir)
+        .last()
+        .is_some_and(|e| e.kind == "finish");
+    let last_step = records
+        .iter()
+        .filter(|r| r.split == "train")
+        .map(|r| r.step)
+        .max()
+        .unwrap_or(0);
+    finished && (max_steps == 0 || last_step >= max_steps)
+}
+
+/// One run's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub variant: String,
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub status: RunStatus,
+    /// The run's own `config.toml` (or why it could not be read; `None`: not written yet).
+    pub config: Option<Result<TrainConfig, String>>,
+    pub params: usize,
+    pub effective_depth: usize,
+    /// The last logged training step, and the planned number of steps (0: from epochs).
+    pub last_step: Option<u64>,
+    pub max_steps: u64,
+    pub best_exact: Option<f64>,
+    pub final_exact: Option<f64>,
+    pub final_token_accuracy: Option<f64>,
+    pub avg_steps: Option<f64>,
+    pub wall_s: Option<f64>,
+    pub samples_per_s: Option<f64>,
+    /// Every metrics record (for the curves).
+    pub records: Vec<MetricRecord>,
+    /// Unreadable lines of `metrics.jsonl`, `config.toml` errors.
+    pub warnings: Vec<String>,
+}
+
+/// A figure over seeds: mean, sample standard deviation (two or more values) and count.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Stat {
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub n: usize,
+}
+
+impl Stat {
+    pub fn of(values: impl IntoIterator<Item = Option<f64>>) -> Stat {
+        let v: Vec<f64> = values
+            .into_iter()
+            .flatten()
+            .filter(|x| x.is_finite())
+            .collect();
+        let n = v.len();
+        if n == 0 {
+            return Stat::default();
+        }
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let std = (n >= 2)
+            .then(|| (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+        Stat {
+            mean: Some(mean),
+            std,
+            n,
+        }
+    }
+
+    /// `41.2 ± 1.3%` (as percentages) or `-`.
+    pub fn percent(&self) -> String {
+        match (self.mean, self.std) {
+            (Some(m), Some(s)) => format!("{:.1} ± {:.1}%", m * 100.0, s * 100.0),
+            (Some(m), None) => format!("{:.1}%", m * 100.0),
+            _ => "-".into(),
+        }
+    }
+}
+
+/// One variant's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantRow {
+    pub name: String,
+    pub description: String,
+    pub params: usize,
+    pub effective_depth: usize,
+    pub runs_planned: usize,
+    pub runs_finished: usize,
+    /// Runs started and not finished.
+    pub runs_partial: usize,
+    pub best_exact: Stat,
+    pub final_exact: Stat,
+    pub final_token_accuracy: Stat,
+    pub avg_steps: Stat,
+    pub wall_s: Stat,
+    pub samples_per_s: Stat,
+}
+
+impl VariantRow {
+    /// Seeds the statistics are over (finished runs).
+    pub fn n(&self) -> usize {
+        self.runs_finished
+    }
+}
+
+/// An experiment's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub name: String,
+    pub description: String,
+    pub base: String,
+    pub dir: PathBuf,
+    pub seeds: Vec<u64>,
+    pub variants: Vec<VariantRow>,
+    pub runs: Vec<RunResult>,
+}
+
+fn last_eval(records: &[MetricRecord]) -> Option<&MetricRecord> {
+    records.iter().rev().find(|r| r.split == "eval")
+}
+
+/// Count-weighted mean of the training `steps` over the last [`AVG_STEPS_TAIL`] of the run's
+/// logged steps (records with `step > floor(last * 0.9)`); when no sequence halted there, the
+/// last record where some did.
+pub fn avg_steps(records: &[MetricRecord]) -> Option<f64> {
+    let halted = |r: &&MetricRecord| -> Option<(f64, f64)> {
+        let (s, c) = (r.get("steps")?, r.get("count")?);
+        (c > 0.0).then_some((s, c))
+    };
+    let train: Vec<&MetricRecord> = records.iter().filter(|r| r.split == "train").collect();
+    let last = train.iter().map(|r| r.step).max()?;
+    let from = (last as f64 * (1.0 - AVG_STEPS_TAIL)).floor() as u64;
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for (s, c) in train
+        .iter()
+        .filter(|r| r.step > from || r.step == last)
+        .filter_map(halted)
+    {
+        sum += s * c;
+        weight += c;
+    }
+    if weight > 0.0 {
+        return Some(sum / weight);
+    }
+    train.iter().rev().find_map(halted).map(|(s, _)| s)
+}
+
+/// Read one planned run's folder.
+pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
+    let mut warnings = Vec::new();
+    let config = match std::fs::read_to_string(dir.join("config.toml")) {
+        Ok(t) => Some(TrainConfig::from_toml_str(&t).map_err(|e| {
+            let m = format!("{}: {e}", dir.join("config.toml").display());
+            warnings.push(m.clone());
+            m
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            let m = format!("{}: {e}", dir.join("config.toml").display());
+            warnings.push(m.clone());
+            Some(Err(m))
+        }
+    };
+    let records = match read_metrics(&dir.join("metrics.jsonl")) {
+        Ok((r, errs)) => {
+            warnings.extend(errs);
+            r
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            warnings.push(format!("{}: {e}", dir.join("metrics.jsonl").display()));
+            Vec::new()
+        }
+    };
+    // The run's own settings where it has them (it trained towards its own max_steps).
+    let own = match &config {
+        Some(Ok(c)) => c,
+        _ => &planned.config,
+    };
+    let arch = &own.arch;
+    let status = if is_finished(dir, own.max_steps, &records) {
+        RunStatus::Finished
+    } else if records.is_empty() && lifecycle_events(dir).is_empty() {
+        RunStatus::Pending
+    } else {
+        RunStatus::Partial
+    };
+    let evals: Vec<&MetricRecord> = records.iter().filter(|r| r.split == "eval").collect();
+    let best_exact = evals
+        .iter()
+        .filter_map(|r| r.get("exact_accuracy"))
+        .reduce(f64::max);
+    let last = last_eval(&records);
+    let rates: Vec<f64> = records
+        .iter()
+        .filter(|r| r.split == "train")
+        .filter_map(|r| r.get("samples_per_s"))
+        .filter(|v| *v > 0.0)
+        .collect();
+    RunResult {
+        variant: planned.variant.clone(),
+        seed: planned.seed,
+        dir: dir.to_path_buf(),
+        status,
+        params: arch.num_parameters(),
+        effective_depth: arch.effective_depth(),
+        last_step: records
+            .iter()
+            .filter(|r| r.split == "train")
+            .map(|r| r.step)
+            .max(),
+        max_steps: own.max_steps,
+        best_exact,
+        final_exact: last.and_then(|r| r.get("exact_accuracy")),
+        final_token_accuracy: last.and_then(|r| r.get("accuracy")),
+        avg_steps: avg_steps(&records),
+        wall_s: records.last().map(|r| r.wall_s),
+        samples_per_s: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+        config,
+        records,
+        warnings,
+    }
+}
+
+impl Report {
+    /// Read every planned run of `exp` under `dir`.
+    pub fn load(exp: &Experiment, dir: &Path) -> Report {
+        let plan = exp.plan();
+        let runs: Vec<RunResult> = plan
+            .iter()
+            .map(|p| read_run(&dir.join(&p.dir_name), p))
+            .collect();
+        let variants = exp
+            .variants
+            .iter()
+            .map(|v| {
+                let all: Vec<&RunResult> = runs.iter().filter(|r| r.variant == v.name).collect();
+                let done: Vec<&RunResult> = all
+                    .iter()
+                    .copied()
+                    .filter(|r| r.status == RunStatus::Finished)
+                    .collect();
+                let from = |f: fn(&RunResult) -> Option<f64>| Stat::of(done.iter().map(|r| f(r)));
+                let first = all.first();
+                VariantRow {
+                    name: v.name.clone(),
+                    description: v.description.clone(),
+                    params: first.map_or(v.config.arch.num_parameters(), |r| r.params),
+                    effective_depth: first
+                        .map_or(v.config.arch.effective_depth(), |r| r.effective_depth),
+                    runs_planned: all.len(),
+                    runs_finished: done.len(),
+                    runs_partial: all
+                        .iter()
+                        .filter(|r| r.status == RunStatus::Partial)
+                        .count(),
+                    best_exact: from(|r| r.best_exact),
+                    final_exact: from(|r| r.final_exact),
+                    final_token_accuracy: from(|r| r.final_token_accuracy),
+                    avg_steps: from(|r| r.avg_steps),
+                    wall_s: from(|r| r.wall_s),
+                    samples_per_s: from(|r| r.samples_per_s),
+                }
+            })
+            .collect();
+        Report {
+            name: exp.name.clone(),
+            description: exp.description.clone(),
+            base: exp.base.clone(),
+            dir: dir.to_path_buf(),
+            seeds: exp.seeds.clone(),
+            variants,
+            runs,
+        }
+    }
+
+    /// Open an experiment folder (its copy of the experiment file) and read its runs.
+    pub fn open_dir(dir: &Path) -> Result<(Experiment, Report)> {
+        let file = dir.join(EXPERIMENT_FILE);
+        if !file.is_file() {
+            color_eyre::eyre::bail!(
+                "{}: not an experiment folder (no {EXPERIMENT_FILE}; `trm-tui experiment run` writes one)",
+                dir.display()
+            );
+        }
+        let exp = Experiment::load(&file)?;
+        let report = Report::load(&exp, dir);
+        Ok((exp, report))
+    }
+
+    /// Every warning of every run.
+    pub fn warnings(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .flat_map(|r| r.warnings.iter().cloned())
+            .collect()
+    }
+
+    /// The table's header and rows as text cells.
+    pub fn table_cells(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let header = vec![
+            "variant",
+            "params",
+            "depth",
+            "best exact",
+            "final exact",
+            "n",
+            "token acc",
+            "avg steps",
+            "wall",
+            "samples/s",
+        ];
+        let rows = self
+            .variants
+            .iter()
+            .map(|v| {
+                vec![
+                    v.name.clone(),
+                    format_params(v.params),
+                    v.effective_depth.to_string(),
+                    v.best_exact.percent(),
+                    v.final_exact.percent(),
+                    if v.runs_finished == v.runs_planned {
+                        v.runs_finished.to_string()
+                    } else {
+                        format!("{}/{}", v.runs_finished, v.runs_planned)
+                    },
+                    v.final_token_accuracy.percent(),
+                    v.avg_steps.mean.map_or("-".into(), |m| format!("{m:.2}")),
+                    v.wall_s.mean.map_or("-".into(), format_duration),
+                    v.samples_per_s
+                        .mean
+                        .map_or("-".into(), |m| format!("{m:.1}")),
+                ]
+            })
+            .collect();
+        (header, rows)
+    }
+
+    /// The table for the terminal (aligned columns).
+    pub fn table_text(&self) -> String {
+        let (header, rows) = self.table_cells();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: Vec<String>| -> String {
+            cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    let pad = w - c.chars().count();
+                    if i == 0 {
+                        format!("{c}{}", " ".repeat(pad))
+                    } else {
+                        format!("{}{c}", " ".repeat(pad))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        };
+        let mut out = line(header.iter().map(|s| s.to_string()).collect());
+        out.push('\n');
+        for r in rows {
+            out.push_str(&line(r));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// How many runs are finished, of how many planned.
+    pub fn progress(&self) -> (usize, usize) {
+        (
+            self.runs
+                .iter()
+                .filter(|r| r.status == RunStatus::Finished)
+                .count(),
+            self.runs.len(),
+        )
+    }
+
+    /// `report.md`: the table, the definitions and every run.
+    pub fn markdown(&self) -> String {
+        let (header, rows) = self.table_cells();
+        let mut s = format!("# Experiment `{}`\n\n", self.name);
+        if !self.description.is_empty() {
+            s.push_str(&format!("{}\n\n", self.description));
+        }
+        let (done, total) = self.progress();
+        s.push_str(&format!(
+            "Base preset `{}`; seeds {}; {done} of {total} runs finished. Figures are means over \
+             the finished runs of each variant (± the sample standard deviation over seeds; `n` \
+             counts them), read from each run's `metrics.jsonl`.\n\n",
+            self.base,
+            self.seeds
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let right = |i: usize| if i == 0 { "---" } else { "---:" };
+        s.push_str(&format!("| {} |\n", header.join(" | ")));
+        s.push_str(&format!(
+            "|{}|\n",
+            (0..header.len())
+                .map(|i| right(i).to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        ));
+        for r in rows {
+            s.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        s.push_str(
+            "\n- **params**: trainable parameters of the network (`TrmConfig::num_parameters`; the \
+             puzzle-embedding table is not counted); **depth**: layers passed per supervision step \
+             (`TrmConfig::effective_depth`).\n\
+             - **best / final exact**: highest and last eval `exact_accuracy`; **token acc**: last \
+             eval `accuracy`.\n\
+             - **avg steps**: supervision steps used before halting in training (`steps` of the \
+             train records, weighted by `count`, over the last 10% of the run).\n\
+             - **wall**: the run's wall time (evaluations included); **samples/s**: mean logged \
+             training throughput.\n",
+        );
+        let described: Vec<&VariantRow> = self
+            .variants
+            .iter()
+            .filter(|v| !v.description.is_empty())
+            .collect();
+        if !described.is_empty() {
+            s.push_str("\n## Variants\n\n");
+            for v in described {
+                s.push_str(&format!("- `{}`: {}\n", v.name, v.description));
+            }
+        }
+        s.push_str("\n## Runs\n\n| run | status | step | best exact | final exact | token acc | avg steps | wall | samples/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for r in &self.runs {
+            let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                r.dir
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().to_string()),
+                r.status.label(),
+                match (r.last_step, r.max_steps) {
+                    (Some(s), 0) => s.to_string(),
+                    (Some(s), m) => format!("{s}/{m}"),
+                    (None, _) => "-".into(),
+                },
+                pct(r.best_exact),
+                pct(r.final_exact),
+                pct(r.final_token_accuracy),
+                r.avg_steps.map_or("-".into(), |v| format!("{v:.2}")),
+                r.wall_s.map_or("-".into(), format_duration),
+                r.samples_per_s.map_or("-".into(), |v| format!("{v:.1}")),
+            ));
+        }
+        let warnings = self.warnings();
+        if !warnings.is_empty() {
+            s.push_str("\n## Warnings\n\n");
+            for w in warnings {
+                s.push_str(&format!("- {w}\n"));
+            }
+        }
+        s
+    }
+
+    /// `report.csv`: one row per variant, full precision, empty where undefined.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "variant,params,effective_depth,runs_planned,runs_finished,\
+             best_exact_mean,best_exact_std,final_exact_mean,final_exact_std,\
+             final_token_accuracy_mean,final_token_accuracy_std,avg_steps_mean,avg_steps_std,\
+             wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std\n",
+        );
+        let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        for v in &self.variants {
+            let mut cells = vec![
+                v.name.clone(),
+                v.params.to_string(),
+                v.effective_depth.to_string(),
+                v.runs_planned.to_string(),
+                v.runs_finished.to_string(),
+            ];
+            for st in [
+                v.best_exact,
+                v.final_exact,
+                v.final_token_accuracy,
+                v.avg_steps,
+                v.wall_s,
+                v.samples_per_s,
+            ] {
+                cells.push(f(st.mean));
+                cells.push(f(st.std));
+            }
+            s.push_str(&cells.join(","));
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Write `report.md` and `report.csv` into `dir`; returns their paths.
+    pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+        std::fs::create_dir_all(dir)
+            .wrap_err_with(|| format!("{}: cannot create", dir.display()))?;
+        let md = dir.join(REPORT_MD);
+        let csv = dir.join(REPORT_CSV);
+        std::fs::write(&md, self.markdown())
+            .wrap_err_with(|| format!("{}: cannot write", md.display()))?;
+        std::fs::write(&csv, self.csv())
+            .wrap_err_with(|| format!("{}: cannot write", csv.display()))?;
+        Ok((md, csv))
+    }
+}
+
+/// `5.03M`, `85.2k`, `960`.
+pub fn format_params(n: usize) -> String {
+    let f = n as f64;
+    if f >= 1e6 {
+        format!("{:.2}M", f / 1e6)
+    } else if f >= 1e4 {
+        format!("{:.1}k", f / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// `1h02m`, `3m05s`, `12.3s`.
+pub fn format_duration(s: f64) -> String {
+    if !s.is_finite() || s < 0.0 {
+        return "-".into();
+    }
+    let t = s.round() as u64;
+    if t >= 3600 {
+        format!("{}h{:02}m", t / 3600, (t % 3600) / 60)
+    } else if t >= 60 {
+        format!("{}m{:02}s", t / 60, t % 60)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn rec(step: u64, split: &str, kv: &[(&str, f64)]) -> MetricRecord {
+        MetricRecord {
+            step,
+            epoch: 0.0,
+            wall_s: step as f64,
+            split: split.into(),
+            values: kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(*v)))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn stats_and_avg_steps() {
+        let s = Stat::of([Some(0.5), Some(0.7), None]);
+        assert_eq!(s.n, 2);
+        assert!((s.mean.unwrap() - 0.6).abs() < 1e-12);
+        assert!((s.std.unwrap() - 0.1414213562373095).abs() < 1e-12);
+        assert_eq!(s.percent(), "60.0 ± 14.1%");
+        assert_eq!(Stat::of([Some(0.25)]).percent(), "25.0%");
+        assert_eq!(Stat::of([None]).percent(), "-");
+        // Steps 1..=20: the tail is steps 19 and 20 (> 18).
+        let mut r: Vec<MetricRecord> = (1..=18)
+            .map(|s| rec(s, "train", &[("steps", 6.0), ("count", 10.0)]))
+            .collect();
+        r.push(rec(19, "train", &[("steps", 2.0), ("count", 10.0)]));
+        r.push(rec(20, "train", &[("steps", 4.0), ("count", 30.0)]));
+        r.push(rec(20, "eval", &[("steps", 6.0), ("count", 64.0)]));
+        assert!((avg_steps(&r).unwrap() - 3.5).abs() < 1e-12);
+        // Nothing halted in the tail: the last record where something did.
+        r[18] = rec(19, "train", &[("steps", 2.0), ("count", 0.0)]);
+        r[19] = rec(20, "train", &[("count", 0.0)]);
+        assert_eq!(avg_steps(&r), Some(6.0));
+        assert_eq!(format_params(5_028_866), "5.03M");
+        assert_eq!(format_params(85_250), "85.2k");
+        assert_eq!(format_duration(125.0), "2m05s");
+    }
+}

@@ -1,0 +1,584 @@
+//! Running an experiment: every (variant, seed) trained one after another through the
+//! headless trainer ([`crate::train::trainer::spawn`]), each in its own run folder
+//! `DIR/<variant>-s<seed>/`, with a copy of the experiment file and a `manifest.json` in `DIR`.
+//! Finished runs are skipped, so an interrupted experiment continues where it stopped; a run
+//! that was started and not finished is trained again from scratch, or continued from its
+//! latest checkpoint with `resume`. A [`StopSignal`] (Ctrl-C in the CLI) stops the current run
+//! with a checkpoint and ends the experiment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use color_eyre::eyre::{bail, Result, WrapErr};
+use serde::{Deserialize, Serialize};
+
+use super::report::{is_finished, read_run, RunStatus, EXPERIMENT_FILE, MANIFEST_FILE};
+use super::spec::{Experiment, PlannedRun};
+use crate::train::api::{read_metrics, TrainCommand, TrainerEvent};
+use crate::train::config::TrainConfig;
+use crate::train::trainer::{latest_checkpoint, spawn, RunSpec};
+use crate::train::TrainerState;
+
+/// How to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// The experiment folder.
+    pub out_dir: PathBuf,
+    /// Only this variant's runs.
+    pub only: Option<String>,
+    /// Continue unfinished runs from their latest checkpoint (instead of from scratch).
+    pub resume: bool,
+}
+
+/// Stops the experiment from another thread (a Ctrl-C handler, a test): the current run stops
+/// with a checkpoint and no further run starts.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal {
+    inner: Arc<Mutex<StopInner>>,
+}
+
+#[derive(Debug, Default)]
+struct StopInner {
+    requested: bool,
+    current: Option<Sender<TrainCommand>>,
+}
+
+impl StopSignal {
+    pub fn new() -> StopSignal {
+        StopSignal::default()
+    }
+
+    /// Ask to stop: the running trainer (if any) stops with a checkpoint.
+    pub fn request(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.requested = true;
+            if let Some(tx) = &g.current {
+                let _ = tx.send(TrainCommand::Stop { checkpoint: true });
+            }
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.inner.lock().map(|g| g.requested).unwrap_or(true)
+    }
+
+    /// Route a stop to this trainer; true when a stop was already asked for.
+    fn attach(&self, tx: Sender<TrainCommand>) -> bool {
+        match self.inner.lock() {
+            Ok(mut g) => {
+                g.current = Some(tx);
+                g.requested
+            }
+            Err(_) => true,
+        }
+    }
+
+    fn detach(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.current = None;
+        }
+    }
+}
+
+/// How one run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Trained to its last step.
+    Finished,
+    /// Stopped by the [`StopSignal`] (a checkpoint was written).
+    Stopped,
+    /// The trainer failed (a NaN loss, I/O, data that does not fit...).
+    Failed(String),
+}
+
+/// What the runner reports while it works.
+#[derive(Debug)]
+pub enum RunnerEvent<'a> {
+    /// A run is already finished and is skipped.
+    Skip { run: &'a PlannedRun },
+    /// A run starts: its 1-based position among the runs to train now, their count, and the
+    /// checkpoint it continues from.
+    Start {
+        run: &'a PlannedRun,
+        index: usize,
+        total: usize,
+        resume_from: Option<PathBuf>,
+        /// An unfinished earlier attempt was cleared to start over.
+        restarted: bool,
+    },
+    /// Something the run's trainer reported.
+    Trainer {
+        run: &'a PlannedRun,
+        event: &'a TrainerEvent,
+    },
+    /// A run ended.
+    Done {
+        run: &'a PlannedRun,
+        outcome: &'a Outcome,
+    },
+}
+
+/// What an invocation did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSummary {
+    pub finished: Vec<String>,
+    pub skipped: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    /// The run that was stopped by the signal, if any.
+    pub stopped: Option<String>,
+    /// Runs not started because of the stop.
+    pub not_started: Vec<String>,
+}
+
+/// `manifest.json`: what the experiment is and where each run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub name: String,
+    pub description: String,
+    /// The experiment file this folder was run from.
+    pub source: String,
+    pub base: String,
+    pub seeds: Vec<u64>,
+    /// Shared overrides.
+    pub set: BTreeMap<String, String>,
+    pub variants: Vec<ManifestVariant>,
+    pub runs: Vec<ManifestRun>,
+    /// Unix time of the last update.
+    pub updated: f64,
+    pub trm_tui_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestVariant {
+    pub name: String,
+    pub description: String,
+    /// The variant's base preset.
+    pub base: String,
+    pub set: BTreeMap<String, String>,
+    pub params: usize,
+    pub effective_depth: usize,
+    /// Settings that differ from the base preset (the seed aside).
+    pub diff_from_base: Vec<Change>,
+}
+
+/// A setting that differs from the base preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub key: String,
+    pub base: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRun {
+    pub variant: String,
+    pub seed: u64,
+    /// Relative to the experiment folder.
+    pub dir: String,
+    /// `pending`, `running`, `finished`, `stopped`, `failed` or `partial`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+pub const MANIFEST_FORMAT: &str = "trm-tui/experiment-v1";
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Manifest {
+    fn new(exp: &Experiment, dir: &Path) -> Manifest {
+        let previous = Manifest::read(dir).ok();
+        let runs = exp
+            .plan()
+            .iter()
+            .map(|p| {
+                let d = dir.join(&p.dir_name);
+                let records = read_metrics(&d.join("metrics.jsonl"))
+                    .map(|(r, _)| r)
+                    .unwrap_or_default();
+                let status = if is_finished(&d, p.config.max_steps, &records) {
+                    "finished"
+                } else if d.join("events.jsonl").is_file() {
+                    "partial"
+                } else {
+                    "pending"
+                };
+                // An unfinished run keeps what the last invocation knew about it (stopped,
+                // failed and why).
+                let earlier = previous
+                    .as_ref()
+                    .and_then(|m| m.runs.iter().find(|r| r.dir == p.dir_name))
+                    .filter(|r| {
+                        status == "partial" && matches!(r.status.as_str(), "stopped" | "failed")
+                    });
+                ManifestRun {
+                    variant: p.variant.clone(),
+                    seed: p.seed,
+                    dir: p.dir_name.clone(),
+                    status: earlier.map_or(status.to_string(), |r| r.status.clone()),
+                    message: earlier.map_or(String::new(), |r| r.message.clone()),
+                }
+            })
+            .collect();
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            name: exp.name.clone(),
+            description: exp.description.clone(),
+            source: std::fs::canonicalize(&exp.file)
+                .unwrap_or_else(|_| exp.file.clone())
+                .display()
+                .to_string(),
+            base: exp.base.clone(),
+            seeds: exp.seeds.clone(),
+            set: exp.set.iter().cloned().collect(),
+            variants: exp
+                .variants
+                .iter()
+                .map(|v| ManifestVariant {
+                    name: v.name.clone(),
+                    description: v.description.clone(),
+                    base: v.base.clone(),
+                    set: v.set.iter().cloned().collect(),
+                    params: v.config.arch.num_parameters(),
+                    effective_depth: v.config.arch.effective_depth(),
+                    diff_from_base: {
+                        let base = crate::train::presets::get(&v.base).unwrap_or_default();
+                        let mut c = v.config.clone();
+                        c.seed = base.seed;
+                        c.diff(&base)
+                            .into_iter()
+                            .map(|(key, base, value)| Change { key, base, value })
+                            .collect()
+                    },
+                })
+                .collect(),
+            runs,
+            updated: unix_now(),
+            trm_tui_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    fn set_status(&mut self, dir_name: &str, status: &str, message: String) {
+        if let Some(r) = self.runs.iter_mut().find(|r| r.dir == dir_name) {
+            r.status = status.into();
+            r.message = message;
+        }
+        self.updated = unix_now();
+    }
+
+    fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(MANIFEST_FILE);
+        let tmp = dir.join(".manifest.json.tmp");
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(&tmp, text + "\n")
+            .wrap_err_with(|| format!("{}: cannot write", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .wrap_err_with(|| format!("{}: cannot write", path.display()))?;
+        Ok(())
+    }
+
+    /// Read an experiment folder's manifest.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path)
+            .wrap_err_with(|| format!("{}: cannot read", path.display()))?;
+        serde_json::from_str(&text).wrap_err_with(|| format!("{}: not a manifest", path.display()))
+    }
+}
+
+/// Settings where a run folder's `config.toml` differs from the plan, as `(key, planned,
+/// found)`. What the trainer resolves when a run starts is not a difference: it raises
+/// `arch.num_puzzle_identifiers` to the dataset's and writes the forward type that `auto`
+/// became.
+pub fn config_mismatch(
+    existing: &TrainConfig,
+    planned: &TrainConfig,
+) -> Vec<(String, String, String)> {
+    existing
+        .diff(planned)
+        .into_iter()
+        .filter(|(k, planned_value, _)| {
+            !(k == "arch.num_puzzle_identifiers"
+                || (k == "arch.forward_dtype" && planned_value == "auto"))
+        })
+        .collect()
+}
+
+/// Check, before training anything, that every run can start: data paths exist and no run
+/// folder holds a run made with other settings.
+fn preflight(runs: &[&PlannedRun], out_dir: &Path) -> Result<()> {
+    for p in runs {
+        let d = &p.config.data;
+        if !d.path.is_empty() && !Path::new(&d.path).exists() {
+            bail!(
+                "variant `{}`: data.path {} does not exist (build it with `trm-tui data build`, \
+                 or set data.path in the experiment file)",
+                p.variant,
+                d.path
+            );
+        }
+        if !d.test_path.is_empty() && !Path::new(&d.test_path).exists() {
+            bail!(
+                "variant `{}`: data.test_path {} does not exist",
+                p.variant,
+                d.test_path
+            );
+        }
+        let cfg_path = out_dir.join(&p.dir_name).join("config.toml");
+        if let Ok(text) = std::fs::read_to_string(&cfg_path) {
+            let existing = TrainConfig::from_toml_str(&text)
+                .wrap_err_with(|| format!("{}: bad config", cfg_path.display()))?;
+            let diff = config_mismatch(&existing, &p.config);
+            if !diff.is_empty() {
+                let shown: Vec<String> = diff
+                    .iter()
+                    .take(6)
+                    .map(|(k, planned, old)| format!("{k} = {old} (the file says {planned})"))
+                    .collect();
+                bail!(
+                    "{}: this run was trained with other settings: {}{}; remove the folder, or \
+                     give another --out",
+                    cfg_path.display(),
+                    shown.join(", "),
+                    if diff.len() > 6 { ", ..." } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove what a previous, unfinished attempt left (the generated data is kept: it is the
+/// same).
+fn clear_attempt(dir: &Path) -> Result<()> {
+    for f in ["config.toml", "metrics.jsonl", "events.jsonl"] {
+        let p = dir.join(f);
+        if p.exists() {
+            std::fs::remove_file(&p).wrap_err_with(|| format!("{}: cannot remove", p.display()))?;
+        }
+    }
+    let ck = dir.join("checkpoints");
+    if ck.exists() {
+        std::fs::remove_dir_all(&ck)
+            .wrap_err_with(|| format!("{}: cannot remove", ck.display()))?;
+    }
+    Ok(())
+}
+
+/// Keep only the metrics logged up to `step` (records after the checkpoint a run resumes
+/// from would otherwise appear twice).
+fn truncate_metrics(dir: &Path, step: u64) -> Result<()> {
+    let path = dir.join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<crate::train::api::MetricRecord>(l)
+                .map(|r| r.step <= step)
+                .unwrap_or(false)
+        })
+        .collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let tmp = dir.join(".metrics.jsonl.tmp");
+    std::fs::write(&tmp, out).wrap_err_with(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, &path).wrap_err_with(|| format!("{}: cannot write", path.display()))?;
+    Ok(())
+}
+
+/// The step of a checkpoint named `step_N.safetensors`.
+fn checkpoint_step(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("step_")?
+        .strip_suffix(".safetensors")?
+        .parse()
+        .ok()
+}
+
+/// Train one run to its end (or until stopped); `Err` only when it could not be started.
+fn train_one(
+    run: &PlannedRun,
+    dir: &Path,
+    resume: Option<PathBuf>,
+    stop: &StopSignal,
+    on_event: &mut dyn FnMut(RunnerEvent),
+) -> Result<Outcome> {
+    // A resumed run continues with its own config.toml: the plan's settings (checked by
+    // `preflight`) plus what the trainer resolved when it started, which its checkpoint holds.
+    let config = match &resume {
+        Some(_) => std::fs::read_to_string(dir.join("config.toml"))
+            .ok()
+            .and_then(|t| TrainConfig::from_toml_str(&t).ok())
+            .unwrap_or_else(|| run.config.clone()),
+        None => run.config.clone(),
+    };
+    let handle = spawn(RunSpec {
+        config,
+        run_dir: dir.to_path_buf(),
+        resume,
+    })?;
+    if stop.attach(handle.command_sender()) {
+        handle.send(TrainCommand::Stop { checkpoint: true });
+    }
+    let mut last_state = TrainerState::Idle;
+    let mut finished = false;
+    loop {
+        let ev = handle.recv_timeout(Duration::from_millis(200));
+        let done = ev.is_none() && handle.is_finished();
+        if let Some(ev) = ev {
+            match &ev {
+                TrainerEvent::State(s) => last_state = s.clone(),
+                TrainerEvent::Event(e) if e.kind == "finish" => finished = true,
+                _ => {}
+            }
+            on_event(RunnerEvent::Trainer { run, event: &ev });
+        }
+        if done {
+            break;
+        }
+    }
+    stop.detach();
+    handle.join();
+    Ok(match last_state {
+        TrainerState::Failed(m) => Outcome::Failed(m),
+        _ if finished => Outcome::Finished,
+        _ => Outcome::Stopped,
+    })
+}
+
+/// Run an experiment into `opts.out_dir`.
+pub fn run(
+    exp: &Experiment,
+    opts: &RunOptions,
+    stop: &StopSignal,
+    mut on_event: impl FnMut(RunnerEvent),
+) -> Result<RunSummary> {
+    let plan = exp.plan();
+    if let Some(only) = &opts.only {
+        if exp.variant(only).is_none() {
+            bail!(
+                "--only: no variant `{only}` in {} (variants: {})",
+                exp.file.display(),
+                exp.variants
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let selected: Vec<&PlannedRun> = plan
+        .iter()
+        .filter(|p| opts.only.as_ref().is_none_or(|o| *o == p.variant))
+        .collect();
+    let dir = &opts.out_dir;
+    // A folder of another experiment is not reused.
+    if let Ok(m) = Manifest::read(dir) {
+        if m.name != exp.name {
+            bail!(
+                "{}: holds experiment `{}`, not `{}`; give another --out",
+                dir.display(),
+                m.name,
+                exp.name
+            );
+        }
+    }
+    preflight(&selected, dir)?;
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("{}: cannot create", dir.display()))?;
+    std::fs::write(dir.join(EXPERIMENT_FILE), &exp.text)
+        .wrap_err_with(|| format!("{}: cannot write {EXPERIMENT_FILE}", dir.display()))?;
+    let mut manifest = Manifest::new(exp, dir);
+    manifest.write(dir)?;
+
+    let mut summary = RunSummary::default();
+    // Decide what each selected run needs.
+    let mut todo: Vec<(&PlannedRun, Option<PathBuf>, bool)> = Vec::new();
+    for p in &selected {
+        let rd = dir.join(&p.dir_name);
+        let r = read_run(&rd, p);
+        match r.status {
+            RunStatus::Finished => {
+                summary.skipped.push(p.dir_name.clone());
+                on_event(RunnerEvent::Skip { run: p });
+            }
+            RunStatus::Pending => todo.push((p, None, rd.join("events.jsonl").exists())),
+            RunStatus::Partial => {
+                let ck = if opts.resume {
+                    latest_checkpoint(&rd)
+                } else {
+                    None
+                };
+                todo.push((p, ck, true));
+            }
+        }
+    }
+    let total = todo.len();
+    for (i, (p, resume_from, had_attempt)) in todo.iter().enumerate() {
+        if stop.is_requested() {
+            summary.not_started.push(p.dir_name.clone());
+            continue;
+        }
+        let rd = dir.join(&p.dir_name);
+        let restarted = *had_attempt && resume_from.is_none();
+        match resume_from {
+            Some(ck) => {
+                if let Some(step) = checkpoint_step(ck) {
+                    truncate_metrics(&rd, step)?;
+                }
+            }
+            None if *had_attempt => clear_attempt(&rd)?,
+            None => {}
+        }
+        on_event(RunnerEvent::Start {
+            run: p,
+            index: i + 1,
+            total,
+            resume_from: resume_from.clone(),
+            restarted,
+        });
+        manifest.set_status(&p.dir_name, "running", String::new());
+        manifest.write(dir)?;
+        let outcome = train_one(p, &rd, resume_from.clone(), stop, &mut on_event)
+            .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+        let (status, message) = match &outcome {
+            Outcome::Finished => {
+                summary.finished.push(p.dir_name.clone());
+                ("finished", String::new())
+            }
+            Outcome::Stopped => {
+                summary.stopped = Some(p.dir_name.clone());
+                ("stopped", String::new())
+            }
+            Outcome::Failed(m) => {
+                summary.failed.push((p.dir_name.clone(), m.clone()));
+                ("failed", m.clone())
+            }
+        };
+        manifest.set_status(&p.dir_name, status, message);
+        manifest.write(dir)?;
+        on_event(RunnerEvent::Done {
+            run: p,
+            outcome: &outcome,
+        });
+    }
+    Ok(summary)
+}
+
+/// Resolve the experiment folder of `experiment report/run`: `--out`, else the default.
+pub fn resolve_dir(exp: &Experiment, out: Option<&Path>) -> PathBuf {
+    out.map_or_else(|| exp.default_dir(), Path::to_path_buf)
+}

@@ -1,0 +1,869 @@
+//! Experiments pane: the experiment folders under `<runs root>/experiments/` (written by
+//! `trm-tui experiment run`), the selected one's report table (the same [`Report`] as
+//! `trm-tui experiment report`: per-variant means ± standard deviations over seeds), its
+//! runs per seed, and the variants' curves overlaid (eval exact accuracy and lm loss, one
+//! colour per variant, seeds averaged or drawn one by one). Reloaded when a run's files change,
+//! so a running experiment is followed live.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState,
+};
+use ratatui::Frame;
+
+use crate::experiment::report::{format_duration, Report, RunResult, RunStatus, EXPERIMENT_FILE};
+use crate::experiment::spec::EXPERIMENTS_DIR;
+use crate::experiment::Manifest;
+use crate::tui::chart::{downsample_minmax, ema_debiased, nice_bounds, segments, y_range, Pt};
+use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
+use crate::tui::config::Paths;
+use crate::tui::fmt;
+use crate::tui::theme::Theme;
+
+/// One experiment folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentEntry {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Finished and planned runs, from the manifest.
+    pub progress: Option<(usize, usize)>,
+}
+
+/// How the seeds of a variant are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedMode {
+    /// One line per variant: the mean over its seeds at each step they all reached.
+    Mean,
+    /// One line per run.
+    Each,
+}
+
+/// Which loss the second chart shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossSplit {
+    /// Training `lm_loss`, smoothed (debiased EMA).
+    Train,
+    /// Evaluation `lm_loss`.
+    Eval,
+}
+
+/// The selected experiment, read.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub dir: PathBuf,
+    pub report: Result<Report, String>,
+    fingerprint: u64,
+}
+
+#[derive(Debug)]
+pub struct ExperimentsPane {
+    /// `<runs root>/experiments`.
+    pub root: PathBuf,
+    pub entries: Vec<ExperimentEntry>,
+    pub sel: usize,
+    pub loaded: Option<Loaded>,
+    /// The highlighted variant (table row).
+    pub variant_sel: usize,
+    /// Variants whose curves are hidden (by name).
+    pub hidden: Vec<String>,
+    pub seeds: SeedMode,
+    pub loss: LossSplit,
+    /// Smoothing of the training loss (the Curves pane's setting).
+    pub smoothing: f64,
+    last_poll: Option<Instant>,
+    pub poll_every: Duration,
+}
+
+/// A cheap signature of an experiment folder's files (names, sizes, modification times).
+fn fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut stamp = |p: &Path| {
+        p.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(p) {
+            m.len().hash(&mut h);
+            if let Ok(t) = m.modified() {
+                t.hash(&mut h);
+            }
+        }
+    };
+    stamp(&dir.join(EXPERIMENT_FILE));
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut runs: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        runs.sort();
+        for r in runs {
+            for f in ["config.toml", "metrics.jsonl", "events.jsonl"] {
+                stamp(&r.join(f));
+            }
+        }
+    }
+    h.finish()
+}
+
+/// Mean of several step series at the steps every one of them reached.
+fn mean_series(series: &[Vec<Pt>]) -> Vec<Pt> {
+    let series: Vec<&Vec<Pt>> = series.iter().filter(|s| !s.is_empty()).collect();
+    if series.is_empty() {
+        return Vec::new();
+    }
+    let mut acc: std::collections::BTreeMap<u64, (f64, usize)> = Default::default();
+    for s in &series {
+        for &(x, y) in s.iter() {
+            if y.is_finite() {
+                let e = acc.entry(x as u64).or_insert((0.0, 0));
+                e.0 += y;
+                e.1 += 1;
+            }
+        }
+    }
+    acc.into_iter()
+        .filter(|(_, (_, n))| *n == series.len())
+        .map(|(x, (sum, n))| (x as f64, sum / n as f64))
+        .collect()
+}
+
+/// (step, value) of a metric on a split.
+fn series(run: &RunResult, metric: &str, split: &str) -> Vec<Pt> {
+    run.records
+        .iter()
+        .filter(|r| r.split == split && r.values.contains_key(metric))
+        .map(|r| (r.step as f64, r.get(metric).unwrap_or(f64::NAN)))
+        .collect()
+}
+
+impl ExperimentsPane {
+    pub fn new(paths: &Paths, smoothing: f64) -> ExperimentsPane {
+        let mut p = ExperimentsPane {
+            root: paths.runs_dir.join(EXPERIMENTS_DIR),
+            entries: Vec::new(),
+            sel: 0,
+            loaded: None,
+            variant_sel: 0,
+            hidden: Vec::new(),
+            seeds: SeedMode::Mean,
+            loss: LossSplit::Train,
+            smoothing: smoothing.clamp(0.0, 0.99),
+            last_poll: None,
+            poll_every: Duration::from_secs(5),
+        };
+        p.rescan();
+        p
+    }
+
+    /// List the experiment folders (those holding `experiment.toml`), keep the selection, and
+    /// read the selected one.
+    pub fn rescan(&mut self) {
+        let selected = self.entries.get(self.sel).map(|e| e.dir.clone());
+        let mut entries = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&self.root) {
+            let mut dirs: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join(EXPERIMENT_FILE).is_file())
+                .collect();
+            dirs.sort();
+            for d in dirs {
+                let progress = Manifest::read(&d).ok().map(|m| {
+                    (
+                        m.runs.iter().filter(|r| r.status == "finished").count(),
+                        m.runs.len(),
+                    )
+                });
+                entries.push(ExperimentEntry {
+                    name: d.file_name().map_or_else(
+                        || d.display().to_string(),
+                        |n| n.to_string_lossy().to_string(),
+                    ),
+                    dir: d,
+                    progress,
+                });
+            }
+        }
+        self.entries = entries;
+        self.sel = selected
+            .and_then(|d| self.entries.iter().position(|e| e.dir == d))
+            .unwrap_or(0);
+        self.reload(true);
+    }
+
+    /// Read the selected experiment again when its files changed (or when `force`).
+    pub fn reload(&mut self, force: bool) -> bool {
+        self.last_poll = Some(Instant::now());
+        let Some(dir) = self.entries.get(self.sel).map(|e| e.dir.clone()) else {
+            let changed = self.loaded.is_some();
+            self.loaded = None;
+            return changed;
+        };
+        let fp = fingerprint(&dir);
+        if !force
+            && self
+                .loaded
+                .as_ref()
+                .is_some_and(|l| l.dir == dir && l.fingerprint == fp)
+        {
+            return false;
+        }
+        let same = self.loaded.as_ref().is_some_and(|l| l.dir == dir);
+        let report = Report::open_dir(&dir)
+            .map(|(_, r)| r)
+            .map_err(|e| format!("{e:#}"));
+        if let Ok(r) = &report {
+            let (done, total) = r.progress();
+            if let Some(e) = self.entries.get_mut(self.sel) {
+                e.progress = Some((done, total));
+            }
+        }
+        self.loaded = Some(Loaded {
+            dir,
+            report,
+            fingerprint: fp,
+        });
+        if !same {
+            self.variant_sel = 0;
+            self.hidden.clear();
+        }
+        true
+    }
+
+    pub fn report(&self) -> Option<&Report> {
+        self.loaded.as_ref().and_then(|l| l.report.as_ref().ok())
+    }
+
+    fn variant_count(&self) -> usize {
+        self.report().map_or(0, |r| r.variants.len())
+    }
+
+    fn selected_variant(&self) -> Option<&str> {
+        self.report()
+            .and_then(|r| r.variants.get(self.variant_sel))
+            .map(|v| v.name.as_str())
+    }
+
+    /// The lines of one chart: (variant index, points), one per variant (mean over its seeds)
+    /// or one per run.
+    fn lines(&self, metric: &str, split: &str, smooth: bool) -> Vec<(usize, Vec<Pt>)> {
+        let Some(r) = self.report() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (vi, v) in r.variants.iter().enumerate() {
+            if self.hidden.contains(&v.name) {
+                continue;
+            }
+            let runs: Vec<Vec<Pt>> = r
+                .runs
+                .iter()
+                .filter(|x| x.variant == v.name)
+                .map(|x| series(x, metric, split))
+                .collect();
+            let finish = |pts: Vec<Pt>| {
+                if smooth {
+                    ema_debiased(&pts, self.smoothing)
+                } else {
+                    pts
+                }
+            };
+            match self.seeds {
+                SeedMode::Mean => {
+                    let m = mean_series(&runs);
+                    if !m.is_empty() {
+                        out.push((vi, finish(m)));
+                    }
+                }
+                SeedMode::Each => {
+                    for s in runs.into_iter().filter(|s| !s.is_empty()) {
+                        out.push((vi, finish(s)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn draw_chart(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        theme: &Theme,
+        title: &str,
+        metric: &str,
+        split: &str,
+        smooth: bool,
+    ) {
+        let lines = self.lines(metric, split, smooth);
+        let x_hi = lines
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.0))
+            .fold(0.0f64, f64::max);
+        let x_lo = lines
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.0))
+            .fold(f64::INFINITY, f64::min);
+        let (x0, x1) = if x_lo.is_finite() && x_hi > x_lo {
+            (x_lo, x_hi)
+        } else {
+            (0.0, x_hi.max(1.0))
+        };
+        let buckets = area.width.saturating_sub(10).max(4) as usize;
+        let drawn: Vec<(usize, Vec<Pt>)> = lines
+            .iter()
+            .map(|(vi, p)| (*vi, downsample_minmax(p, x0, x1, buckets)))
+            .collect();
+        let yr = y_range(drawn.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)), false);
+        let ticks = if area.height >= 12 { 5 } else { 3 };
+        let (y0, y1) = match yr {
+            Some((a, b)) => nice_bounds(a, b, ticks),
+            None => (0.0, 1.0),
+        };
+        let segs: Vec<(usize, Vec<Pt>)> = drawn
+            .iter()
+            .flat_map(|(vi, p)| segments(p).into_iter().map(move |s| (*vi, s)))
+            .collect();
+        let datasets: Vec<Dataset> = segs
+            .iter()
+            .map(|(vi, pts)| {
+                let mut st = Style::default().fg(theme.series_color(*vi));
+                if self
+                    .report()
+                    .and_then(|r| r.variants.get(*vi))
+                    .map(|v| v.name.as_str())
+                    == self.selected_variant()
+                {
+                    st = st.add_modifier(Modifier::BOLD);
+                }
+                Dataset::default()
+                    .marker(if pts.len() == 1 {
+                        Marker::Dot
+                    } else {
+                        Marker::Braille
+                    })
+                    .graph_type(GraphType::Line)
+                    .style(st)
+                    .data(pts)
+            })
+            .collect();
+        let ylabels: Vec<Span> = (0..ticks)
+            .map(|i| {
+                Span::styled(
+                    fmt::num(y0 + (y1 - y0) * i as f64 / (ticks - 1) as f64),
+                    theme.dim_style(),
+                )
+            })
+            .collect();
+        let xlabels: Vec<Span> = [x0, (x0 + x1) / 2.0, x1]
+            .iter()
+            .map(|&v| Span::styled(fmt::num(v.round()), theme.dim_style()))
+            .collect();
+        let mut t = format!(
+            " {title} · {} ",
+            match self.seeds {
+                SeedMode::Mean => "mean over seeds",
+                SeedMode::Each => "each seed",
+            }
+        );
+        if yr.is_none() {
+            t.push_str("· no data ");
+        }
+        let chart = Chart::new(datasets)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border_style(false))
+                    .title(Span::styled(t, Style::default().fg(theme.fg))),
+            )
+            .style(theme.base())
+            .x_axis(
+                Axis::default()
+                    .bounds([x0, x1])
+                    .labels(xlabels)
+                    .style(theme.dim_style()),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([y0, y1])
+                    .labels(ylabels)
+                    .style(theme.dim_style()),
+            )
+            .hidden_legend_constraints((Constraint::Length(0), Constraint::Length(0)));
+        f.render_widget(chart, area);
+    }
+
+    fn draw_list(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
+        let mut lines = Vec::new();
+        if self.entries.is_empty() {
+            lines.push(Line::styled("no experiments yet", theme.dim_style()));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("trm-tui experiment run", theme.dim_style()));
+            lines.push(Line::styled("  experiments/cpu/FILE", theme.dim_style()));
+            lines.push(Line::styled("writes them here", theme.dim_style()));
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            let st = if i == self.sel {
+                if focused {
+                    theme.selected()
+                } else {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                }
+            } else {
+                Style::default().fg(theme.fg)
+            };
+            lines.push(Line::from(vec![
+                Span::styled(e.name.clone(), st),
+                Span::styled(
+                    e.progress
+                        .map_or(String::new(), |(d, t)| format!(" {d}/{t}")),
+                    theme.dim_style(),
+                ),
+            ]));
+        }
+        f.render_widget(
+            Paragraph::new(lines).style(theme.base()).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border_style(false))
+                    .title(Span::styled(" Experiments ", theme.title_style())),
+            ),
+            area,
+        );
+    }
+
+    fn draw_table(&self, f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
+        let (done, total) = r.progress();
+        let title = format!(
+            " {} · base {} · {done}/{total} runs finished ",
+            r.name, r.base
+        );
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border_style(false))
+            .title(Span::styled(title, theme.title_style()));
+        let inner = block.inner(area);
+        f.render_widget(block.style(theme.base()), area);
+        let [desc, table] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                if r.description.is_empty() {
+                    format!("seeds {:?}", r.seeds)
+                } else {
+                    r.description.clone()
+                },
+                theme.dim_style(),
+            )),
+            desc,
+        );
+        let (header, rows) = r.table_cells();
+        // Each column as wide as its widest cell (the first also holds the colour mark).
+        let widths: Vec<Constraint> = header
+            .iter()
+            .enumerate()
+            .map(|(c, h)| {
+                let w = rows
+                    .iter()
+                    .map(|row| row[c].chars().count())
+                    .chain([h.chars().count()])
+                    .max()
+                    .unwrap_or(1) as u16;
+                if c == 0 {
+                    Constraint::Min(w + 2)
+                } else {
+                    Constraint::Length(w)
+                }
+            })
+            .collect();
+        let rows: Vec<Row> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, cells)| {
+                let shown = !self.hidden.contains(&cells[0]);
+                let mut spans = vec![Line::from(vec![
+                    Span::styled(
+                        if shown { "■ " } else { "□ " },
+                        Style::default().fg(theme.series_color(i)),
+                    ),
+                    Span::raw(cells[0].clone()),
+                ])];
+                spans.extend(
+                    cells
+                        .into_iter()
+                        .skip(1)
+                        .map(|c| Line::from(c).alignment(Alignment::Right)),
+                );
+                Row::new(spans)
+            })
+            .collect();
+        let header: Vec<Line> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let l = Line::from(*h);
+                if i == 0 {
+                    l
+                } else {
+                    l.alignment(Alignment::Right)
+                }
+            })
+            .collect();
+        let t = Table::new(rows, widths)
+            .header(Row::new(header).style(theme.title_style()))
+            .row_highlight_style(theme.selected())
+            .style(theme.base());
+        let mut st = TableState::default()
+            .with_selected((!r.variants.is_empty()).then_some(self.variant_sel));
+        f.render_stateful_widget(t, table, &mut st);
+    }
+
+    fn draw_runs(&self, f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
+        let name = self.selected_variant().unwrap_or("-").to_string();
+        let mut lines = Vec::new();
+        let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
+        for run in r.runs.iter().filter(|x| x.variant == name) {
+            let status_style = match run.status {
+                RunStatus::Finished => Style::default().fg(theme.ok),
+                RunStatus::Partial => Style::default().fg(theme.warn),
+                RunStatus::Pending => theme.dim_style(),
+            };
+            let run_name = run
+                .dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+            lines.push(Line::from(vec![
+                Span::raw(format!("{run_name}  ")),
+                Span::styled(format!("{:<8}", run.status.label()), status_style),
+                Span::raw(format!(
+                    "  {:<9} best {:>6}  final {:>6}  token {:>6}  steps {:>4}  wall {}",
+                    match (run.last_step, run.max_steps) {
+                        (Some(s), 0) => s.to_string(),
+                        (Some(s), m) => format!("{s}/{m}"),
+                        (None, _) => "-".into(),
+                    },
+                    pct(run.best_exact),
+                    pct(run.final_exact),
+                    pct(run.final_token_accuracy),
+                    run.avg_steps.map_or("-".into(), |v| format!("{v:.2}")),
+                    run.wall_s.map_or("-".into(), format_duration),
+                )),
+            ]));
+        }
+        f.render_widget(
+            Paragraph::new(lines).style(theme.base()).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(theme.border_style(false))
+                    .title(Span::styled(
+                        format!(" Runs of {name} "),
+                        Style::default().fg(theme.fg),
+                    )),
+            ),
+            area,
+        );
+    }
+}
+
+impl Component for ExperimentsPane {
+    fn hints(&self) -> Vec<KeyHint> {
+        vec![
+            KeyHint::bar("j/k", "experiment"),
+            KeyHint::bar("←/→", "variant"),
+            KeyHint::bar("space", "show/hide"),
+            KeyHint::bar("s", "seeds"),
+            KeyHint::bar("L", "loss"),
+            KeyHint::bar("Enter", "curves"),
+            KeyHint::help("s", "curves: mean over seeds / each seed"),
+            KeyHint::help("L", "loss curve: train (smoothed) / eval"),
+            KeyHint::help("Enter", "follow the variant's runs in the Curves pane"),
+            KeyHint::help("o", "open the variant's best checkpoint in the Solver"),
+            KeyHint::help(
+                "w",
+                "write report.md and report.csv into the experiment folder",
+            ),
+            KeyHint::help("r", "rescan runs/experiments and reload"),
+        ]
+    }
+
+    fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
+        match key.code {
+            KeyCode::Char('j') | KeyCode::Down if !self.entries.is_empty() => {
+                self.sel = (self.sel + 1) % self.entries.len();
+                self.reload(true);
+            }
+            KeyCode::Char('k') | KeyCode::Up if !self.entries.is_empty() => {
+                self.sel = (self.sel + self.entries.len() - 1) % self.entries.len();
+                self.reload(true);
+            }
+            KeyCode::Right | KeyCode::Char('l') => {
+                let n = self.variant_count();
+                if n > 0 {
+                    self.variant_sel = (self.variant_sel + 1) % n;
+                }
+            }
+            KeyCode::Left | KeyCode::Char('h') => {
+                let n = self.variant_count();
+                if n > 0 {
+                    self.variant_sel = (self.variant_sel + n - 1) % n;
+                }
+            }
+            KeyCode::Char(' ') => {
+                if let Some(name) = self.selected_variant().map(str::to_string) {
+                    if let Some(i) = self.hidden.iter().position(|h| *h == name) {
+                        self.hidden.remove(i);
+                    } else {
+                        self.hidden.push(name);
+                    }
+                }
+            }
+            KeyCode::Char('s') => {
+                self.seeds = match self.seeds {
+                    SeedMode::Mean => SeedMode::Each,
+                    SeedMode::Each => SeedMode::Mean,
+                }
+            }
+            KeyCode::Char('L') => {
+                self.loss = match self.loss {
+                    LossSplit::Train => LossSplit::Eval,
+                    LossSplit::Eval => LossSplit::Train,
+                }
+            }
+            KeyCode::Char('r') => {
+                self.rescan();
+                ctx.status(
+                    Level::Info,
+                    format!("experiments: {} found", self.entries.len()),
+                );
+            }
+            KeyCode::Char('w') => match (self.report(), self.loaded.as_ref()) {
+                (Some(r), Some(l)) => match r.write(&l.dir) {
+                    Ok((md, csv)) => ctx.status(
+                        Level::Info,
+                        format!("wrote {} and {}", Paths::display(&md), Paths::display(&csv)),
+                    ),
+                    Err(e) => ctx.log(Level::Error, format!("experiments: {e:#}")),
+                },
+                _ => ctx.status(Level::Warn, "no experiment to report on"),
+            },
+            KeyCode::Char('o') => {
+                let Some(name) = self.selected_variant().map(str::to_string) else {
+                    ctx.status(Level::Warn, "no experiment selected");
+                    return EventState::Consumed;
+                };
+                let found = self.report().and_then(|r| {
+                    r.runs.iter().filter(|x| x.variant == name).find_map(|x| {
+                        let best = x.dir.join("checkpoints").join("best.safetensors");
+                        if best.is_file() {
+                            Some(best)
+                        } else {
+                            crate::train::trainer::latest_checkpoint(&x.dir)
+                        }
+                    })
+                });
+                match found {
+                    Some(p) => {
+                        ctx.push(Action::OpenCheckpoint(p));
+                        ctx.push(Action::Focus(PaneId::Solver));
+                    }
+                    None => ctx.status(Level::Warn, format!("{name}: no checkpoint yet")),
+                }
+            }
+            KeyCode::Enter => {
+                let Some(name) = self.selected_variant().map(str::to_string) else {
+                    ctx.status(Level::Warn, "no experiment selected");
+                    return EventState::Consumed;
+                };
+                let dirs: Vec<PathBuf> = self
+                    .report()
+                    .map(|r| {
+                        r.runs
+                            .iter()
+                            .filter(|x| x.variant == name && !x.records.is_empty())
+                            .map(|x| x.dir.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if dirs.is_empty() {
+                    ctx.status(Level::Warn, format!("{name}: no run has metrics yet"));
+                } else {
+                    for d in dirs {
+                        ctx.push(Action::WatchRun(d));
+                    }
+                    ctx.push(Action::Focus(PaneId::Curves));
+                }
+            }
+            _ => return EventState::NotConsumed,
+        }
+        EventState::Consumed
+    }
+
+    fn tick(&mut self, _ctx: &mut Ctx) -> bool {
+        if self
+            .last_poll
+            .is_some_and(|t| t.elapsed() < self.poll_every)
+        {
+            return false;
+        }
+        self.reload(false)
+    }
+
+    fn draw(&mut self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border_style(focused))
+            .title(Span::styled(
+                format!(" Experiments · {} ", Paths::display(&self.root)),
+                theme.title_style(),
+            ));
+        let inner = block.inner(area);
+        f.render_widget(block.style(theme.base()), area);
+        let list_w = 26.min(inner.width / 4);
+        let [list, right] =
+            Layout::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(inner);
+        self.draw_list(f, list, theme, focused);
+        let this: &Self = self;
+        let report = match this.loaded.as_ref().map(|l| &l.report) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                f.render_widget(
+                    Paragraph::new(Line::styled(e.clone(), Style::default().fg(theme.error)))
+                        .wrap(ratatui::widgets::Wrap { trim: true })
+                        .style(theme.base())
+                        .block(Block::default().borders(Borders::ALL)),
+                    right,
+                );
+                return;
+            }
+            None => {
+                f.render_widget(
+                    Paragraph::new(vec![
+                        Line::raw(""),
+                        Line::styled(
+                            format!("  no experiment under {}", Paths::display(&self.root)),
+                            theme.dim_style(),
+                        ),
+                        Line::styled(
+                            "  `trm-tui experiment run FILE` runs one (experiments/README.md)",
+                            theme.dim_style(),
+                        ),
+                    ])
+                    .style(theme.base()),
+                    right,
+                );
+                return;
+            }
+        };
+        let table_h = (report.variants.len() as u16 + 4)
+            .min(right.height / 3)
+            .max(5);
+        let seeds_h = (report.seeds.len() as u16 + 2).min(8);
+        let [table, runs, charts] = Layout::vertical([
+            Constraint::Length(table_h),
+            Constraint::Length(seeds_h),
+            Constraint::Min(6),
+        ])
+        .areas(right);
+        this.draw_table(f, table, theme, report);
+        this.draw_runs(f, runs, theme, report);
+        let [a, b] =
+            Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).areas(charts);
+        this.draw_chart(
+            f,
+            a,
+            theme,
+            "eval exact accuracy",
+            "exact_accuracy",
+            "eval",
+            false,
+        );
+        match this.loss {
+            LossSplit::Train => this.draw_chart(
+                f,
+                b,
+                theme,
+                "train lm loss (smoothed)",
+                "lm_loss",
+                "train",
+                true,
+            ),
+            LossSplit::Eval => {
+                this.draw_chart(f, b, theme, "eval lm loss", "lm_loss", "eval", false)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyModifiers;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn mean_series_keeps_steps_every_seed_reached() {
+        let a = vec![(1.0, 1.0), (2.0, 3.0), (3.0, 5.0)];
+        let b = vec![(1.0, 3.0), (2.0, f64::NAN)];
+        assert_eq!(mean_series(&[a.clone(), b]), vec![(1.0, 2.0)]);
+        assert_eq!(mean_series(&[a.clone(), Vec::new()]), a);
+        assert!(mean_series(&[]).is_empty());
+    }
+
+    #[test]
+    fn lists_experiment_folders_and_handles_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let mut p = ExperimentsPane::new(&paths, 0.6);
+        assert!(p.entries.is_empty() && p.loaded.is_none());
+        let e = paths.runs_dir.join("experiments").join("abc");
+        std::fs::create_dir_all(&e).unwrap();
+        std::fs::write(
+            e.join("experiment.toml"),
+            "name = \"abc\"\nbase = \"smoke\"\n[[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\n",
+        )
+        .unwrap();
+        // A folder without experiment.toml is not an experiment.
+        std::fs::create_dir_all(paths.runs_dir.join("experiments").join("junk")).unwrap();
+        let mut ctx = Ctx::default();
+        p.handle_key(key(KeyCode::Char('r')), &mut ctx);
+        assert_eq!(p.entries.len(), 1);
+        let r = p.report().unwrap();
+        assert_eq!(r.variants.len(), 2);
+        assert_eq!(r.progress(), (0, 2));
+        p.handle_key(key(KeyCode::Right), &mut ctx);
+        assert_eq!(p.selected_variant(), Some("b"));
+        p.handle_key(key(KeyCode::Char(' ')), &mut ctx);
+        assert_eq!(p.hidden, vec!["b".to_string()]);
+        p.handle_key(key(KeyCode::Char('s')), &mut ctx);
+        assert_eq!(p.seeds, SeedMode::Each);
+        p.handle_key(key(KeyCode::Char('L')), &mut ctx);
+        assert_eq!(p.loss, LossSplit::Eval);
+        // No run has metrics: Enter says so instead of switching panes.
+        ctx.actions.clear();
+        p.handle_key(key(KeyCode::Enter), &mut ctx);
+        assert!(matches!(
+            ctx.actions.as_slice(),
+            [Action::Status(Level::Warn, _)]
+        ));
+        ctx.actions.clear();
+        p.handle_key(key(KeyCode::Char('o')), &mut ctx);
+        assert!(matches!(
+            ctx.actions.as_slice(),
+            [Action::Status(Level::Warn, _)]
+        ));
+        // Unchanged files are not read again.
+        assert!(!p.reload(false));
+        p.handle_key(key(KeyCode::Char('w')), &mut ctx);
+        assert!(e.join("report.md").is_file() && e.join("report.csv").is_file());
+    }
+}

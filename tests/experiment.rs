@@ -1,0 +1,501 @@
+//! Experiments end to end: bad experiment files are refused with errors naming the file, the
+//! variant and the key (exit status 2); a two-variant smoke experiment trains every (variant,
+//! seed) run and reports numbers that match the runs' own metrics files (read here
+//! independently); running it again skips the finished runs; a stopped run continues from its
+//! checkpoint with `resume`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use trm_tui::experiment::runner::{self, RunOptions, RunnerEvent, StopSignal};
+use trm_tui::experiment::{Experiment, Manifest, Report, RunStatus};
+use trm_tui::train::{TrainConfig, TrainerEvent};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trm-tui"));
+    // Never write into the repository's runs/.
+    c.env(
+        "TRM_RUNS_DIR",
+        std::env::temp_dir().join("trm-tui-test-runs"),
+    );
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Two variants x two seeds of the smoke model, a few steps each.
+const PAIR: &str = r#"
+name = "smoke-pair"
+description = "n = 2 against n = 1 on the smoke model"
+base = "smoke"
+seeds = [0, 1]
+
+[set]
+max_steps = 24
+eval_interval = 12
+eval_limit = 32
+"data.train_count" = 128
+"data.test_count" = 32
+
+[[variant]]
+name = "n2"
+
+[[variant]]
+name = "n1"
+description = "one latent update per cycle"
+set = { "arch.L_cycles" = 1 }
+"#;
+
+#[test]
+fn bad_files_name_the_file_the_variant_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "bad-type.toml",
+            &PAIR.replace("\"arch.L_cycles\" = 1", "\"arch.L_cycles\" = \"one\""),
+            &["variant `n1`", "set.arch.L_cycles", "expected an integer"],
+        ),
+        (
+            "bad-key.toml",
+            &PAIR.replace("\"arch.L_cycles\" = 1", "\"arch.L_cycle\" = 1"),
+            &["variant `n1`", "set.arch.L_cycle", "unknown setting"],
+        ),
+        (
+            "bad-top.toml",
+            &format!("seed = 3\n{PAIR}"),
+            &["seed: unknown key", "known: name, description, base"],
+        ),
+        (
+            "bad-base.toml",
+            &PAIR.replace("base = \"smoke\"", "base = \"smok\""),
+            &["base: unknown preset `smok`", "sudoku4-cpu"],
+        ),
+        (
+            "bad-shared.toml",
+            &PAIR.replace("eval_limit = 32", "eval_limit = -1"),
+            &["set.eval_limit"],
+        ),
+        (
+            // Valid overrides, invalid together: the failing setting is named.
+            "bad-invalid.toml",
+            &PAIR.replace("\"arch.L_cycles\" = 1", "\"arch.L_cycles\" = 0"),
+            &["variant `n1`", "arch.L_cycles", "must be >= 1"],
+        ),
+        (
+            "bad-variant-key.toml",
+            &PAIR.replace("name = \"n2\"", "name = \"n2\"\nsets = {}"),
+            &["variant `n2`", "sets: unknown key"],
+        ),
+        (
+            "bad-new-key.toml",
+            &PAIR.replace("\"arch.L_cycles\" = 1", "\"arch.latent\" = \"double_z\""),
+            &["variant `n1`", "set.arch.latent", "single_z"],
+        ),
+    ];
+    for (name, text, wanted) in cases {
+        let f = write(dir.path(), name, text);
+        let out = dir.path().join("out");
+        let check = ["experiment", "check", f.to_str().unwrap()];
+        let run_it = [
+            "experiment",
+            "run",
+            f.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        for (sub, args) in [("check", &check[..]), ("run", &run_it[..])] {
+            let o = run(args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{name} {sub}: {err}");
+            assert!(err.contains(f.to_str().unwrap()), "{name}: {err}");
+            for w in *wanted {
+                assert!(err.contains(w), "{name} {sub}: `{w}` not in: {err}");
+            }
+        }
+    }
+    assert!(!dir.path().join("out").exists(), "nothing trained");
+    // The library error carries the same parts.
+    let e = Experiment::parse(cases[0].1, Path::new("x.toml")).unwrap_err();
+    assert_eq!(
+        (e.variant.as_deref(), e.key.as_deref()),
+        (Some("n1"), Some("set.arch.L_cycles"))
+    );
+    // A variant that is not in the file, and a folder with no experiment.
+    let f = write(dir.path(), "ok.toml", PAIR);
+    let o = run(&["experiment", "run", f.to_str().unwrap(), "--only", "n3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no variant `n3`"), "{}", stderr(&o));
+    let o = run(&["experiment", "report", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("experiment.toml"), "{}", stderr(&o));
+}
+
+/// A run's figures, computed here from its files with serde_json.
+#[derive(Debug)]
+struct Own {
+    params: usize,
+    best: f64,
+    last: f64,
+    token: f64,
+    avg_steps: Option<f64>,
+    wall: f64,
+    rate: f64,
+}
+
+fn own_figures(run_dir: &Path) -> Own {
+    let cfg =
+        TrainConfig::from_toml_str(&std::fs::read_to_string(run_dir.join("config.toml")).unwrap())
+            .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let f = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_f64());
+    let evals: Vec<&serde_json::Value> = lines.iter().filter(|v| v["split"] == "eval").collect();
+    let train: Vec<&serde_json::Value> = lines.iter().filter(|v| v["split"] == "train").collect();
+    assert!(!evals.is_empty() && !train.is_empty());
+    let last_step = train
+        .iter()
+        .map(|v| v["step"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let from = (last_step as f64 * 0.9).floor() as u64;
+    let halted: Vec<(u64, f64, f64)> = train
+        .iter()
+        .filter_map(|v| {
+            let (s, c) = (f(v, "steps")?, f(v, "count")?);
+            (c > 0.0).then(|| (v["step"].as_u64().unwrap(), s, c))
+        })
+        .collect();
+    let tail: Vec<&(u64, f64, f64)> = halted.iter().filter(|h| h.0 > from).collect();
+    let avg_steps = if tail.is_empty() {
+        halted.last().map(|h| h.1)
+    } else {
+        Some(tail.iter().map(|h| h.1 * h.2).sum::<f64>() / tail.iter().map(|h| h.2).sum::<f64>())
+    };
+    let rates: Vec<f64> = train
+        .iter()
+        .filter_map(|v| f(v, "samples_per_s"))
+        .filter(|r| *r > 0.0)
+        .collect();
+    Own {
+        params: cfg.arch.num_parameters(),
+        best: evals
+            .iter()
+            .map(|v| f(v, "exact_accuracy").unwrap())
+            .fold(f64::MIN, f64::max),
+        last: f(evals.last().unwrap(), "exact_accuracy").unwrap(),
+        token: f(evals.last().unwrap(), "accuracy").unwrap(),
+        avg_steps,
+        wall: f(lines.last().unwrap(), "wall_s").unwrap(),
+        rate: rates.iter().sum::<f64>() / rates.len() as f64,
+    }
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+    (m, s)
+}
+
+fn close(a: f64, b: &str, what: &str) {
+    let b: f64 = b
+        .parse()
+        .unwrap_or_else(|_| panic!("{what}: `{b}` is not a number"));
+    assert!(
+        (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+        "{what}: ours {a}, report {b}"
+    );
+}
+
+#[test]
+fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "pair.toml", PAIR);
+    let out = dir.path().join("exp");
+    let o = run(&[
+        "experiment",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("experiment.toml")).unwrap(),
+        PAIR,
+        "a copy of the experiment file"
+    );
+    let manifest = Manifest::read(&out).unwrap();
+    assert_eq!(manifest.name, "smoke-pair");
+    assert_eq!(manifest.runs.len(), 4);
+    assert!(
+        manifest.runs.iter().all(|r| r.status == "finished"),
+        "{manifest:?}"
+    );
+    let n1 = manifest.variants.iter().find(|v| v.name == "n1").unwrap();
+    assert!(n1
+        .diff_from_base
+        .iter()
+        .any(|c| c.key == "arch.L_cycles" && c.base == "2" && c.value == "1"));
+
+    // The report's numbers are the runs' own.
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: BTreeMap<String, BTreeMap<&str, String>> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let row: BTreeMap<&str, String> = header
+                .iter()
+                .copied()
+                .zip(cells.iter().map(|c| c.to_string()))
+                .collect();
+            (cells[0].to_string(), row)
+        })
+        .collect();
+    assert_eq!(
+        rows.keys().cloned().collect::<Vec<_>>(),
+        vec!["n1".to_string(), "n2".to_string()]
+    );
+    for (variant, l_cycles) in [("n2", 2usize), ("n1", 1)] {
+        let row = &rows[variant];
+        let runs: Vec<Own> = [0, 1]
+            .iter()
+            .map(|s| {
+                let d = out.join(format!("{variant}-s{s}"));
+                let cfg = TrainConfig::from_toml_str(
+                    &std::fs::read_to_string(d.join("config.toml")).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(cfg.seed, *s, "the seed override sets the training seed");
+                assert_eq!(cfg.arch.l_cycles, l_cycles);
+                assert_eq!(cfg.max_steps, 24);
+                own_figures(&d)
+            })
+            .collect();
+        // Same data for every run: the data seed is the base's.
+        let data = |s: u64| {
+            std::fs::read_to_string(out.join(format!("{variant}-s{s}/data/train.csv"))).unwrap()
+        };
+        assert_eq!(data(0), data(1));
+        assert_eq!(row["runs_finished"], "2");
+        assert_eq!(row["params"], runs[0].params.to_string());
+        let cfg = TrainConfig::from_toml_str(
+            &std::fs::read_to_string(out.join(format!("{variant}-s0/config.toml"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            row["effective_depth"],
+            cfg.arch.effective_depth().to_string()
+        );
+        type Get = fn(&Own) -> f64;
+        let columns: [(&str, Get); 5] = [
+            ("best_exact", |r| r.best),
+            ("final_exact", |r| r.last),
+            ("final_token_accuracy", |r| r.token),
+            ("wall_s", |r| r.wall),
+            ("samples_per_s", |r| r.rate),
+        ];
+        for (col, get) in columns {
+            let v: Vec<f64> = runs.iter().map(get).collect();
+            let (m, s) = mean_std(&v);
+            close(
+                m,
+                &row[format!("{col}_mean").as_str()],
+                &format!("{variant} {col} mean"),
+            );
+            close(
+                s,
+                &row[format!("{col}_std").as_str()],
+                &format!("{variant} {col} std"),
+            );
+        }
+        let steps: Vec<f64> = runs.iter().filter_map(|r| r.avg_steps).collect();
+        assert_eq!(steps.len(), 2, "every run halted some sequences");
+        close(mean_std(&steps).0, &row["avg_steps_mean"], "avg steps");
+    }
+    // The same report from the folder, on stdout.
+    let o = run(&["experiment", "report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("4 of 4 runs finished"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("variant") && l.contains("best exact")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("n1 ")), "{text}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("| n2 |") && md.contains("one latent update per cycle"),
+        "{md}"
+    );
+
+    // Again: every run is finished, nothing is trained or rewritten.
+    let before: Vec<(PathBuf, String)> = ["n2-s0", "n2-s1", "n1-s0", "n1-s1"]
+        .iter()
+        .map(|r| {
+            let p = out.join(r).join("metrics.jsonl");
+            let t = std::fs::read_to_string(&p).unwrap();
+            (p, t)
+        })
+        .collect();
+    let o = run(&[
+        "experiment",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("finished before; skipped").count(), 4, "{err}");
+    assert!(err.contains("0 trained, 4 skipped"), "{err}");
+    for (p, t) in before {
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), t, "{}", p.display());
+    }
+
+    // The file changed under finished runs: refused, naming the run and the setting.
+    let changed = write(
+        dir.path(),
+        "pair.toml",
+        &PAIR.replace("max_steps = 24", "max_steps = 30"),
+    );
+    let o = run(&[
+        "experiment",
+        "run",
+        changed.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("n2-s0") && err.contains("max_steps = 24 (the file says 30)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stopped_run_continues_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PAIR
+        .replace("seeds = [0, 1]", "seeds = [5]")
+        .replace("name = \"smoke-pair\"", "name = \"smoke-stop\"");
+    let exp = Experiment::parse(&text, &dir.path().join("stop.toml")).unwrap();
+    let out = dir.path().join("exp");
+    let opts = RunOptions {
+        out_dir: out.clone(),
+        only: Some("n1".into()),
+        resume: true,
+    };
+    // Stop after step 8.
+    let stop = StopSignal::new();
+    let s = runner::run(&exp, &opts, &stop, |ev| {
+        if let RunnerEvent::Trainer {
+            event: TrainerEvent::Progress(p),
+            ..
+        } = ev
+        {
+            if p.step >= 8 {
+                stop.request();
+            }
+        }
+    })
+    .unwrap();
+    assert_eq!(s.stopped.as_deref(), Some("n1-s5"), "{s:?}");
+    assert!(s.finished.is_empty());
+    let m = Manifest::read(&out).unwrap();
+    let status = |m: &Manifest, d: &str| m.runs.iter().find(|r| r.dir == d).unwrap().status.clone();
+    assert_eq!(status(&m, "n1-s5"), "stopped");
+    assert_eq!(status(&m, "n2-s5"), "pending", "--only leaves the others");
+    let r = Report::load(&exp, &out);
+    let run = r.runs.iter().find(|r| r.variant == "n1").unwrap();
+    assert_eq!(run.status, RunStatus::Partial);
+    let stopped_at = run.last_step.unwrap();
+    assert!((8..24).contains(&stopped_at), "{stopped_at}");
+
+    // Again with resume: continues from the stop checkpoint to the end.
+    let s = runner::run(&exp, &opts, &StopSignal::new(), |_| {}).unwrap();
+    assert_eq!(s.finished, vec!["n1-s5".to_string()], "{s:?}");
+    let r = Report::load(&exp, &out);
+    let run = r.runs.iter().find(|r| r.variant == "n1").unwrap();
+    assert_eq!(run.status, RunStatus::Finished);
+    let steps: Vec<u64> = run
+        .records
+        .iter()
+        .filter(|r| r.split == "train")
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(steps, (1..=24).collect::<Vec<_>>(), "each step logged once");
+    let events = std::fs::read_to_string(out.join("n1-s5/events.jsonl")).unwrap();
+    assert!(events.contains("\"resume\""), "{events}");
+    assert_eq!(r.variants[1].runs_finished, 1);
+    assert_eq!(r.variants[0].runs_finished, 0);
+    assert_eq!(r.progress(), (1, 2));
+}
+
+#[test]
+fn shipped_experiment_files_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut names = Vec::new();
+    for size in ["cpu", "paper"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(size))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        let stems: Vec<String> = files
+            .iter()
+            .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+            .collect();
+        for wanted in [
+            "attention-vs-mlp",
+            "layers-2-vs-4",
+            "continue-loss",
+            "recursion-T-n",
+            "tasks",
+            "trm-vs-hrm",
+        ] {
+            assert!(stems.iter().any(|s| s == wanted), "{size}/{wanted}.toml");
+        }
+        for f in &files {
+            let e = Experiment::load(f).unwrap_or_else(|e| panic!("{e}"));
+            assert!(e.name.ends_with(&format!("-{size}")), "{}", f.display());
+            assert!(!names.contains(&e.name), "two files named {}", e.name);
+            names.push(e.name.clone());
+            assert!(!e.description.is_empty(), "{}", f.display());
+            for v in &e.variants {
+                let c = &v.config;
+                if size == "cpu" {
+                    assert!(v.base.ends_with("-cpu"), "{}: {}", f.display(), v.name);
+                    assert!(c.max_steps > 0 && c.max_steps <= 1500, "{}", f.display());
+                    assert!(c.arch.hidden_size <= 64 && c.global_batch_size == 64);
+                } else {
+                    assert!(!c.data.path.is_empty(), "{}: {}", f.display(), v.name);
+                }
+                // HRM is HRM's size (spec §10: 27,275,266 parameters for Sudoku).
+                if v.name.starts_with("hrm") && size == "paper" {
+                    assert_eq!(c.arch.num_parameters(), 27_275_266, "{}", f.display());
+                }
+            }
+        }
+    }
+}
