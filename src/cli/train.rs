@@ -15,6 +15,7 @@ use crate::data::build::{load_source, SourceOptions};
 use crate::data::dataset::{single_example_split, Dataset, DatasetMetadata};
 use crate::data::PuzzleKind;
 use crate::model::weights::load_model;
+use crate::train::device::{device_label, dtype_name, resolve_forward_dtype};
 use crate::train::engine::evaluate_model;
 use crate::train::trainer::{
     latest_checkpoint, new_run_id, open_device, runs_root, spawn, RunSpec,
@@ -44,8 +45,9 @@ pub struct TrainArgs {
     /// The run folder (default `runs/<time>-<preset>`).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
-    /// `cpu`, `auto`, `cuda` or `cuda:N` (sets `device`).
-    #[arg(long)]
+    /// `cpu`, `auto` (the first CUDA device if one opens, else the CPU) or `cuda:N`; sets
+    /// `device`.
+    #[arg(long, value_name = "auto|cpu|cuda:N")]
     pub device: Option<String>,
 }
 
@@ -63,11 +65,16 @@ pub struct EvalArgs {
     /// Examples per batch.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    #[arg(long, default_value = "cpu")]
+    /// `cpu`, `auto` (the first CUDA device if one opens, else the CPU) or `cuda:N`.
+    #[arg(long, default_value = "cpu", value_name = "auto|cpu|cuda:N")]
     pub device: String,
     /// Print the metrics as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Evaluate a freshly initialised model (this seed) with the checkpoint's architecture
+    /// instead of its weights: the untrained baseline a model card compares against.
+    #[arg(long, value_name = "SEED")]
+    pub untrained: Option<u64>,
 }
 
 /// Resolve the config of a `train` invocation.
@@ -302,6 +309,10 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         eprintln!("{n}");
     }
     let (model, meta) = load_model(&args.checkpoint, None, &device)?;
+    let model = match args.untrained {
+        Some(seed) => crate::model::TrmModel::new(model.config.clone(), seed, &device)?,
+        None => model,
+    };
     let (dmeta, ds, kind) = eval_split(&args.data)?;
     let cfg = &model.config;
     if dmeta.seq_len != cfg.seq_len || dmeta.vocab_size > cfg.vocab_size {
@@ -319,19 +330,28 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit, None)?;
     m.insert("eval_seconds".into(), Some(t0.elapsed().as_secs_f64()));
-    if let Some(step) = meta
-        .get(crate::train::engine::META_STEP)
-        .and_then(|s| s.parse::<f64>().ok())
-    {
-        m.insert("checkpoint_step".into(), Some(step));
+    match args.untrained {
+        Some(seed) => {
+            m.insert("untrained_seed".into(), Some(seed as f64));
+        }
+        None => {
+            if let Some(step) = meta
+                .get(crate::train::engine::META_STEP)
+                .and_then(|s| s.parse::<f64>().ok())
+            {
+                m.insert("checkpoint_step".into(), Some(step));
+            }
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
         println!(
-            "checkpoint {}  data {}",
+            "checkpoint {}  data {}  device {} ({})",
             args.checkpoint.display(),
-            args.data.display()
+            args.data.display(),
+            device_label(&device),
+            dtype_name(resolve_forward_dtype(cfg.forward_dtype, &device))
         );
         for (k, v) in &m {
             println!(

@@ -589,7 +589,7 @@ pub fn collect_arc_votes(
         );
     }
     let mut offered = 0usize;
-    for_each_eval_batch(model, data, batch_size, limit, |batch, out, loss| {
+    for_each_eval_batch(model, data, batch_size, limit, |batch, out, loss, _| {
         offered += evaluator.add_batch(batch, out, loss)?;
         Ok(())
     })?;

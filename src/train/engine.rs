@@ -587,24 +587,60 @@ pub fn for_each_eval_batch(
     data: &crate::data::dataset::Dataset,
     batch_size: usize,
     limit: usize,
-    mut on_batch: impl FnMut(&Batch, &ActOutput, &LossOutput) -> Result<()>,
+    mut on_batch: impl FnMut(&Batch, &ActOutput, &LossOutput, &[Halt]) -> Result<()>,
 ) -> Result<()> {
     if batch_size == 0 {
         bail!("the evaluation batch size is 0");
     }
     let mut rng = Rng::new(0);
+    let max = model.config.halt_max_steps;
     for batch in eval_batches(data, batch_size, limit) {
         let mut carry = model.act_initial_carry(batch.size)?;
         let mut last = None;
-        for _ in 0..model.config.halt_max_steps {
+        let mut halts = vec![
+            Halt {
+                step: max,
+                correct_by_step: Vec::with_capacity(max),
+            };
+            batch.size
+        ];
+        let mut halted = vec![false; batch.size];
+        for step in 1..=max {
             let (c, out, loss) = model.act_loss_step(&carry, &batch, false, &mut rng)?;
+            let q_halt = out.step.q_halt.to_vec1::<f32>()?;
+            for (row, h) in halts.iter_mut().enumerate() {
+                h.correct_by_step.push(loss.seq_correct[row]);
+                if !halted[row] && q_halt[row] > 0.0 {
+                    halted[row] = true;
+                    h.step = step;
+                }
+            }
             carry = c;
             last = Some((out, loss));
         }
         let (out, loss) = last.ok_or_else(|| eyre!("halt_max_steps is 0"))?;
-        on_batch(&carry.current, &out, &loss)?;
+        on_batch(&carry.current, &out, &loss, &halts)?;
     }
     Ok(())
+}
+
+/// One example's trace at evaluation (which runs every supervision step, as the official code
+/// does): where the model would halt, the first step (1-based) whose `q_halt` logit is
+/// positive, or the last step; and whether the answer was exactly right after each step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Halt {
+    pub step: usize,
+    pub correct_by_step: Vec<bool>,
+}
+
+impl Halt {
+    /// Whether the answer at the halting step was exactly right.
+    pub fn correct_at_halt(&self) -> bool {
+        self.correct_by_step
+            .get(self.step.saturating_sub(1))
+            .copied()
+            .unwrap_or(false)
+    }
 }
 
 /// Evaluate a model on a split: every example runs all `halt_max_steps` supervision steps;
@@ -621,8 +657,22 @@ pub fn evaluate_model(
     let mut sums = MetricSums::default();
     let mut maze_ok = 0usize;
     let mut maze_n = 0usize;
-    for_each_eval_batch(model, data, batch_size, limit, |batch, out, loss| {
+    let (mut halt_steps, mut halt_correct, mut halt_n) = (0usize, 0usize, 0usize);
+    let mut by_step = vec![0usize; model.config.halt_max_steps];
+    for_each_eval_batch(model, data, batch_size, limit, |batch, out, loss, halts| {
         sums.add(&loss.metrics);
+        let s = batch.seq_len;
+        for (row, h) in halts.iter().enumerate() {
+            // Padding rows of the last batch have no label.
+            if batch.labels[row * s..(row + 1) * s].iter().any(|&l| l != -100) {
+                halt_steps += h.step;
+                halt_correct += h.correct_at_halt() as usize;
+                halt_n += 1;
+                for (k, &c) in h.correct_by_step.iter().enumerate() {
+                    by_step[k] += c as usize;
+                }
+            }
+        }
         if let Some(ev) = arc.as_deref_mut() {
             ev.add_batch(batch, out, loss)?;
         }
@@ -650,6 +700,23 @@ pub fn evaluate_model(
         Ok(())
     })?;
     let mut m = normalise(&sums, 1.0, true);
+    if halt_n > 0 {
+        m.insert(
+            "halt_step".into(),
+            Some(halt_steps as f64 / halt_n as f64),
+        );
+        m.insert(
+            "exact_at_halt".into(),
+            Some(halt_correct as f64 / halt_n as f64),
+        );
+        // Exact accuracy after each supervision step: how the answer improves (or "overthinks").
+        for (k, c) in by_step.iter().enumerate() {
+            m.insert(
+                format!("exact_step_{:02}", k + 1),
+                Some(*c as f64 / halt_n as f64),
+            );
+        }
+    }
     if maze_n > 0 {
         m.insert(
             "maze_valid_path".into(),
