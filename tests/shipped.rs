@@ -51,9 +51,7 @@ fn cards() -> Vec<Card> {
             .unwrap_or_else(|_| panic!("{name}: a shipped checkpoint needs a model card {md:?}"));
         let eval_line = text
             .lines()
-            .find(|l| {
-                l.contains("trm-tui eval --checkpoint") && !l.contains("--untrained")
-            })
+            .find(|l| l.contains("trm-tui eval --checkpoint") && !l.contains("--untrained"))
             .unwrap_or_else(|| panic!("{name}: the card has no eval command"));
         let data = eval_line
             .split_whitespace()

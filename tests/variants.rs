@@ -136,7 +136,12 @@ fn random_batch(cfg: &TrmConfig, b: usize, seed: u64) -> Batch {
 }
 
 fn abs_sum(t: &Tensor) -> f32 {
-    t.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()
+    t.abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -152,22 +157,23 @@ fn every_variant_gets_gradients_on_every_parameter() {
         let carry = model.act_initial_carry(3).unwrap();
         let mut rng = Rng::new(0);
         // Two supervision steps, so that the carried state (and the continue target) is used.
-        let (carry, _, _) = model
-            .act_loss_step(&carry, &batch, true, &mut rng)
-            .unwrap();
-        let (_, _, loss) = model
-            .act_loss_step(&carry, &batch, true, &mut rng)
-            .unwrap();
+        let (carry, _, _) = model.act_loss_step(&carry, &batch, true, &mut rng).unwrap();
+        let (_, _, loss) = model.act_loss_step(&carry, &batch, true, &mut rng).unwrap();
         let grads = loss.total.backward().unwrap();
         for (pname, var) in model.params() {
             let g = grads
                 .get(var.as_tensor())
                 .unwrap_or_else(|| panic!("{name}: no gradient for {pname}"));
             let n = abs_sum(g);
-            assert!(n > 0.0 && n.is_finite(), "{name}: gradient of {pname} is {n}");
+            assert!(
+                n > 0.0 && n.is_finite(),
+                "{name}: gradient of {pname} is {n}"
+            );
         }
         if cfg.separate_nets {
-            assert!(model.param("H_level.layers.0.mlp.down_proj.weight").is_some());
+            assert!(model
+                .param("H_level.layers.0.mlp.down_proj.weight")
+                .is_some());
         }
     }
 }
@@ -176,9 +182,7 @@ fn every_variant_gets_gradients_on_every_parameter() {
 fn grads_of(model: &TrmModel, batch: &Batch) -> (f32, BTreeMap<String, Tensor>) {
     let carry = model.act_initial_carry(batch.size).unwrap();
     let mut rng = Rng::new(0);
-    let (_, out, loss) = model
-        .act_loss_step(&carry, batch, true, &mut rng)
-        .unwrap();
+    let (_, out, loss) = model.act_loss_step(&carry, batch, true, &mut rng).unwrap();
     let grads = loss.total.backward().unwrap();
     let m = model
         .params()

@@ -355,12 +355,12 @@ impl TrmModel {
             opt(name).unwrap_or_else(|| panic!("parameter {name} exists by construction"))
         };
         let block = |p: String| Block {
-                    qkv: opt(&format!("{p}.self_attn.qkv_proj.weight")),
-                    o: opt(&format!("{p}.self_attn.o_proj.weight")),
-                    mlp_t_gate_up: opt(&format!("{p}.mlp_t.gate_up_proj.weight")),
-                    mlp_t_down: opt(&format!("{p}.mlp_t.down_proj.weight")),
-                    gate_up: get(&format!("{p}.mlp.gate_up_proj.weight")),
-                    down: get(&format!("{p}.mlp.down_proj.weight")),
+            qkv: opt(&format!("{p}.self_attn.qkv_proj.weight")),
+            o: opt(&format!("{p}.self_attn.o_proj.weight")),
+            mlp_t_gate_up: opt(&format!("{p}.mlp_t.gate_up_proj.weight")),
+            mlp_t_down: opt(&format!("{p}.mlp_t.down_proj.weight")),
+            gate_up: get(&format!("{p}.mlp.gate_up_proj.weight")),
+            down: get(&format!("{p}.mlp.down_proj.weight")),
         };
         let (blocks, h_blocks): (Vec<_>, Vec<_>) = block_prefixes(&self.config)
             .into_iter()
@@ -467,12 +467,15 @@ impl TrmModel {
         let (l, d) = (self.config.total_len(), self.config.hidden_size);
         let dt = self.forward_dtype();
         let z_l = match self.config.latent {
-            Latent::MultiScaleZ => self
-                .l_init
-                .to_dtype(dt)?
-                .unsqueeze(1)?
-                .broadcast_as((batch, self.config.num_z(), l, d))?,
-            Latent::Yz | Latent::SingleZ => self.l_init.to_dtype(dt)?.broadcast_as((batch, l, d))?,
+            Latent::MultiScaleZ => self.l_init.to_dtype(dt)?.unsqueeze(1)?.broadcast_as((
+                batch,
+                self.config.num_z(),
+                l,
+                d,
+            ))?,
+            Latent::Yz | Latent::SingleZ => {
+                self.l_init.to_dtype(dt)?.broadcast_as((batch, l, d))?
+            }
         };
         Ok(InnerCarry {
             z_h: self
@@ -557,7 +560,8 @@ impl TrmModel {
         let mut heads = None;
         for cycle in 0..cfg.h_cycles {
             let last_cycle = cycle + 1 == cfg.h_cycles;
-            let tracked = |last_call: bool| grad && last_cycle && (last_call || !cfg.one_step_gradient);
+            let tracked =
+                |last_call: bool| grad && last_cycle && (last_call || !cfg.one_step_gradient);
             // Pick the weights and embedding of a call, and whether its output keeps a graph.
             let pick = |t: bool| if t { (&w_g, &x_g) } else { (&w_ng, &x_ng) };
             let keep = |t: bool, z: Tensor| if t { z } else { z.detach() };
@@ -593,9 +597,8 @@ impl TrmModel {
                 cycle_logits.push(self.heads(&w_ng, &z_h)?.0);
             }
         }
-        let (logits, q_halt, q_continue) = heads.ok_or_else(|| {
-            candle_core::Error::Msg("H_cycles must be >= 1".into())
-        })?;
+        let (logits, q_halt, q_continue) =
+            heads.ok_or_else(|| candle_core::Error::Msg("H_cycles must be >= 1".into()))?;
         if record_cycles {
             cycle_logits.push(logits.detach());
         }

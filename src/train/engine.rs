@@ -664,7 +664,10 @@ pub fn evaluate_model(
         let s = batch.seq_len;
         for (row, h) in halts.iter().enumerate() {
             // Padding rows of the last batch have no label.
-            if batch.labels[row * s..(row + 1) * s].iter().any(|&l| l != -100) {
+            if batch.labels[row * s..(row + 1) * s]
+                .iter()
+                .any(|&l| l != -100)
+            {
                 halt_steps += h.step;
                 halt_correct += h.correct_at_halt() as usize;
                 halt_n += 1;
@@ -701,10 +704,7 @@ pub fn evaluate_model(
     })?;
     let mut m = normalise(&sums, 1.0, true);
     if halt_n > 0 {
-        m.insert(
-            "halt_step".into(),
-            Some(halt_steps as f64 / halt_n as f64),
-        );
+        m.insert("halt_step".into(), Some(halt_steps as f64 / halt_n as f64));
         m.insert(
             "exact_at_halt".into(),
             Some(halt_correct as f64 / halt_n as f64),
