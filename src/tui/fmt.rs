@@ -29,19 +29,12 @@ pub fn num(v: f64) -> String {
     }
 }
 
-/// Seconds as `1h02m`, `3m05s`, `12.3s`.
+/// Seconds as `1h02m`, `3m05s`, `12.3s` (`--` when not a duration).
 pub fn duration(s: f64) -> String {
     if !s.is_finite() || s < 0.0 {
         return "--".into();
     }
-    let t = s.round() as u64;
-    if t >= 3600 {
-        format!("{}h{:02}m", t / 3600, (t % 3600) / 60)
-    } else if t >= 60 {
-        format!("{}m{:02}s", t / 60, t % 60)
-    } else {
-        format!("{s:.1}s")
-    }
+    crate::util::format_duration(s)
 }
 
 /// Bytes as `12.3 MiB`.
