@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::tui::chart::themed_axes;
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Block, Borders, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
 use crate::train::api::{MetricRecord, MetricsTail};
@@ -473,34 +474,20 @@ impl CurvesPane {
         if yr.is_none() {
             t.push_str("· no data ");
         }
-        let chart = Chart::new(datasets)
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.border_style(selected))
-                    .title(Span::styled(
-                        t,
-                        if selected {
-                            theme.title_style()
-                        } else {
-                            Style::default().fg(theme.fg)
-                        },
-                    )),
-            )
-            .style(theme.base())
-            .x_axis(
-                Axis::default()
-                    .bounds([x0, x1])
-                    .labels(xlabels)
-                    .style(theme.dim_style()),
-            )
-            .y_axis(
-                Axis::default()
-                    .bounds([y0, y1])
-                    .labels(ylabels)
-                    .style(theme.dim_style()),
-            )
-            .hidden_legend_constraints((Constraint::Length(0), Constraint::Length(0)));
+        let chart = Chart::new(datasets).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border_style(selected))
+                .title(Span::styled(
+                    t,
+                    if selected {
+                        theme.title_style()
+                    } else {
+                        Style::default().fg(theme.fg)
+                    },
+                )),
+        );
+        let chart = themed_axes(chart, theme, ([x0, x1], xlabels), ([y0, y1], ylabels));
         f.render_widget(chart, area);
     }
 

@@ -14,13 +14,14 @@ use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState,
+    Block, Borders, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState,
 };
 use ratatui::Frame;
 
 use crate::experiment::report::{format_duration, Report, RunResult, RunStatus, EXPERIMENT_FILE};
 use crate::experiment::spec::EXPERIMENTS_DIR;
 use crate::experiment::Manifest;
+use crate::tui::chart::themed_axes;
 use crate::tui::chart::{downsample_minmax, ema_debiased, nice_bounds, segments, y_range, Pt};
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
 use crate::tui::config::Paths;
@@ -376,27 +377,13 @@ impl ExperimentsPane {
         if yr.is_none() {
             t.push_str("· no data ");
         }
-        let chart = Chart::new(datasets)
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.border_style(false))
-                    .title(Span::styled(t, Style::default().fg(theme.fg))),
-            )
-            .style(theme.base())
-            .x_axis(
-                Axis::default()
-                    .bounds([x0, x1])
-                    .labels(xlabels)
-                    .style(theme.dim_style()),
-            )
-            .y_axis(
-                Axis::default()
-                    .bounds([y0, y1])
-                    .labels(ylabels)
-                    .style(theme.dim_style()),
-            )
-            .hidden_legend_constraints((Constraint::Length(0), Constraint::Length(0)));
+        let chart = Chart::new(datasets).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border_style(false))
+                .title(Span::styled(t, Style::default().fg(theme.fg))),
+        );
+        let chart = themed_axes(chart, theme, ([x0, x1], xlabels), ([y0, y1], ylabels));
         f.render_widget(chart, area);
     }
 
