@@ -6,6 +6,7 @@
 //! - [`data`]: puzzles (Sudoku, Maze, ARC): tokenisation, readers/writers, solvers, generators, augmentation, dataset builds;
 //! - [`train`]: the training engine (recipe, optimizers, sampler, evaluation, checkpoints,
 //!   presets) and the trainer thread driven by typed messages through a pure state machine;
+//! - [`dist`]: data-parallel jobs: the launch environment, the collective engines, the `--nproc` launcher;
 //! - [`experiment`]: ablation experiments as files (variants x seeds), run headless through
 //!   the trainer, and their reports (per-variant means and spreads from the runs' metrics);
 //! - [`tui`]: the terminal workbench (panes, themes), talking to the trainer over channels;
@@ -15,6 +16,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod dist;
 pub mod experiment;
 pub mod model;
 pub mod telemetry;

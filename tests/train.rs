@@ -29,6 +29,7 @@ fn train(cfg: TrainConfig, dir: &Path, resume: Option<PathBuf>) -> TrainerState 
             config: cfg,
             run_dir: dir.to_path_buf(),
             resume,
+            comm: None,
         },
         |_| {},
     )

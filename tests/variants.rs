@@ -343,6 +343,7 @@ fn every_variant_trains_at_smoke_size() {
                 config: cfg.clone(),
                 run_dir: dir.path().to_path_buf(),
                 resume: None,
+                comm: None,
             },
             |_| {},
         )

@@ -2,7 +2,8 @@
 //!
 //! Exit status: 0 on success, 2 when the input (a file, a flag, a setting) is wrong, 1 when a
 //! run failed for another reason (an error wrapped in [`RunFailure`]), 130 when Ctrl-C stopped
-//! it before the end ([`Interrupted`]).
+//! it before the end ([`Interrupted`]); a data-parallel job launched with `--nproc` exits
+//! with the status of its first failing rank ([`JobFailed`]).
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,14 @@ pub mod train;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct RunFailure(pub String);
+
+/// A data-parallel job whose rank failed: the launcher exits with that rank's status.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct JobFailed {
+    pub code: i32,
+    pub message: String,
+}
 
 /// Marks an error as a stop asked for by the user (Ctrl-C): exit status 130.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +96,9 @@ pub fn main() -> i32 {
 /// Print an error chain on stderr and choose the exit status.
 pub fn report(err: &color_eyre::Report) -> i32 {
     eprintln!("error: {err:#}");
-    if err.chain().any(|e| e.is::<Interrupted>()) {
+    if let Some(j) = err.chain().find_map(|e| e.downcast_ref::<JobFailed>()) {
+        j.code
+    } else if err.chain().any(|e| e.is::<Interrupted>()) {
         130
     } else if err.chain().any(|e| e.is::<RunFailure>()) {
         1

@@ -49,6 +49,11 @@ pub struct TrainArgs {
     /// `device`.
     #[arg(long, value_name = "auto|cpu|cuda:N")]
     pub device: Option<String>,
+    /// Data-parallel training on this machine: start this many ranks (processes joined by
+    /// the local engine), each with 1/N of every global batch. Under torchrun, srun or
+    /// mpirun, leave it out: the launcher's environment says the rank and world size.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub nproc: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,13 +144,57 @@ pub fn resolve_config(args: &TrainArgs) -> Result<(TrainConfig, String)> {
     Ok((cfg, label))
 }
 
+/// `--nproc N`: start N ranks of this command (without `--nproc`, with one run folder for
+/// all) and supervise them.
+fn launch_local(args: &TrainArgs) -> Result<()> {
+    if crate::dist::env()?.is_some() {
+        bail!("--nproc {}: this process is already a rank of a launched job (RANK/WORLD_SIZE are set); leave --nproc out under torchrun, srun or mpirun", args.nproc);
+    }
+    let (cfg, label) = resolve_config(args)?;
+    crate::train::engine::split_for_ranks(cfg, args.nproc).wrap_err("--nproc")?;
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    let mut it = std::env::args_os().skip(1).peekable();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--nproc" {
+            it.next();
+        } else if !s.starts_with("--nproc=") {
+            argv.push(a);
+        }
+    }
+    if args.run_dir.is_none() {
+        argv.push("--run-dir".into());
+        argv.push(runs_root().join(new_run_id(&label)).into_os_string());
+    }
+    let program = std::env::current_exe()
+        .wrap_err("cannot find this program to start the ranks")?
+        .into_os_string();
+    let out = crate::dist::launch::run_local(&program, &argv, args.nproc)?;
+    match out.failure {
+        None => Ok(()),
+        Some(message) => Err(eyre!(super::JobFailed {
+            code: out.code,
+            message,
+        })),
+    }
+}
+
 pub fn run_train(args: TrainArgs) -> Result<()> {
+    if args.nproc == 0 {
+        bail!("--nproc 0: expected at least 1 rank");
+    }
+    if args.nproc > 1 {
+        return launch_local(&args);
+    }
+    let comm = crate::dist::from_env()?;
     let (cfg, label) = resolve_config(&args)?;
     let run_dir = args
         .run_dir
         .clone()
         .unwrap_or_else(|| runs_root().join(new_run_id(&label)));
     let resume = match args.resume.as_deref() {
+        // Rank 0 resolves the checkpoint and sends it to the others (below).
+        _ if comm.rank() > 0 => None,
         None => None,
         Some("latest") => Some(latest_checkpoint(&run_dir).ok_or_else(|| {
             eyre!(
@@ -161,10 +210,33 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             Some(p)
         }
     };
+    // In a job, rank 0's run folder and checkpoint are everyone's.
+    let (run_dir, resume) = if comm.world() > 1 {
+        let mut b = if comm.rank() == 0 {
+            serde_json::to_vec(&(&run_dir, &resume))?
+        } else {
+            Vec::new()
+        };
+        comm.broadcast_bytes(&mut b)?;
+        serde_json::from_slice::<(PathBuf, Option<PathBuf>)>(&b)?
+    } else {
+        (run_dir, resume)
+    };
+    if comm.rank() > 0 {
+        // Ctrl-C goes to rank 0, which stops every rank.
+        let _ = ctrlc::set_handler(|| {});
+        return crate::train::trainer::run_follower(RunSpec {
+            config: cfg,
+            run_dir,
+            resume,
+            comm: Some(comm),
+        });
+    }
     let handle = spawn(RunSpec {
         config: cfg,
         run_dir: run_dir.clone(),
         resume,
+        comm: (comm.world() > 1).then_some(comm),
     })?;
     let presses = Arc::new(AtomicUsize::new(0));
     {

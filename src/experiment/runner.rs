@@ -430,6 +430,7 @@ fn train_one(
         config,
         run_dir: dir.to_path_buf(),
         resume,
+        comm: None,
     })?;
     if stop.attach(handle.command_sender()) {
         handle.send(TrainCommand::Stop { checkpoint: true });

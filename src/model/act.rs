@@ -5,6 +5,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
+use super::config::TrmConfig;
 use super::loss::{loss_head, LossOutput};
 use super::net::{InnerCarry, StepOutput, TrmModel};
 use crate::util::Rng;
@@ -150,14 +151,9 @@ impl TrmModel {
                 halted[i] |= wants;
             }
             // Exploration: with probability p, forbid halting before a random step in 2..=max.
+            let min_steps = exploration_min_steps(cfg, halted.len(), rng);
             for i in 0..halted.len() {
-                let explore = rng.uniform() < cfg.halt_exploration_prob;
-                let min_steps = if explore {
-                    rng.int_inclusive(2, max.max(2) as i64) as u32
-                } else {
-                    0
-                };
-                halted[i] &= steps[i] >= min_steps;
+                halted[i] &= steps[i] >= min_steps[i];
             }
             if !cfg.no_act_continue {
                 // HRM-style target: the next step's Q values from the new carry (no gradient).
@@ -215,5 +211,30 @@ impl TrmModel {
             self.config.loss_type,
         )?;
         Ok((new_carry, out, loss))
+    }
+}
+
+/// The halting exploration of one training ACT call over `rows` sequences: for each, with
+/// probability `halt_exploration_prob`, a minimum step drawn from 2..=`halt_max_steps` (0 =
+/// no minimum). These are the only draws a training step makes from its RNG, and they do not
+/// depend on the model, so a data-parallel rank replays the draws of the micro-batches it does
+/// not own to stay in step with the others.
+pub fn exploration_min_steps(cfg: &TrmConfig, rows: usize, rng: &mut Rng) -> Vec<u32> {
+    let max = cfg.halt_max_steps as u32;
+    (0..rows)
+        .map(|_| {
+            if rng.uniform() < cfg.halt_exploration_prob {
+                rng.int_inclusive(2, max.max(2) as i64) as u32
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Advance `rng` exactly as a training ACT call over `rows` sequences would.
+pub fn skip_act_draws(cfg: &TrmConfig, rows: usize, rng: &mut Rng) {
+    if cfg.halt_max_steps > 1 {
+        exploration_min_steps(cfg, rows, rng);
     }
 }

@@ -74,6 +74,25 @@ pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>,
 }
 
 /// Write tensors and metadata atomically (temp file in the same folder, then rename).
+/// Tensors as safetensors bytes (no metadata): how ranks send each other weights and carries.
+pub fn tensors_to_bytes(tensors: &BTreeMap<String, Tensor>) -> candle_core::Result<Vec<u8>> {
+    let data: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.contiguous()?)))
+        .collect::<candle_core::Result<_>>()?;
+    safetensors::serialize(data, None).map_err(candle_core::Error::wrap)
+}
+
+/// The inverse of [`tensors_to_bytes`].
+pub fn tensors_from_bytes(
+    bytes: &[u8],
+    device: &Device,
+) -> candle_core::Result<BTreeMap<String, Tensor>> {
+    Ok(candle_core::safetensors::load_buffer(bytes, device)?
+        .into_iter()
+        .collect())
+}
+
 pub fn save_safetensors(
     path: &Path,
     tensors: &BTreeMap<String, Tensor>,

@@ -16,7 +16,11 @@ use super::optim::{clip_global_norm, lr_at, signsgd_update, DenseOptimizer, Ema,
 use super::sampler::{eval_batches, Sampler, SamplerState};
 use crate::data::build::LoadedData;
 use crate::data::PuzzleKind;
-use crate::model::weights::{load_safetensors, save_safetensors, EMA_PREFIX, META_MODEL_CONFIG};
+use crate::dist::{self, Collective, Control};
+use crate::model::weights::{
+    load_safetensors, save_safetensors, tensors_from_bytes, tensors_to_bytes, EMA_PREFIX,
+    META_MODEL_CONFIG,
+};
 use crate::model::{ActCarry, ActOutput, Batch, InnerCarry, LossOutput, MetricSums, TrmModel};
 use crate::util::Rng;
 
@@ -69,7 +73,14 @@ pub struct Session {
     pub data: Arc<TrainData>,
     pub opt: DenseOptimizer,
     pub ema: Option<Ema>,
+    /// The ACT carries of the micro-batches this rank owns (all of them in one process).
     carries: Vec<ActCarry>,
+    /// Which micro-batches of each global batch are this rank's (`owned.start` is the index
+    /// of `carries[0]`), and how many there are in all.
+    owned: std::ops::Range<usize>,
+    num_micro: usize,
+    /// The other ranks of a data-parallel job ([`dist::Single`] in one process).
+    pub comm: Arc<dyn Collective>,
     act_rng: Rng,
     pub sampler: Sampler,
     pub step: u64,
@@ -136,12 +147,38 @@ pub fn check_data_matches(cfg: &TrainConfig, data: &LoadedData) -> Result<()> {
 impl Session {
     /// A fresh session (model initialised from `cfg.seed`).
     pub fn new(cfg: TrainConfig, data: Arc<TrainData>, device: &Device) -> Result<Self> {
-        cfg.validate()?;
+        Self::new_with(cfg, data, device, dist::single())
+    }
+
+    /// A fresh session on one rank of a data-parallel job: every rank builds the same model,
+    /// then takes rank 0's weights (so a rank can never start from different ones).
+    pub fn new_with(
+        cfg: TrainConfig,
+        data: Arc<TrainData>,
+        device: &Device,
+        comm: Arc<dyn Collective>,
+    ) -> Result<Self> {
+        let mut s = Self::build(cfg, data, device, comm)?;
+        s.broadcast_weights()?;
+        Ok(s)
+    }
+
+    fn build(
+        cfg: TrainConfig,
+        data: Arc<TrainData>,
+        device: &Device,
+        comm: Arc<dyn Collective>,
+    ) -> Result<Self> {
+        let cfg = split_for_ranks(cfg, comm.world())?;
         check_data_matches(&cfg, &data.loaded)?;
         let model = TrmModel::new(cfg.arch.clone(), cfg.seed, device)?;
         let ema = cfg.ema.then(|| Ema::new(cfg.ema_rate, model.params()));
         let micro = micro_size(&cfg);
-        let carries = (0..cfg.global_batch_size / micro)
+        let num_micro = cfg.global_batch_size / micro;
+        let per_rank = num_micro / comm.world();
+        let owned = comm.rank() * per_rank..(comm.rank() + 1) * per_rank;
+        let carries = owned
+            .clone()
             .map(|_| model.act_initial_carry(micro))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let total = total_steps(&cfg, &data.loaded);
@@ -167,6 +204,9 @@ impl Session {
             data,
             ema,
             carries,
+            owned,
+            num_micro,
+            comm,
             step: 0,
             total_steps: total,
             wall_s_before: 0.0,
@@ -207,7 +247,13 @@ impl Session {
         let mut grads: BTreeMap<String, Tensor> = BTreeMap::new();
         let mut emb_grads: Vec<Tensor> = Vec::new();
         let mut emb_ids: Vec<i32> = Vec::new();
-        for (k, carry) in self.carries.iter_mut().enumerate() {
+        for k in 0..self.num_micro {
+            if !self.owned.contains(&k) {
+                // Another rank's micro-batch: draw what it draws, to stay in step.
+                crate::model::act::skip_act_draws(&self.cfg.arch, micro, &mut self.act_rng);
+                continue;
+            }
+            let carry = &mut self.carries[k - self.owned.start];
             let chunk = slice_batch(&batch, k * micro, micro);
             let (new_carry, out, loss) =
                 self.model
@@ -249,11 +295,14 @@ impl Session {
             .map(|(n, v)| {
                 let g = match grads.remove(n) {
                     Some(g) => g,
-                    None => v.as_tensor().zeros_like()?,
+                    None => v.as_tensor().zeros_like()?.to_dtype(DType::F32)?,
                 };
                 Ok((n.clone(), v.clone(), g))
             })
             .collect::<candle_core::Result<_>>()?;
+        if self.comm.world() > 1 {
+            self.reduce_across_ranks(&mut list, &mut emb_grads, &mut emb_ids, &mut sums)?;
+        }
         let grad_norm = if self.cfg.grad_clip > 0.0 {
             Some(clip_global_norm(&mut list, self.cfg.grad_clip)?)
         } else {
@@ -286,6 +335,178 @@ impl Session {
             metrics,
             grad_norm,
         })
+    }
+
+    /// Data parallelism, after this rank's micro-batches: sum the gradients over the ranks
+    /// (one buffer, in parameter order), gather the puzzle-embedding gradients and ids in
+    /// rank order (= micro-batch order), and sum the metric sums.
+    fn reduce_across_ranks(
+        &self,
+        list: &mut [(String, Var, Tensor)],
+        emb_grads: &mut Vec<Tensor>,
+        emb_ids: &mut Vec<i32>,
+        sums: &mut MetricSums,
+    ) -> Result<()> {
+        let comm = &*self.comm;
+        let mut flat: Vec<f32> = Vec::new();
+        for (_, _, g) in list.iter() {
+            flat.extend(g.flatten_all()?.to_vec1::<f32>()?);
+        }
+        comm.all_reduce_sum_f32(&mut flat)?;
+        let mut at = 0;
+        for (_, _, g) in list.iter_mut() {
+            let n = g.elem_count();
+            *g = Tensor::from_slice(&flat[at..at + n], g.shape(), g.device())?;
+            at += n;
+        }
+        let dev = self.model.device().clone();
+        let local: Vec<f32> = if emb_grads.is_empty() {
+            Vec::new()
+        } else {
+            Tensor::cat(emb_grads, 0)?.flatten_all()?.to_vec1()?
+        };
+        let all = dist::all_gather_f32(comm, &local)?;
+        let ids = dist::all_gather_i32(comm, emb_ids)?;
+        emb_grads.clear();
+        if !ids.is_empty() {
+            let width = all.len() / ids.len();
+            emb_grads.push(Tensor::from_vec(all, (ids.len(), width), &dev)?);
+        }
+        *emb_ids = ids;
+        let qc = sums.q_continue_loss;
+        let mut v = [
+            sums.count,
+            sums.accuracy,
+            sums.exact_accuracy,
+            sums.q_halt_accuracy,
+            sums.steps,
+            sums.lm_loss,
+            sums.q_halt_loss,
+            qc.unwrap_or(0.0),
+            f64::from(u8::from(qc.is_some())),
+        ];
+        comm.all_reduce_sum_f64(&mut v)?;
+        *sums = MetricSums {
+            count: v[0],
+            accuracy: v[1],
+            exact_accuracy: v[2],
+            q_halt_accuracy: v[3],
+            steps: v[4],
+            lm_loss: v[5],
+            q_halt_loss: v[6],
+            q_continue_loss: (v[8] > 0.0).then_some(v[7]),
+        };
+        Ok(())
+    }
+
+    /// Every rank takes rank 0's weights, puzzle embeddings and EMA shadow.
+    fn broadcast_weights(&mut self) -> Result<()> {
+        if self.comm.world() == 1 {
+            return Ok(());
+        }
+        let mut t = self.model.state_dict();
+        if let Some(ema) = &self.ema {
+            for (n, s) in &ema.shadow {
+                t.insert(format!("{EMA_PREFIX}{n}"), s.clone());
+            }
+        }
+        let mut bytes = if self.comm.rank() == 0 {
+            tensors_to_bytes(&t)?
+        } else {
+            Vec::new()
+        };
+        self.comm.broadcast_bytes(&mut bytes)?;
+        if self.comm.rank() == 0 {
+            return Ok(());
+        }
+        let dev = self.model.device().clone();
+        let mut got = tensors_from_bytes(&bytes, &dev)?;
+        if let Some(ema) = &mut self.ema {
+            for (n, sh) in ema.shadow.iter_mut() {
+                *sh = got
+                    .remove(&format!("{EMA_PREFIX}{n}"))
+                    .ok_or_else(|| eyre!("rank 0 sent no EMA tensor for {n}"))?;
+            }
+        }
+        let sd: BTreeMap<String, Tensor> = got
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with(EMA_PREFIX))
+            .collect();
+        self.model = TrmModel::from_tensors(self.cfg.arch.clone(), sd, &dev)?;
+        Ok(())
+    }
+
+    /// The carry tensors of this rank's micro-batches, by global micro-batch index.
+    fn own_carry_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
+        let dev = Device::Cpu;
+        let mut t = BTreeMap::new();
+        for (i, c) in self.carries.iter().enumerate() {
+            let k = self.owned.start + i;
+            let b = c.current.size;
+            let s = c.current.seq_len;
+            t.insert(format!("carry.{k}.z_H"), c.inner.z_h.clone());
+            t.insert(format!("carry.{k}.z_L"), c.inner.z_l.clone());
+            let ints = |v: &[i32], shape: (usize, usize)| -> candle_core::Result<Tensor> {
+                Tensor::from_vec(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), shape, &dev)
+            };
+            t.insert(
+                format!("carry.{k}.inputs"),
+                ints(&c.current.inputs, (b, s))?,
+            );
+            t.insert(
+                format!("carry.{k}.labels"),
+                ints(&c.current.labels, (b, s))?,
+            );
+            t.insert(
+                format!("carry.{k}.puzzle_ids"),
+                ints(&c.current.puzzle_ids, (b, 1))?,
+            );
+            let steps: Vec<i32> = c.steps.iter().map(|&x| x as i32).collect();
+            t.insert(format!("carry.{k}.steps"), ints(&steps, (b, 1))?);
+            let halted: Vec<i32> = c.halted.iter().map(|&x| x as i32).collect();
+            t.insert(format!("carry.{k}.halted"), ints(&halted, (b, 1))?);
+        }
+        Ok(t)
+    }
+
+    /// Every rank's carries (rank 0 writes them into the checkpoint). In a job, all ranks
+    /// call this together: rank 0 from [`Session::save_checkpoint`], the others on
+    /// [`Control::Save`].
+    fn all_carry_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
+        let own = self.own_carry_tensors()?;
+        if self.comm.world() == 1 {
+            return Ok(own);
+        }
+        let parts = self.comm.all_gather_bytes(&tensors_to_bytes(&own)?)?;
+        let mut all = BTreeMap::new();
+        for p in parts {
+            all.extend(tensors_from_bytes(&p, &Device::Cpu)?);
+        }
+        Ok(all)
+    }
+
+    /// A rank other than 0 follows rank 0's control words until it says [`Control::Exit`].
+    pub fn follow(&mut self) -> Result<()> {
+        loop {
+            match self.comm.control(Control::Exit)? {
+                Control::Step => {
+                    self.train_step()?;
+                }
+                Control::Save => {
+                    self.all_carry_tensors()?;
+                }
+                Control::Exit => return Ok(()),
+                Control::Ready => bail!("rank 0 sent `ready` in the middle of a run"),
+            }
+        }
+    }
+
+    /// Rank 0 tells the other ranks what comes next (no-op in one process).
+    pub fn announce(&self, word: Control) -> Result<()> {
+        if self.comm.world() > 1 && self.comm.rank() == 0 {
+            self.comm.control(word)?;
+        }
+        Ok(())
     }
 
     /// The model evaluation uses: the EMA weights (when EMA is on) with the current puzzle
@@ -351,31 +572,10 @@ impl Session {
                 Tensor::from_slice(&m.v, m.v.len(), &dev)?,
             );
         }
-        for (k, c) in self.carries.iter().enumerate() {
-            let b = c.current.size;
-            let s = c.current.seq_len;
-            t.insert(format!("carry.{k}.z_H"), c.inner.z_h.clone());
-            t.insert(format!("carry.{k}.z_L"), c.inner.z_l.clone());
-            let ints = |v: &[i32], shape: (usize, usize)| -> candle_core::Result<Tensor> {
-                Tensor::from_vec(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), shape, &dev)
-            };
-            t.insert(
-                format!("carry.{k}.inputs"),
-                ints(&c.current.inputs, (b, s))?,
-            );
-            t.insert(
-                format!("carry.{k}.labels"),
-                ints(&c.current.labels, (b, s))?,
-            );
-            t.insert(
-                format!("carry.{k}.puzzle_ids"),
-                ints(&c.current.puzzle_ids, (b, 1))?,
-            );
-            let steps: Vec<i32> = c.steps.iter().map(|&x| x as i32).collect();
-            t.insert(format!("carry.{k}.steps"), ints(&steps, (b, 1))?);
-            let halted: Vec<i32> = c.halted.iter().map(|&x| x as i32).collect();
-            t.insert(format!("carry.{k}.halted"), ints(&halted, (b, 1))?);
+        if self.comm.world() > 1 {
+            self.announce(Control::Save)?;
         }
+        t.extend(self.all_carry_tensors()?);
         let state = SavedState {
             step: self.step,
             optimizer_step: self.opt.step,
@@ -420,6 +620,19 @@ impl Session {
         path: &Path,
         device: &Device,
     ) -> Result<Self> {
+        Self::resume_with(cfg, data, path, device, dist::single())
+    }
+
+    /// [`Session::resume`] on one rank of a data-parallel job: every rank reads the
+    /// checkpoint (its own carries from it), then takes rank 0's weights.
+    pub fn resume_with(
+        cfg: TrainConfig,
+        data: Arc<TrainData>,
+        path: &Path,
+        device: &Device,
+        comm: Arc<dyn Collective>,
+    ) -> Result<Self> {
+        let cfg = split_for_ranks(cfg, comm.world())?;
         let (mut t, meta) = load_safetensors(path, device)?;
         let p = path.display();
         if meta.get(META_FORMAT).map(String::as_str) != Some(CHECKPOINT_FORMAT) {
@@ -455,7 +668,7 @@ impl Session {
                 .ok_or_else(|| eyre!("{p}: no trainer_state metadata"))?,
         )
         .wrap_err_with(|| format!("{p}: bad trainer_state metadata"))?;
-        let mut s = Session::new(cfg, data, device)?;
+        let mut s = Session::build(cfg, data, device, comm)?;
         let mut weights = BTreeMap::new();
         for name in crate::model::net::expected_shapes(&s.cfg.arch).keys() {
             let v = t
@@ -486,7 +699,9 @@ impl Session {
                 );
             }
         }
-        for (k, c) in s.carries.iter_mut().enumerate() {
+        let first = s.owned.start;
+        for (i, c) in s.carries.iter_mut().enumerate() {
+            let k = first + i;
             let mut get = |f: &str| {
                 t.remove(&format!("carry.{k}.{f}"))
                     .ok_or_else(|| eyre!("{p}: missing carry.{k}.{f}"))
@@ -526,6 +741,7 @@ impl Session {
             Sampler::from_state(state.sampler, s.cfg.eval_interval, s.cfg.global_batch_size);
         s.wall_s_before = state.wall_s;
         s.best_exact_accuracy = state.best_exact_accuracy;
+        s.broadcast_weights()?;
         Ok(s)
     }
 }
@@ -536,6 +752,32 @@ fn micro_size(cfg: &TrainConfig) -> usize {
     } else {
         cfg.micro_batch_size
     }
+}
+
+/// The recipe as a job of `world` ranks runs it: without an explicit `micro_batch_size`,
+/// each rank takes one micro-batch of `global_batch_size / world`; the micro-batches of a
+/// global batch must split evenly over the ranks. One process with the same
+/// `micro_batch_size` computes the same sums in the same order.
+pub fn split_for_ranks(mut cfg: TrainConfig, world: usize) -> Result<TrainConfig> {
+    if world > 1 && cfg.micro_batch_size == 0 {
+        if !cfg.global_batch_size.is_multiple_of(world) {
+            bail!(
+                "global_batch_size {} does not split over {world} ranks (set global_batch_size to a multiple of {world}, or micro_batch_size)",
+                cfg.global_batch_size
+            );
+        }
+        cfg.micro_batch_size = cfg.global_batch_size / world;
+    }
+    cfg.validate()?;
+    let micro = micro_size(&cfg);
+    let num_micro = cfg.global_batch_size / micro;
+    if !num_micro.is_multiple_of(world) {
+        bail!(
+            "global_batch_size {} in micro-batches of {micro} makes {num_micro}, which do not split evenly over {world} ranks (set micro_batch_size so that global_batch_size / micro_batch_size is a multiple of {world})",
+            cfg.global_batch_size
+        );
+    }
+    Ok(cfg)
 }
 
 fn slice_batch(b: &Batch, start: usize, len: usize) -> Batch {

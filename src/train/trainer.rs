@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use candle_core::Device;
 use color_eyre::eyre::{bail, Result, WrapErr};
 
 use super::api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
 use super::config::TrainConfig;
 pub use super::device::open_device;
 use super::device::{device_label, dtype_name, resolve_forward_dtype};
-use super::engine::Session;
+use super::engine::{Session, TrainData};
 use super::source::load_train_data;
 use super::state::{transition, Effect, Input, TrainerState};
+use crate::dist::{self, Collective, Control};
 use crate::model::ForwardDtype;
 use crate::telemetry::{rss_bytes, Telemetry};
 
@@ -31,6 +33,9 @@ pub struct RunSpec {
     pub run_dir: PathBuf,
     /// Continue from this checkpoint (its run's settings must match).
     pub resume: Option<PathBuf>,
+    /// The job's other ranks (data-parallel training); `None` = one process. With more than
+    /// one rank, the trainer is rank 0 and the others run [`run_follower`].
+    pub comm: Option<Arc<dyn Collective>>,
 }
 
 /// The caller's side of a running trainer.
@@ -240,34 +245,25 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
     if let Some(note) = telemetry.gpu_note() {
         ctx.log(format!("GPU telemetry on {device_name}: {note}"));
     }
-    let data = Arc::new(load_train_data(&spec.config.data, &run_dir)?);
-    let mut cfg = spec.config.clone();
-    let forward = resolve_forward_dtype(cfg.arch.forward_dtype, &device);
-    if cfg.arch.forward_dtype == ForwardDtype::Auto {
-        ctx.log(format!(
-            "arch.forward_dtype auto: {} on {device_name}",
-            dtype_name(forward)
-        ));
+    let comm = spec.comm.clone().unwrap_or_else(dist::single);
+    // Rank 0 tells the other ranks the run is over however this function ends.
+    let _exit = AnnounceExitOnDrop(Arc::clone(&comm));
+    let (cfg, data, notes) = prepare(&spec, &device)?;
+    for n in notes {
+        ctx.log(n);
     }
-    cfg.arch.forward_dtype = forward;
-    let ids = data
-        .loaded
-        .train
-        .0
-        .num_puzzle_identifiers
-        .max(data.loaded.test.0.num_puzzle_identifiers);
-    if cfg.arch.puzzle_emb_ndim > 0
-        && cfg.arch.num_puzzle_identifiers < ids
-        && spec.resume.is_none()
-    {
+    if comm.world() > 1 {
+        comm.control(Control::Ready)?;
         ctx.log(format!(
-            "arch.num_puzzle_identifiers set to {ids} from the dataset"
+            "data-parallel: {} ranks ({} engine), {} examples per rank per step",
+            comm.world(),
+            comm.engine(),
+            cfg.global_batch_size / comm.world()
         ));
-        cfg.arch.num_puzzle_identifiers = ids;
     }
     let mut session = match &spec.resume {
-        Some(p) => Session::resume(cfg.clone(), data, p, &device)?,
-        None => Session::new(cfg.clone(), data, &device)?,
+        Some(p) => Session::resume_with(cfg.clone(), data, p, &device, Arc::clone(&comm))?,
+        None => Session::new_with(cfg.clone(), data, &device, Arc::clone(&comm))?,
     };
     std::fs::write(run_dir.join("config.toml"), session.cfg.to_toml_string())
         .wrap_err_with(|| format!("{}: cannot write config.toml", run_dir.display()))?;
@@ -354,7 +350,11 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
             pending.push(Input::Completed);
             continue;
         }
-        // One optimizer step.
+        // One optimizer step (on every rank).
+        if let Err(e) = session.announce(Control::Step) {
+            pending.push(Input::Error(format!("{e:#}")));
+            continue;
+        }
         let report = match session.train_step() {
             Ok(r) => r,
             Err(e) => {
@@ -453,6 +453,73 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
             }));
         }
     }
+}
+
+/// Sends [`Control::Exit`] to the other ranks when rank 0's trainer ends (finished,
+/// stopped or failed), so that they exit instead of waiting.
+struct AnnounceExitOnDrop(Arc<dyn Collective>);
+
+impl Drop for AnnounceExitOnDrop {
+    fn drop(&mut self) {
+        if self.0.world() > 1 && self.0.rank() == 0 {
+            let _ = self.0.control(Control::Exit);
+        }
+    }
+}
+
+/// Load the run's data and settle the settings that depend on it and on the device (the
+/// forward dtype, the puzzle-identifier table): the same on every rank. Returns log lines.
+fn prepare(spec: &RunSpec, device: &Device) -> Result<(TrainConfig, Arc<TrainData>, Vec<String>)> {
+    let mut notes = Vec::new();
+    let data = Arc::new(load_train_data(&spec.config.data, &spec.run_dir)?);
+    let mut cfg = spec.config.clone();
+    let device_name = device_label(device);
+    let forward = resolve_forward_dtype(cfg.arch.forward_dtype, device);
+    if cfg.arch.forward_dtype == ForwardDtype::Auto {
+        notes.push(format!(
+            "arch.forward_dtype auto: {} on {device_name}",
+            dtype_name(forward)
+        ));
+    }
+    cfg.arch.forward_dtype = forward;
+    let ids = data
+        .loaded
+        .train
+        .0
+        .num_puzzle_identifiers
+        .max(data.loaded.test.0.num_puzzle_identifiers);
+    if cfg.arch.puzzle_emb_ndim > 0
+        && cfg.arch.num_puzzle_identifiers < ids
+        && spec.resume.is_none()
+    {
+        notes.push(format!(
+            "arch.num_puzzle_identifiers set to {ids} from the dataset"
+        ));
+        cfg.arch.num_puzzle_identifiers = ids;
+    }
+    Ok((cfg, data, notes))
+}
+
+/// A rank other than 0 of a data-parallel job: wait until rank 0 has the data ready, build
+/// the same session, then follow rank 0's control words (steps, checkpoint gathers) until it
+/// ends the run. Writes nothing: rank 0 owns the run folder.
+pub fn run_follower(spec: RunSpec) -> Result<()> {
+    let comm = spec
+        .comm
+        .clone()
+        .ok_or_else(|| color_eyre::eyre::eyre!("run_follower needs the job's communicator"))?;
+    let (device, _) = open_device(&spec.config.device)?;
+    match comm.control(Control::Exit)? {
+        Control::Ready => {}
+        Control::Exit => return Ok(()),
+        other => bail!("rank 0 sent {other:?} before the data was ready"),
+    }
+    let (cfg, data, _) = prepare(&spec, &device)?;
+    let mut session = match &spec.resume {
+        Some(p) => Session::resume_with(cfg, data, p, &device, Arc::clone(&comm))?,
+        None => Session::new_with(cfg, data, &device, Arc::clone(&comm))?,
+    };
+    session.follow()
 }
 
 fn save(ctx: &mut Ctx, s: &Session, eval: Option<&BTreeMap<String, Option<f64>>>) -> Result<()> {

@@ -197,6 +197,7 @@ impl TrainPane {
             config: self.config.clone(),
             run_dir: run_dir.clone(),
             resume: resume.clone(),
+            comm: None,
         };
         match trainer::spawn(spec) {
             Ok(h) => {
