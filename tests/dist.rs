@@ -1,7 +1,8 @@
-//! Data-parallel training through the real binary: `train --nproc 2` (the local engine) and
-//! one process accumulating the same two micro-batches give bit-identical weights, EMA,
-//! optimizer state, ACT carries, trainer state and metrics; 3 ranks agree with one process
-//! in 3 micro-batches; a killed rank ends the job within seconds with an error naming it.
+//! Data-parallel training through the real binary: `train --nproc 2` (the local engine),
+//! `mpirun -np 2` (the MPI engine, where the build found MPI) and one process accumulating
+//! the same two micro-batches give bit-identical weights, EMA, optimizer state, ACT carries,
+//! trainer state and metrics; 3 ranks agree with one process in 3 micro-batches; a killed
+//! rank ends the job within seconds with an error naming it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +18,13 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trm-tui"))
 }
 
-fn train(dir: &Path, extra: &[&str]) {
-    let out = bin()
+fn train(dir: &Path, extra: &[&str]) -> String {
+    train_with(bin(), dir, extra)
+}
+
+/// Train the smoke preset for 12 steps; returns what the run printed on stderr.
+fn train_with(mut cmd: Command, dir: &Path, extra: &[&str]) -> String {
+    let out = cmd
         .args(["train", "--preset", "smoke", "--steps", "12", "--run-dir"])
         .arg(dir)
         .args(extra)
@@ -30,6 +36,7 @@ fn train(dir: &Path, extra: &[&str]) {
         "train {extra:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Every tensor of the run's last checkpoint, as raw bits, and its trainer state (wall time
@@ -94,7 +101,8 @@ fn two_ranks_match_one_process_bit_for_bit() {
     let one = tmp.path().join("one");
     let two = tmp.path().join("two");
     train(&one, &["--set", "micro_batch_size=16"]);
-    train(&two, &["--nproc", "2"]);
+    let log = train(&two, &["--nproc", "2"]);
+    assert!(log.contains("data-parallel: 2 ranks (local engine)"), "{log}");
     let (a, sa) = final_state(&one);
     let (b, sb) = final_state(&two);
     assert_eq!(sa, sb, "trainer state");
@@ -273,4 +281,58 @@ fn nproc_refuses_a_batch_that_does_not_split() {
         err.contains("global_batch_size 32 does not split over 3 ranks"),
         "{err}"
     );
+}
+
+/// `mpirun -np N trm-tui` (as root in CI: Open MPI asks for explicit consent).
+#[cfg(trm_mpi)]
+fn mpirun(n: usize) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-np", &n.to_string()])
+        .arg(env!("CARGO_BIN_EXE_trm-tui"))
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+    c
+}
+
+#[cfg(trm_mpi)]
+#[test]
+fn mpi_two_ranks_match_one_process_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = tmp.path().join("one");
+    let two = tmp.path().join("two");
+    train(&one, &["--set", "micro_batch_size=16"]);
+    let log = train_with(mpirun(2), &two, &[]);
+    assert!(log.contains("data-parallel: 2 ranks (mpi engine)"), "{log}");
+    let (a, sa) = final_state(&one);
+    let (b, sb) = final_state(&two);
+    assert_eq!(sa, sb, "trainer state");
+    assert_eq!(a, b, "checkpoint tensors");
+    assert_eq!(learning_metrics(&one), learning_metrics(&two));
+}
+
+#[cfg(trm_mpi)]
+#[test]
+fn mpi_three_ranks_match_one_process_within_tolerance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = tmp.path().join("one");
+    let three = tmp.path().join("three");
+    let batch = ["--set", "global_batch_size=24"];
+    train(&one, &[batch[0], batch[1], "--set", "micro_batch_size=8"]);
+    let log = train_with(mpirun(3), &three, &batch);
+    assert!(log.contains("data-parallel: 3 ranks (mpi engine)"), "{log}");
+    let (a, sa) = final_state(&one);
+    let (b, sb) = final_state(&three);
+    assert_eq!(sa, sb);
+    for (k, v) in &a {
+        let w = &b[k];
+        if k.starts_with("carry.") && !k.ends_with("z_H") && !k.ends_with("z_L") {
+            assert_eq!(v, w, "{k}");
+            continue;
+        }
+        for (x, y) in v.iter().zip(w) {
+            let (x, y) = (f32::from_bits(*x), f32::from_bits(*y));
+            assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{k}: {x} vs {y}");
+        }
+    }
 }

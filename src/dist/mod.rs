@@ -1,9 +1,10 @@
 //! Data-parallel training: who this process is among the job's ranks (the launch
 //! environment of torchrun, Slurm or Open MPI), and the collective operations the trainer
 //! needs (all-reduce, all-gather, broadcast, control words) behind one [`Collective`]
-//! trait. Engines: [`Single`] (one process, no communication) and [`local::LocalTcp`] (the
-//! ranks of `trm-tui train --nproc N` on one machine, over loopback sockets). The launcher
-//! that starts and supervises local ranks is [`launch`].
+//! trait. Engines: [`Single`] (one process, no communication), [`local::LocalTcp`] (the
+//! ranks of `trm-tui train --nproc N` on one machine, over loopback sockets) and `mpi::Mpi`
+//! (MPI_COMM_WORLD under `mpirun`/`srun`, built where an MPI compiler wrapper is found). The
+//! launcher that starts and supervises local ranks is [`launch`].
 //!
 //! Every collective here is deterministic: sums are taken in rank order (rank 0's values,
 //! plus rank 1's, ...), so a run gives the same bits every time, and a 2-rank run the same
@@ -11,6 +12,8 @@
 
 pub mod launch;
 pub mod local;
+#[cfg(trm_mpi)]
+pub mod mpi;
 
 use std::fmt;
 use std::sync::Arc;
@@ -233,21 +236,50 @@ pub fn env() -> Result<Option<DistEnv>, DistError> {
     env_from(|k| std::env::var(k).ok())
 }
 
+/// The engines this build has, besides `single`.
+pub fn engines() -> &'static [&'static str] {
+    if cfg!(trm_mpi) {
+        &["local", "mpi"]
+    } else {
+        &["local"]
+    }
+}
+
 /// The communicator of this process: [`Single`] outside a multi-rank launch; in one, the
-/// engine named by `TRM_DIST_ENGINE` (default `local`).
+/// engine named by `TRM_DIST_ENGINE`, by default `mpi` under `mpirun` (when built with MPI)
+/// and `local` otherwise.
 pub fn from_env() -> Result<Arc<dyn Collective>, DistError> {
     let Some(e) = env()? else {
         return Ok(single());
     };
-    let engine = std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| "local".into());
+    let engine = std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| {
+        if e.source == "openmpi" && cfg!(trm_mpi) {
+            "mpi".into()
+        } else {
+            "local".into()
+        }
+    });
     match engine.as_str() {
-        "local" => Ok(Arc::new(local::LocalTcp::connect(
-            &e,
-            local::timeout_from_env()?,
-        )?)),
+        "local" => Ok(Arc::new(local::LocalTcp::connect(&e, local::timeout_from_env()?)?)),
+        #[cfg(trm_mpi)]
+        "mpi" => {
+            let m = mpi::Mpi::init()?;
+            if m.world() != e.world || m.rank() != e.rank {
+                return Err(DistError::Setup(format!(
+                    "MPI says rank {} of {}, the {} environment says {} of {}",
+                    m.rank(),
+                    m.world(),
+                    e.source,
+                    e.rank,
+                    e.world
+                )));
+            }
+            Ok(Arc::new(m))
+        }
         other => Err(DistError::Setup(format!(
-            "TRM_DIST_ENGINE={other}: this build has the `local` engine only (one machine, \
-             `trm-tui train --nproc N` or a launcher on localhost)"
+            "TRM_DIST_ENGINE={other}: this build has the engines {} (the mpi engine is built \
+             where `mpicc` is found, or with --features mpi)",
+            engines().join(", ")
         ))),
     }
 }
