@@ -102,7 +102,10 @@ fn two_ranks_match_one_process_bit_for_bit() {
     let two = tmp.path().join("two");
     train(&one, &["--set", "micro_batch_size=16"]);
     let log = train(&two, &["--nproc", "2"]);
-    assert!(log.contains("data-parallel: 2 ranks (local engine)"), "{log}");
+    assert!(
+        log.contains("data-parallel: 2 ranks (local engine)"),
+        "{log}"
+    );
     let (a, sa) = final_state(&one);
     let (b, sb) = final_state(&two);
     assert_eq!(sa, sb, "trainer state");
@@ -334,5 +337,28 @@ fn mpi_three_ranks_match_one_process_within_tolerance() {
             let (x, y) = (f32::from_bits(*x), f32::from_bits(*y));
             assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{k}: {x} vs {y}");
         }
+    }
+}
+
+#[test]
+fn bench_prints_the_scaling_over_ranks() {
+    let out = bin()
+        .args([
+            "bench", "--preset", "smoke", "--batch", "8", "--steps", "1", "--nproc", "2", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["engine"], "single");
+    assert_eq!(rows[1]["engine"], "local");
+    assert_eq!(rows[1]["ranks"], 2);
+    for r in &rows {
+        assert!(r["samples_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }
 }

@@ -2,7 +2,9 @@
 //! after warm-up, and one full solve of a single puzzle through all supervision steps, for a
 //! preset (with `--set` overrides) on synthetic data of the preset's shape, on the CPU or a
 //! CUDA device; reports throughput and peak memory (resident memory, and on a GPU the device
-//! memory sampled every 50 ms while it runs).
+//! memory sampled every 50 ms while it runs). With `--nproc N` it times the data-parallel
+//! training step with 1, 2, ..., N ranks (the local engine, or MPI with `--engine mpi`) and
+//! prints the throughput scaling.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,13 @@ pub struct BenchArgs {
     pub device: String,
     #[arg(long)]
     pub json: bool,
+    /// Data-parallel scaling: time the training step (of the same global batch) with 1, 2,
+    /// ..., N ranks on this machine.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub nproc: usize,
+    /// The engine of the scaling runs: `local` (`train --nproc`) or `mpi` (`mpirun`).
+    #[arg(long, default_value = "local", value_name = "local|mpi")]
+    pub engine: String,
 }
 
 /// Synthetic data of the model's shape: `n` random examples, one per group.
@@ -130,7 +139,141 @@ fn mib(b: Option<u64>) -> String {
     b.map_or("n/a".into(), |b| format!("{} MiB", b >> 20))
 }
 
+/// The benchmark's arguments for one child run of the scaling table.
+fn child_args(args: &BenchArgs) -> Vec<String> {
+    let mut v = vec![
+        "bench".to_string(),
+        "--preset".into(),
+        args.preset.clone(),
+        "--batch".into(),
+        args.batch.to_string(),
+        "--steps".into(),
+        args.steps.to_string(),
+        "--device".into(),
+        args.device.clone(),
+        "--json".into(),
+    ];
+    for kv in &args.set {
+        v.push("--set".into());
+        v.push(kv.clone());
+    }
+    v
+}
+
+/// `bench --nproc N`: one child run per world size, each writing its figures to a file.
+fn run_scaling(args: &BenchArgs) -> Result<()> {
+    if !["local", "mpi"].contains(&args.engine.as_str()) {
+        color_eyre::eyre::bail!("--engine {}: expected local or mpi", args.engine);
+    }
+    if args.engine == "mpi" && !crate::dist::engines().contains(&"mpi") {
+        color_eyre::eyre::bail!(
+            "--engine mpi: this build has no MPI engine (it is built where `mpicc` is found, or with --features mpi)"
+        );
+    }
+    let exe = std::env::current_exe().wrap_err("cannot find this program")?;
+    let dir = tempfile_dir()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows: Vec<(usize, String, f64, f64)> = Vec::new();
+    for n in 1..=args.nproc {
+        if !args.batch.is_multiple_of(n) {
+            eprintln!("{n} ranks: skipped (batch {} does not split)", args.batch);
+            continue;
+        }
+        let out = dir.join(format!("ranks-{n}.json"));
+        let threads =
+            std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| (cores / n).max(1).to_string());
+        let status = if n == 1 {
+            std::process::Command::new(&exe)
+                .args(child_args(args))
+                .env("TRM_BENCH_OUT", &out)
+                .env("RAYON_NUM_THREADS", &threads)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .wrap_err("cannot start the 1-rank bench")?
+                .success()
+        } else if args.engine == "mpi" {
+            std::process::Command::new("mpirun")
+                .args(["--oversubscribe", "-np", &n.to_string()])
+                .arg(&exe)
+                .args(child_args(args))
+                .env("TRM_BENCH_OUT", &out)
+                .env("RAYON_NUM_THREADS", &threads)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .wrap_err("cannot start mpirun")?
+                .success()
+        } else {
+            std::env::set_var("TRM_BENCH_OUT", &out);
+            std::env::set_var("RAYON_NUM_THREADS", &threads);
+            let argv: Vec<std::ffi::OsString> =
+                child_args(args).into_iter().map(Into::into).collect();
+            let job = crate::dist::launch::run_local(&exe.clone().into_os_string(), &argv, n)?;
+            if let Some(f) = &job.failure {
+                eprintln!("{n} ranks: {f}");
+            }
+            job.failure.is_none()
+        };
+        if !status {
+            color_eyre::eyre::bail!("the {n}-rank bench failed");
+        }
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&out).wrap_err_with(|| format!("{}", out.display()))?,
+        )?;
+        let sps = v["samples_per_s"].as_f64().unwrap_or(0.0);
+        let step = v["train_step_s"].as_f64().unwrap_or(0.0);
+        rows.push((n, threads, step, sps));
+    }
+    let base = rows.first().map_or(1.0, |r| r.3.max(1e-12));
+    if args.json {
+        let j: Vec<_> = rows
+            .iter()
+            .map(|(n, threads, step, sps)| {
+                serde_json::json!({"ranks": n, "engine": if *n == 1 { "single" } else { args.engine.as_str() },
+                    "threads_per_rank": threads, "train_step_s": step, "samples_per_s": sps,
+                    "speedup": sps / base})
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&j)?);
+    } else {
+        println!(
+            "{} (batch {} per step, {}): data-parallel scaling on {cores} cores",
+            args.preset, args.batch, args.device
+        );
+        println!("ranks  engine  threads/rank  step s   samples/s  speed-up  efficiency");
+        for (n, threads, step, sps) in &rows {
+            println!(
+                "{n:>5}  {:<6}  {threads:>12}  {step:>6.3}  {sps:>10.2}  {:>7.2}x  {:>9.0}%",
+                if *n == 1 {
+                    "single"
+                } else {
+                    args.engine.as_str()
+                },
+                sps / base,
+                100.0 * sps / base / *n as f64
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("trm-tui-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).wrap_err_with(|| format!("{}: cannot create", d.display()))?;
+    Ok(d)
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.nproc == 0 {
+        color_eyre::eyre::bail!("--nproc 0: expected at least 1 rank");
+    }
+    if args.nproc > 1 {
+        if crate::dist::env()?.is_some() {
+            color_eyre::eyre::bail!("--nproc inside a launched job: leave it out");
+        }
+        return run_scaling(&args);
+    }
+    let comm = crate::dist::from_env()?;
     let mut cfg = presets::get(&args.preset).ok_or_else(|| {
         eyre!(
             "--preset: unknown preset `{}` (known: {})",
@@ -166,12 +309,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         cfg.global_batch_size * 4,
         1,
     );
-    let mut session = Session::new(
+    let mut session = Session::new_with(
         cfg.clone(),
         Arc::new(TrainData {
             loaded: data.clone(),
         }),
         &device,
+        Arc::clone(&comm),
     )?;
     session.train_step()?; // warm-up
                            // GPU work is queued: wait for it at both ends of the timed steps (a no-op on the CPU).
@@ -182,6 +326,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     device.synchronize()?;
     let step_s = t0.elapsed().as_secs_f64() / args.steps.max(1) as f64;
+    if comm.world() > 1 {
+        // A rank of a scaling run: the training step is what scales; rank 0 reports it.
+        if comm.rank() == 0 {
+            let j = serde_json::json!({
+                "ranks": comm.world(), "engine": comm.engine(), "batch": cfg.global_batch_size,
+                "train_step_s": step_s, "samples_per_s": cfg.global_batch_size as f64 / step_s,
+            });
+            write_result(&j)?;
+        }
+        return Ok(());
+    }
     let model = session.eval_model()?;
     let puzzle = &data.test.1.inputs[..cfg.arch.seq_len];
     // One warm-up solve step, then a full solve.
@@ -231,6 +386,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
         out.insert("gpu", serde_json::json!(gpu_last));
     }
+    if std::env::var_os("TRM_BENCH_OUT").is_some() {
+        write_result(&serde_json::to_value(&out)?)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -262,4 +420,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A scaling run's figures: into `TRM_BENCH_OUT` when the parent asked for them, else on
+/// stdout.
+fn write_result(v: &serde_json::Value) -> Result<()> {
+    match std::env::var_os("TRM_BENCH_OUT") {
+        Some(p) => std::fs::write(&p, serde_json::to_string(v)?)
+            .wrap_err_with(|| format!("{}: cannot write", p.to_string_lossy())),
+        None => {
+            println!("{}", serde_json::to_string(v)?);
+            Ok(())
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `trm-tui train --nproc N`: start N ranks of this program on this machine (the local
 //! engine) and watch them. Each rank gets the torchrun environment (`RANK`, `WORLD_SIZE`,
-//! `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) plus `TRM_DIST_PORT`; each runs in its own
+//! `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) plus `TRM_DIST_PORT`, and its share of the
+//! cores (`RAYON_NUM_THREADS`, unless set already); each runs in its own
 //! process group, so Ctrl-C reaches rank 0 once, through the launcher, and rank 0 stops
 //! the job with a checkpoint. When a rank fails or is killed, the launcher names it, stops
 //! the others and returns its exit status: a job never hangs on a dead rank.
@@ -85,6 +86,11 @@ pub fn run_local(
     nproc: usize,
 ) -> Result<JobOutcome, DistError> {
     let port = free_port()?;
+    // Without a thread count from the user, the ranks share the cores instead of each
+    // taking all of them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads =
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| (cores / nproc).max(1).to_string());
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(program);
@@ -96,6 +102,7 @@ pub fn run_local(
             .env("MASTER_PORT", port.saturating_sub(1).to_string())
             .env("TRM_DIST_PORT", port.to_string())
             .env("TRM_DIST_ENGINE", "local")
+            .env("RAYON_NUM_THREADS", &threads)
             .stdin(Stdio::null());
         #[cfg(unix)]
         {

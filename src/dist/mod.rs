@@ -260,7 +260,10 @@ pub fn from_env() -> Result<Arc<dyn Collective>, DistError> {
         }
     });
     match engine.as_str() {
-        "local" => Ok(Arc::new(local::LocalTcp::connect(&e, local::timeout_from_env()?)?)),
+        "local" => Ok(Arc::new(local::LocalTcp::connect(
+            &e,
+            local::timeout_from_env()?,
+        )?)),
         #[cfg(trm_mpi)]
         "mpi" => {
             let m = mpi::Mpi::init()?;

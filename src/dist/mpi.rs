@@ -38,7 +38,9 @@ fn check(code: c_int, op: &'static str) -> Result<(), DistError> {
         .iter()
         .map(|&c| c as u8 as char)
         .collect();
-    Err(DistError::Setup(format!("MPI error {code} during {op}: {msg}")))
+    Err(DistError::Setup(format!(
+        "MPI error {code} during {op}: {msg}"
+    )))
 }
 
 /// MPI_COMM_WORLD. Finalises MPI when dropped.
@@ -53,7 +55,10 @@ impl Mpi {
     pub fn init() -> Result<Self, DistError> {
         let (mut rank, mut size, mut ok) = (0, 0, 0);
         // SAFETY: plain out-parameters.
-        check(unsafe { trm_mpi_init(&mut rank, &mut size, &mut ok) }, "MPI_Init_thread")?;
+        check(
+            unsafe { trm_mpi_init(&mut rank, &mut size, &mut ok) },
+            "MPI_Init_thread",
+        )?;
         if ok == 0 {
             return Err(DistError::Setup(
                 "the MPI library does not offer MPI_THREAD_SERIALIZED".into(),
@@ -153,7 +158,10 @@ impl Collective for Mpi {
             *buf = vec![0u8; n as usize];
         }
         // SAFETY: `buf` holds `n` bytes on every rank.
-        check(unsafe { trm_mpi_bcast_bytes(buf.as_mut_ptr(), n) }, "broadcast")
+        check(
+            unsafe { trm_mpi_bcast_bytes(buf.as_mut_ptr(), n) },
+            "broadcast",
+        )
     }
 
     fn control(&self, word: Control) -> Result<Control, DistError> {
