@@ -92,4 +92,3 @@ fn memory_stays_flat_over_supervision_steps() {
         growth >> 20
     );
 }
-

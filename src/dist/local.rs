@@ -349,6 +349,13 @@ impl Collective for LocalTcp {
         } else {
             self.send(0, op, local)?;
             let b = self.recv(0, op)?;
+            if b == [Control::Exit.to_byte()] {
+                return Err(DistError::PeerLost {
+                    peer: 0,
+                    op,
+                    why: "it ended the run".into(),
+                });
+            }
             let bad = || DistError::Protocol {
                 peer: 0,
                 op,
