@@ -72,6 +72,27 @@ fn final_state(dir: &Path) -> (BTreeMap<String, Vec<u32>>, serde_json::Value) {
     (bits, state)
 }
 
+/// Checkpoint tensors of one process and of several ranks: integer carries equal, every float
+/// within 1e-5 (relative), key by key.
+fn assert_states_close(a: &BTreeMap<String, Vec<u32>>, b: &BTreeMap<String, Vec<u32>>) {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in a {
+        let w = &b[k];
+        assert_eq!(v.len(), w.len(), "{k}");
+        if k.starts_with("carry.") && !k.ends_with("z_H") && !k.ends_with("z_L") {
+            assert_eq!(v, w, "{k}");
+            continue;
+        }
+        for (x, y) in v.iter().zip(w) {
+            let (x, y) = (f32::from_bits(*x), f32::from_bits(*y));
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + x.abs()),
+                "{k}: {x} (1 process) vs {y} (ranks)"
+            );
+        }
+    }
+}
+
 /// The metrics that describe the learning (not the machine): per step and split.
 fn learning_metrics(dir: &Path) -> Vec<(u64, String, BTreeMap<String, Option<f64>>)> {
     let (records, errors) = read_metrics(&dir.join("metrics.jsonl")).unwrap();
@@ -136,21 +157,7 @@ fn three_ranks_match_one_process_in_three_micro_batches() {
     let (a, sa) = final_state(&one);
     let (b, sb) = final_state(&three);
     assert_eq!(sa, sb);
-    for (k, v) in &a {
-        let w = &b[k];
-        assert_eq!(v.len(), w.len(), "{k}");
-        if k.starts_with("carry.") && !k.ends_with("z_H") && !k.ends_with("z_L") {
-            assert_eq!(v, w, "{k}");
-            continue;
-        }
-        for (x, y) in v.iter().zip(w) {
-            let (x, y) = (f32::from_bits(*x), f32::from_bits(*y));
-            assert!(
-                (x - y).abs() <= 1e-5 * (1.0 + x.abs()),
-                "{k}: {x} (1 process) vs {y} (3 ranks)"
-            );
-        }
-    }
+    assert_states_close(&a, &b);
     let ma = learning_metrics(&one);
     let mb = learning_metrics(&three);
     assert_eq!(ma.len(), mb.len());
@@ -327,17 +334,7 @@ fn mpi_three_ranks_match_one_process_within_tolerance() {
     let (a, sa) = final_state(&one);
     let (b, sb) = final_state(&three);
     assert_eq!(sa, sb);
-    for (k, v) in &a {
-        let w = &b[k];
-        if k.starts_with("carry.") && !k.ends_with("z_H") && !k.ends_with("z_L") {
-            assert_eq!(v, w, "{k}");
-            continue;
-        }
-        for (x, y) in v.iter().zip(w) {
-            let (x, y) = (f32::from_bits(*x), f32::from_bits(*y));
-            assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{k}: {x} vs {y}");
-        }
-    }
+    assert_states_close(&a, &b);
 }
 
 #[test]

@@ -173,6 +173,8 @@ fn run_scaling(args: &BenchArgs) -> Result<()> {
     let exe = std::env::current_exe().wrap_err("cannot find this program")?;
     let dir = tempfile_dir()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Read once: the local runs below set RAYON_NUM_THREADS for their ranks.
+    let user_threads = std::env::var("RAYON_NUM_THREADS").ok();
     let mut rows: Vec<(usize, String, f64, f64)> = Vec::new();
     for n in 1..=args.nproc {
         if !args.batch.is_multiple_of(n) {
@@ -180,8 +182,7 @@ fn run_scaling(args: &BenchArgs) -> Result<()> {
             continue;
         }
         let out = dir.join(format!("ranks-{n}.json"));
-        let threads =
-            std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| (cores / n).max(1).to_string());
+        let threads = crate::dist::launch::threads_per_rank(n, user_threads.as_deref());
         let status = if n == 1 {
             std::process::Command::new(&exe)
                 .args(child_args(args))

@@ -59,6 +59,18 @@ fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or(1)
 }
 
+/// Threads for each of `nproc` ranks: the user's `RAYON_NUM_THREADS` when given, else an equal
+/// share of this machine's cores.
+pub fn threads_per_rank(nproc: usize, user: Option<&str>) -> String {
+    match user {
+        Some(t) => t.to_string(),
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / nproc.max(1)).max(1).to_string()
+        }
+    }
+}
+
 fn free_port() -> Result<u16, DistError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -88,9 +100,7 @@ pub fn run_local(
     let port = free_port()?;
     // Without a thread count from the user, the ranks share the cores instead of each
     // taking all of them.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads =
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| (cores / nproc).max(1).to_string());
+    let threads = threads_per_rank(nproc, std::env::var("RAYON_NUM_THREADS").ok().as_deref());
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(program);
