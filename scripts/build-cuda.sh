@@ -7,6 +7,9 @@
 # candle's .cu kernels), and the release binary is built into target/cuda/release/trm-tui.
 #
 #   scripts/build-cuda.sh             install the toolkit if needed, then build
+#   scripts/build-cuda.sh --nccl      the same with NCCL 2.30 (PyPI nvidia-nccl-cu13) and
+#                                     `--features nccl` (the multi-GPU engine); the binary
+#                                     then needs libnccl.so.2 at run time as well
 #   scripts/build-cuda.sh --toolkit   install and check the toolkit only
 #   scripts/build-cuda.sh --check     check an installed toolkit only (no download, no build)
 #   scripts/build-cuda.sh --env       print the environment for running the built binary
@@ -35,6 +38,8 @@ PACKAGES=(
     nvidia-curand==10.4.0.35
     nvidia-cublas==13.0.2.14
 )
+# NCCL for `--nccl` (cudarc binds the 2.30 API; the wheel unpacks into nvidia/nccl/{include,lib}).
+NCCL_PACKAGE=nvidia-nccl-cu13==2.30.7
 # Unversioned names the linker needs -> the versioned files the wheels ship.
 SO_LINKS=(
     libcudart.so:libcudart.so.13
@@ -62,6 +67,10 @@ MARKER="$CACHE/.installed"
 PYTHON="${PYTHON:-python3}"
 COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 
+NCCL_DIR="$CACHE/nccl"
+NCCL_MARKER="$CACHE/.installed-nccl"
+with_nccl=0
+
 say() { printf '[build-cuda] %s\n' "$*" >&2; }
 die() {
     printf '[build-cuda] error: %s\n' "$*" >&2
@@ -69,7 +78,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # The package list as written into the marker: a cache made with other pins is reinstalled.
@@ -105,6 +114,37 @@ install_toolkit() {
     pins >"$MARKER"
     (layout)
     say "toolkit installed in $CUDA_HOME_DIR"
+}
+
+nccl_complete() {
+    [[ -f "$NCCL_MARKER" && "$(cat "$NCCL_MARKER")" == "$NCCL_PACKAGE" ]] || return 1
+    [[ -e "$NCCL_DIR/lib/libnccl.so.2" && -e "$NCCL_DIR/include/nccl.h" ]]
+}
+
+install_nccl() {
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON to a Python 3 with pip)"
+    local tmp="$CACHE/.download-nccl.$$"
+    rm -rf "$tmp"
+    trap 'rm -rf "$tmp"' EXIT
+    say "installing $NCCL_PACKAGE from PyPI into $NCCL_DIR (about 300 MB)"
+    "$PYTHON" -m pip install --disable-pip-version-check --no-deps --only-binary=:all: \
+        --no-compile --target "$tmp" "$NCCL_PACKAGE" >&2 \
+        || die "pip could not install $NCCL_PACKAGE (see above)"
+    [[ -e "$tmp/nvidia/nccl/lib/libnccl.so.2" ]] || die "the NCCL wheel did not unpack into nvidia/nccl as expected"
+    rm -rf "$NCCL_DIR" "$NCCL_MARKER"
+    mv "$tmp/nvidia/nccl" "$NCCL_DIR"
+    rm -rf "$tmp"
+    trap - EXIT
+    printf '%s\n' "$NCCL_PACKAGE" >"$NCCL_MARKER"
+}
+
+# NCCL's library and header inside CUDA_HOME, where cudarc's build links and the binary's
+# runpath looks (idempotent).
+layout_nccl() {
+    local c="$CUDA_HOME_DIR"
+    ln -sfn "$NCCL_DIR/lib/libnccl.so.2" "$c/lib/libnccl.so.2"
+    ln -sfn libnccl.so.2 "$c/lib/libnccl.so"
+    ln -sfn "$NCCL_DIR/include/nccl.h" "$c/include/nccl.h"
 }
 
 # Turn the unpacked wheels into a conventional CUDA_HOME (idempotent).
@@ -209,13 +249,25 @@ EOF
     (cd "$work" && "$CUDA_HOME_DIR/bin/nvcc" --gpu-architecture="sm_$COMPUTE_CAP" -c -Xcompiler -fPIC \
         probe.cu -o probe.o) || die "nvcc cannot compile a test kernel to an object file"
     printf 'int main(void) { return 0; }\n' >"$work/main.c"
+    local extra=()
+    ((with_nccl)) && extra=(-lnccl)
     gcc "$work/main.c" -o "$work/linkprobe" -L"$CUDA_HOME_DIR/lib" -L"$CUDA_HOME_DIR/lib/stubs" \
-        -Wl,--no-as-needed -lcuda -lcudart -lcublas -lcublasLt -lcurand -lnvrtc \
+        -Wl,--no-as-needed -lcuda -lcudart -lcublas -lcublasLt -lcurand -lnvrtc ${extra[@]+"${extra[@]}"} \
         || die "the CUDA libraries do not link"
+    if ((with_nccl)); then
+        printf '#include <nccl.h>\n#include <stdio.h>\nint main(void) { int v = 0; ncclGetVersion(&v); printf("%%d\\n", v); return v >= 23000 ? 0 : 1; }\n' >"$work/nccl.c"
+        gcc "$work/nccl.c" -o "$work/ncclprobe" -I"$CUDA_HOME_DIR/include" -L"$CUDA_HOME_DIR/lib" \
+            -L"$CUDA_HOME_DIR/lib/stubs" -lnccl -Wl,-rpath-link,"$CUDA_HOME_DIR/lib" \
+            || die "a program calling NCCL does not compile and link"
+        grep -q '#define NCCL_MINOR 30' "$CUDA_HOME_DIR/include/nccl.h" \
+            || die "$CUDA_HOME_DIR/include/nccl.h is not NCCL 2.30 (the API cudarc binds)"
+    fi
     rm -rf "$work"
     say "toolkit OK: $CUDA_HOME_DIR"
     say "  $(printf '%s\n' "$version" | grep -m1 '^Cuda compilation tools')"
     say "  test kernel compiled for sm_$COMPUTE_CAP (PTX ISA $ptx_isa); libraries link"
+    ((with_nccl)) && say "  NCCL: $NCCL_PACKAGE (nccl.h and libnccl.so.2 link)"
+    return 0
 }
 
 print_env() {
@@ -232,6 +284,7 @@ while (($#)); do
     case "$1" in
     --check) mode=check ;;
     --toolkit) mode=toolkit ;;
+    --nccl) with_nccl=1 ;;
     --env) mode=env ;;
     -h | --help)
         usage
@@ -254,6 +307,10 @@ env)
     ;;
 check)
     toolkit_complete || die "no complete CUDA $CUDA_SERIES toolkit in $CACHE (run scripts/build-cuda.sh --toolkit)"
+    if ((with_nccl)); then
+        nccl_complete || die "no NCCL in $NCCL_DIR (run scripts/build-cuda.sh --toolkit --nccl)"
+        layout_nccl
+    fi
     check_toolkit
     exit 0
     ;;
@@ -265,6 +322,14 @@ if toolkit_complete; then
 else
     install_toolkit
 fi
+if ((with_nccl)); then
+    if nccl_complete; then
+        say "$NCCL_PACKAGE already in $NCCL_DIR: no download"
+    else
+        install_nccl
+    fi
+    layout_nccl
+fi
 check_toolkit
 [[ "$mode" == toolkit ]] && exit 0
 
@@ -273,11 +338,14 @@ export_env
 # elsewhere, point LD_LIBRARY_PATH at a folder holding them.
 export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-Wl,-rpath,$CUDA_HOME_DIR/lib"
 cd "$ROOT"
-say "building: cargo build --release --features cuda --target-dir target/cuda ${cargo_args[*]:-}"
+features=cuda
+((with_nccl)) && features=nccl
+say "building: cargo build --release --features $features --target-dir target/cuda ${cargo_args[*]:-}"
 say "  CUDA_HOME=$CUDA_HOME CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP (a cold build takes a while: candle's CUDA kernels)"
 start=$(date +%s)
-cargo build --release --features cuda --target-dir target/cuda ${cargo_args[@]+"${cargo_args[@]}"}
+cargo build --release --features "$features" --target-dir target/cuda ${cargo_args[@]+"${cargo_args[@]}"}
 end=$(date +%s)
-say "built target/cuda/release/trm-tui in $((end - start)) s"
+say "built target/cuda/release/trm-tui (features: $features) in $((end - start)) s"
+((with_nccl)) && say "it has the nccl engine and needs libnccl.so.2 (found through the same runpath)"
 say "it needs the NVIDIA driver (libcuda.so.1) at run time; the toolkit libraries are found through"
 say "its runpath ($CUDA_HOME_DIR/lib) or LD_LIBRARY_PATH (scripts/build-cuda.sh --env)"

@@ -3,8 +3,8 @@
 //! preset (with `--set` overrides) on synthetic data of the preset's shape, on the CPU or a
 //! CUDA device; reports throughput and peak memory (resident memory, and on a GPU the device
 //! memory sampled every 50 ms while it runs). With `--nproc N` it times the data-parallel
-//! training step with 1, 2, ..., N ranks (the local engine, or MPI with `--engine mpi`) and
-//! prints the throughput scaling.
+//! training step with 1, 2, ..., N ranks (the local engine, MPI with `--engine mpi`, NCCL
+//! with `--engine nccl`) and prints the throughput scaling.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,9 @@ use crate::data::build::LoadedData;
 use crate::data::dataset::single_example_split;
 use crate::model::StepSolver;
 use crate::telemetry::{peak_rss_bytes, Snapshot, Telemetry};
-use crate::train::device::{device_label, dtype_name, open_device, resolve_forward_dtype};
+use crate::train::device::{
+    device_label, dtype_name, open_device_for_rank, resolve_forward_dtype,
+};
 use crate::train::engine::{Session, TrainData};
 use crate::train::presets;
 use crate::util::Rng;
@@ -45,8 +47,9 @@ pub struct BenchArgs {
     /// ..., N ranks on this machine.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub nproc: usize,
-    /// The engine of the scaling runs: `local` (`train --nproc`) or `mpi` (`mpirun`).
-    #[arg(long, default_value = "local", value_name = "local|mpi")]
+    /// The engine of the scaling runs: `local` (`train --nproc`), `mpi` (`mpirun`) or `nccl`
+    /// (`train --nproc` with NCCL; one GPU per rank with `--device auto` or `cuda`).
+    #[arg(long, default_value = "local", value_name = "local|mpi|nccl")]
     pub engine: String,
 }
 
@@ -162,12 +165,17 @@ fn child_args(args: &BenchArgs) -> Vec<String> {
 
 /// `bench --nproc N`: one child run per world size, each writing its figures to a file.
 fn run_scaling(args: &BenchArgs) -> Result<()> {
-    if !["local", "mpi"].contains(&args.engine.as_str()) {
-        color_eyre::eyre::bail!("--engine {}: expected local or mpi", args.engine);
+    if !["local", "mpi", "nccl"].contains(&args.engine.as_str()) {
+        color_eyre::eyre::bail!("--engine {}: expected local, mpi or nccl", args.engine);
     }
     if args.engine == "mpi" && !crate::dist::engines().contains(&"mpi") {
         color_eyre::eyre::bail!(
             "--engine mpi: this build has no MPI engine (it is built where `mpicc` is found, or with --features mpi)"
+        );
+    }
+    if args.engine == "nccl" && !crate::dist::engines().contains(&"nccl") {
+        color_eyre::eyre::bail!(
+            "--engine nccl: this build has no NCCL engine (scripts/build-cuda.sh --nccl builds one)"
         );
     }
     let exe = std::env::current_exe().wrap_err("cannot find this program")?;
@@ -206,6 +214,7 @@ fn run_scaling(args: &BenchArgs) -> Result<()> {
         } else {
             std::env::set_var("TRM_BENCH_OUT", &out);
             std::env::set_var("RAYON_NUM_THREADS", &threads);
+            std::env::set_var("TRM_DIST_ENGINE", &args.engine);
             let argv: Vec<std::ffi::OsString> =
                 child_args(args).into_iter().map(Into::into).collect();
             let job = crate::dist::launch::run_local(&exe.clone().into_os_string(), &argv, n)?;
@@ -293,7 +302,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     cfg.max_steps = (args.steps + 1) as u64;
     cfg.arch.num_puzzle_identifiers = cfg.arch.num_puzzle_identifiers.max(1);
     cfg.validate()?;
-    let (device, notice) = open_device(&args.device)?;
+    let (device, notice) = open_device_for_rank(&args.device, comm.local_rank())?;
     if let Some(n) = notice {
         eprintln!("{n}");
     }

@@ -1,6 +1,7 @@
 //! `trm-tui train --nproc N`: start N ranks of this program on this machine (the local
 //! engine) and watch them. Each rank gets the torchrun environment (`RANK`, `WORLD_SIZE`,
-//! `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) plus `TRM_DIST_PORT`, and its share of the
+//! `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) plus `TRM_DIST_PORT`, the engine
+//! (`TRM_DIST_ENGINE` as given, else `nccl` in a build with NCCL, else `local`), and its share of the
 //! cores (`RAYON_NUM_THREADS`, unless set already); each runs in its own
 //! process group, so Ctrl-C reaches rank 0 once, through the launcher, and rank 0 stops
 //! the job with a checkpoint. When a rank fails or is killed, the launcher names it, stops
@@ -101,6 +102,13 @@ pub fn run_local(
     // Without a thread count from the user, the ranks share the cores instead of each
     // taking all of them.
     let threads = threads_per_rank(nproc, std::env::var("RAYON_NUM_THREADS").ok().as_deref());
+    let engine = std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| {
+        if cfg!(feature = "nccl") {
+            "nccl".into()
+        } else {
+            "local".into()
+        }
+    });
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(program);
@@ -111,7 +119,7 @@ pub fn run_local(
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.saturating_sub(1).to_string())
             .env("TRM_DIST_PORT", port.to_string())
-            .env("TRM_DIST_ENGINE", "local")
+            .env("TRM_DIST_ENGINE", &engine)
             .env("RAYON_NUM_THREADS", &threads)
             .stdin(Stdio::null());
         #[cfg(unix)]

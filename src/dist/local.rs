@@ -6,7 +6,10 @@
 //! 600 s) except the wait for rank 0's next control word; a rank that dies closes its socket,
 //! which its peers see at once as an error naming it.
 //!
-//! It refuses addresses that are not loopback: jobs across machines belong to MPI or NCCL.
+//! As the `local` engine it refuses addresses that are not loopback: jobs across machines
+//! belong to MPI or NCCL. The NCCL engine uses the same star across machines
+//! ([`LocalTcp::connect_network`]): rank 0 then listens on every interface, as torchrun's
+//! store does, and the others connect to `MASTER_ADDR`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -57,9 +60,22 @@ pub fn listen_port(env: &DistEnv) -> Result<u16, DistError> {
 pub struct LocalTcp {
     rank: usize,
     world: usize,
+    local_rank: usize,
     /// Rank 0: the sockets of ranks 1..world, in order. Others: the socket to rank 0.
     peers: Vec<Mutex<TcpStream>>,
     timeout: Duration,
+}
+
+fn resolve(env: &DistEnv, port: u16) -> Result<Vec<SocketAddr>, DistError> {
+    Ok((env.master_addr.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            DistError::Setup(format!(
+                "MASTER_ADDR={}: cannot resolve it ({e})",
+                env.master_addr
+            ))
+        })?
+        .collect())
 }
 
 fn loopback(env: &DistEnv, port: u16) -> Result<SocketAddr, DistError> {
@@ -112,13 +128,43 @@ fn read_u32(s: &mut TcpStream) -> std::io::Result<u32> {
 }
 
 impl LocalTcp {
-    /// Join the job: rank 0 waits for every other rank, the others connect to it.
+    /// Join the job on this machine: rank 0 waits for every other rank on the loopback
+    /// address, the others connect to it.
     pub fn connect(env: &DistEnv, timeout: Duration) -> Result<Self, DistError> {
         let port = listen_port(env)?;
         let addr = loopback(env, port)?;
+        Self::join(env, timeout, addr, addr)
+    }
+
+    /// Join a job that may span machines: rank 0 listens on every interface, the others
+    /// connect to `MASTER_ADDR`.
+    pub fn connect_network(env: &DistEnv, timeout: Duration) -> Result<Self, DistError> {
+        let port = listen_port(env)?;
+        let addrs = resolve(env, port)?;
+        let to = addrs.first().copied().ok_or_else(|| {
+            DistError::Setup(format!(
+                "MASTER_ADDR={}: it resolves to no address",
+                env.master_addr
+            ))
+        })?;
+        let any: std::net::IpAddr = if to.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
+        Self::join(env, timeout, SocketAddr::new(any, port), to)
+    }
+
+    fn join(
+        env: &DistEnv,
+        timeout: Duration,
+        listen: SocketAddr,
+        addr: SocketAddr,
+    ) -> Result<Self, DistError> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let mut peers = Vec::new();
         if env.rank == 0 {
+            let addr = listen;
             let listener = TcpListener::bind(addr).map_err(|e| {
                 DistError::Setup(format!(
                     "rank 0 cannot listen on {addr} ({e}); set TRM_DIST_PORT to a free port"
@@ -218,6 +264,7 @@ impl LocalTcp {
         Ok(Self {
             rank: env.rank,
             world: env.world,
+            local_rank: env.local_rank,
             peers,
             timeout,
         })
@@ -317,6 +364,9 @@ impl Collective for LocalTcp {
     }
     fn world(&self) -> usize {
         self.world
+    }
+    fn local_rank(&self) -> usize {
+        self.local_rank
     }
     fn engine(&self) -> &'static str {
         "local"
@@ -530,6 +580,26 @@ mod tests {
         let (msg, took) = out[0].clone().expect("rank 0's error");
         assert!(msg.contains("rank 1 is gone"), "{msg}");
         assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn the_network_star_joins_through_every_interface() {
+        // What the nccl engine uses: rank 0 listens on 0.0.0.0, the others dial MASTER_ADDR.
+        let port = free_port();
+        let handles: Vec<_> = (0..3)
+            .map(|r| {
+                std::thread::spawn(move || {
+                    let mut e = env(r, 3, port);
+                    e.local_rank = r % 2;
+                    let c = LocalTcp::connect_network(&e, Duration::from_secs(20)).expect("join");
+                    let mut v = vec![r as f32 + 1.0];
+                    c.all_reduce_sum_f32(&mut v).unwrap();
+                    (c.local_rank(), v[0])
+                })
+            })
+            .collect();
+        let out: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(out, vec![(0, 6.0), (1, 6.0), (0, 6.0)]);
     }
 
     #[test]

@@ -6,17 +6,25 @@
 //! (MPI_COMM_WORLD under `mpirun`/`srun`, built where an MPI compiler wrapper is found). The
 //! launcher that starts and supervises local ranks is [`launch`].
 //!
-//! Every collective here is deterministic: sums are taken in rank order (rank 0's values,
-//! plus rank 1's, ...), so a run gives the same bits every time, and a 2-rank run the same
-//! bits as one process accumulating the same two micro-batches.
+//! With the `nccl` feature, `nccl::Nccl` sums CUDA tensors with NCCL on the device and
+//! uses the local engine's sockets (across machines) for everything else.
+//!
+//! Every host collective here is deterministic: sums are taken in rank order (rank 0's
+//! values, plus rank 1's, ...), so a run gives the same bits every time, and a 2-rank run the
+//! same bits as one process accumulating the same two micro-batches. NCCL's device sums are
+//! the same bits on every rank and in every run of one topology, but not in rank order.
 
 pub mod launch;
 pub mod local;
 #[cfg(trm_mpi)]
 pub mod mpi;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 
 use std::fmt;
 use std::sync::Arc;
+
+use candle_core::{DType, Tensor};
 
 /// What went wrong between ranks. Every error names the operation and the rank, so a job
 /// never ends in a silent hang or an anonymous socket error.
@@ -36,6 +44,8 @@ pub enum DistError {
     },
     #[error("{0}")]
     Setup(String),
+    #[error("{0}")]
+    Tensor(String),
     #[error("rank {peer} sent {got} during {op}, expected {expected}")]
     Protocol {
         peer: usize,
@@ -56,6 +66,12 @@ pub enum Control {
     Save,
     /// The run is over (finished, stopped or failed on rank 0): exit.
     Exit,
+}
+
+impl From<candle_core::Error> for DistError {
+    fn from(e: candle_core::Error) -> Self {
+        DistError::Tensor(e.to_string())
+    }
 }
 
 impl Control {
@@ -84,11 +100,24 @@ impl Control {
 pub trait Collective: Send + Sync + fmt::Debug {
     fn rank(&self) -> usize;
     fn world(&self) -> usize;
+    /// This rank's index among the ranks of its machine (which GPU it takes).
+    fn local_rank(&self) -> usize;
     /// The engine's name (`single`, `local`, `mpi`, `nccl`).
     fn engine(&self) -> &'static str;
     /// Element-wise sum over the ranks, in rank order; the result replaces `buf` everywhere.
     fn all_reduce_sum_f32(&self, buf: &mut [f32]) -> Result<(), DistError>;
     fn all_reduce_sum_f64(&self, buf: &mut [f64]) -> Result<(), DistError>;
+    /// The element-wise sum over the ranks of an `f32` tensor, on the tensor's device. It may
+    /// work in place: `t`'s storage (and any tensor sharing it) can be overwritten. The host
+    /// engines go through [`Collective::all_reduce_sum_f32`]; NCCL sums CUDA memory in place.
+    fn all_reduce_sum_tensor(&self, t: Tensor) -> Result<Tensor, DistError> {
+        if self.world() == 1 {
+            return Ok(t);
+        }
+        let mut v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        self.all_reduce_sum_f32(&mut v)?;
+        Ok(Tensor::from_vec(v, t.shape(), t.device())?)
+    }
     /// Every rank's bytes, in rank order, on every rank.
     fn all_gather_bytes(&self, local: &[u8]) -> Result<Vec<Vec<u8>>, DistError>;
     /// Rank 0's bytes on every rank (`buf` is replaced on the others).
@@ -108,6 +137,9 @@ impl Collective for Single {
     }
     fn world(&self) -> usize {
         1
+    }
+    fn local_rank(&self) -> usize {
+        0
     }
     fn engine(&self) -> &'static str {
         "single"
@@ -237,36 +269,50 @@ pub fn env() -> Result<Option<DistEnv>, DistError> {
 }
 
 /// The engines this build has, besides `single`.
-pub fn engines() -> &'static [&'static str] {
+pub fn engines() -> Vec<&'static str> {
+    let mut e = vec!["local"];
     if cfg!(trm_mpi) {
-        &["local", "mpi"]
+        e.push("mpi");
+    }
+    if cfg!(feature = "nccl") {
+        e.push("nccl");
+    }
+    e
+}
+
+/// The engine a job uses when `TRM_DIST_ENGINE` is unset: `nccl` in a build that has it;
+/// else `mpi` under `mpirun` in a build with MPI; else `local`.
+pub fn default_engine(source: &str) -> &'static str {
+    if cfg!(feature = "nccl") {
+        "nccl"
+    } else if source == "openmpi" && cfg!(trm_mpi) {
+        "mpi"
     } else {
-        &["local"]
+        "local"
     }
 }
 
 /// The communicator of this process: [`Single`] outside a multi-rank launch; in one, the
-/// engine named by `TRM_DIST_ENGINE`, by default `mpi` under `mpirun` (when built with MPI)
-/// and `local` otherwise.
+/// engine named by `TRM_DIST_ENGINE`, by default [`default_engine`].
 pub fn from_env() -> Result<Arc<dyn Collective>, DistError> {
     let Some(e) = env()? else {
         return Ok(single());
     };
-    let engine = std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| {
-        if e.source == "openmpi" && cfg!(trm_mpi) {
-            "mpi".into()
-        } else {
-            "local".into()
-        }
-    });
+    let engine =
+        std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| default_engine(e.source).into());
     match engine.as_str() {
         "local" => Ok(Arc::new(local::LocalTcp::connect(
             &e,
             local::timeout_from_env()?,
         )?)),
+        #[cfg(feature = "nccl")]
+        "nccl" => Ok(Arc::new(nccl::Nccl::connect(
+            &e,
+            local::timeout_from_env()?,
+        )?)),
         #[cfg(trm_mpi)]
         "mpi" => {
-            let m = mpi::Mpi::init()?;
+            let m = mpi::Mpi::init(e.local_rank)?;
             if m.world() != e.world || m.rank() != e.rank {
                 return Err(DistError::Setup(format!(
                     "MPI says rank {} of {}, the {} environment says {} of {}",
@@ -281,7 +327,8 @@ pub fn from_env() -> Result<Arc<dyn Collective>, DistError> {
         }
         other => Err(DistError::Setup(format!(
             "TRM_DIST_ENGINE={other}: this build has the engines {} (the mpi engine is built \
-             where `mpicc` is found, or with --features mpi)",
+             where `mpicc` is found, or with --features mpi; nccl with --features nccl, \
+             scripts/build-cuda.sh --nccl)",
             engines().join(", ")
         ))),
     }

@@ -48,11 +48,13 @@ fn check(code: c_int, op: &'static str) -> Result<(), DistError> {
 pub struct Mpi {
     rank: usize,
     world: usize,
+    local_rank: usize,
 }
 
 impl Mpi {
     /// Initialise MPI (thread level SERIALIZED: the trainer thread makes the calls).
-    pub fn init() -> Result<Self, DistError> {
+    /// `local_rank` comes from the launcher's environment (MPI does not say it).
+    pub fn init(local_rank: usize) -> Result<Self, DistError> {
         let (mut rank, mut size, mut ok) = (0, 0, 0);
         // SAFETY: plain out-parameters.
         check(
@@ -67,6 +69,7 @@ impl Mpi {
         Ok(Self {
             rank: rank as usize,
             world: size as usize,
+            local_rank,
         })
     }
 }
@@ -86,6 +89,9 @@ impl Collective for Mpi {
     }
     fn world(&self) -> usize {
         self.world
+    }
+    fn local_rank(&self) -> usize {
+        self.local_rank
     }
     fn engine(&self) -> &'static str {
         "mpi"

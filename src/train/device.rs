@@ -4,7 +4,9 @@
 //! `auto` takes the first CUDA device when it really opens (creating the device, not asking
 //! whether the `cuda` feature was compiled in) and otherwise the CPU, with a notice saying why;
 //! `cuda:N` is that device or an error naming it and the reason (a binary built without the
-//! `cuda` feature, or the driver's error).
+//! `cuda` feature, or the driver's error). In a data-parallel job, `auto` and a bare `cuda`
+//! mean the GPU of the rank's `LOCAL_RANK` (one GPU per rank, as torchrun does it); an
+//! explicit `cuda:N` is taken as it is (several ranks can then share one GPU).
 //!
 //! `arch.forward_dtype = "auto"` (the default) is bfloat16 on a CUDA device with float32
 //! master weights, as the official code trains, and float32 on the CPU; `float32` or
@@ -68,13 +70,31 @@ pub fn open_device(spec: &str) -> Result<(Device, Option<String>)> {
     open_with(spec, CUDA_BUILT, Device::new_cuda)
 }
 
+/// [`open_device`] for the rank whose index on its machine is `local_rank`: `auto` and a
+/// bare `cuda` take `cuda:<local_rank>`.
+pub fn open_device_for_rank(spec: &str, local_rank: usize) -> Result<(Device, Option<String>)> {
+    open_ranked(spec, local_rank, CUDA_BUILT, Device::new_cuda)
+}
+
 /// [`open_device`] with the CUDA constructor and the build flag given (for tests).
 pub fn open_with(
     spec: &str,
     cuda_built: bool,
     new_cuda: impl Fn(usize) -> candle_core::Result<Device>,
 ) -> Result<(Device, Option<String>)> {
-    let spec: DeviceSpec = spec.parse().map_err(|e| eyre!("device {e}"))?;
+    open_ranked(spec, 0, cuda_built, new_cuda)
+}
+
+fn open_ranked(
+    spec_text: &str,
+    local_rank: usize,
+    cuda_built: bool,
+    new_cuda: impl Fn(usize) -> candle_core::Result<Device>,
+) -> Result<(Device, Option<String>)> {
+    let mut spec: DeviceSpec = spec_text.parse().map_err(|e| eyre!("device {e}"))?;
+    if spec_text.trim() == "cuda" {
+        spec = DeviceSpec::Cuda(local_rank);
+    }
     // A driver that misbehaves must not take the program down with it: a panic while opening
     // is reported like an error.
     let try_open = |n: usize| -> std::result::Result<Device, String> {
@@ -95,7 +115,7 @@ pub fn open_with(
     };
     match spec {
         DeviceSpec::Cpu => Ok((Device::Cpu, None)),
-        DeviceSpec::Auto => match try_open(0) {
+        DeviceSpec::Auto => match try_open(local_rank) {
             Ok(d) => {
                 let label = device_label(&d);
                 Ok((d, Some(format!("device auto: using {label}"))))
@@ -103,7 +123,7 @@ pub fn open_with(
             Err(e) => Ok((
                 Device::Cpu,
                 Some(format!(
-                    "device auto: no usable CUDA device (cuda:0: {}); using the CPU",
+                    "device auto: no usable CUDA device (cuda:{local_rank}: {}); using the CPU",
                     first_line(&e)
                 )),
             )),
@@ -209,6 +229,24 @@ mod tests {
         for s in ["cpu", "auto", "cuda:0", "cuda:7"] {
             assert_eq!(s.parse::<DeviceSpec>().unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn ranks_take_the_gpu_of_their_local_rank() {
+        // A "device" that records which ordinal was opened (it fails, so auto falls back).
+        let opened = std::sync::Mutex::new(Vec::new());
+        let record = |n: usize| {
+            opened.lock().unwrap().push(n);
+            driver_error(n)
+        };
+        let (_, notice) = open_ranked("auto", 3, true, record).unwrap();
+        assert!(notice.unwrap().contains("cuda:3"));
+        let e = open_ranked("cuda", 2, true, record).unwrap_err();
+        assert!(e.to_string().contains("device cuda:2"), "{e}");
+        let e = open_ranked("cuda:0", 2, true, record).unwrap_err();
+        assert!(e.to_string().contains("device cuda:0"), "{e}");
+        assert_eq!(*opened.lock().unwrap(), vec![3, 2, 0]);
+        assert!(open_ranked("cpu", 5, true, record).unwrap().0.is_cpu());
     }
 
     #[test]

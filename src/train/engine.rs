@@ -348,15 +348,16 @@ impl Session {
         sums: &mut MetricSums,
     ) -> Result<()> {
         let comm = &*self.comm;
-        let mut flat: Vec<f32> = Vec::new();
-        for (_, _, g) in list.iter() {
-            flat.extend(g.flatten_all()?.to_vec1::<f32>()?);
-        }
-        comm.all_reduce_sum_f32(&mut flat)?;
+        // One buffer on the model's device (NCCL sums it there, the host engines in memory).
+        let parts = list
+            .iter()
+            .map(|(_, _, g)| g.flatten_all())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let flat = comm.all_reduce_sum_tensor(Tensor::cat(&parts, 0)?)?;
         let mut at = 0;
         for (_, _, g) in list.iter_mut() {
             let n = g.elem_count();
-            *g = Tensor::from_slice(&flat[at..at + n], g.shape(), g.device())?;
+            *g = flat.narrow(0, at, n)?.reshape(g.shape())?;
             at += n;
         }
         let dev = self.model.device().clone();

@@ -16,7 +16,7 @@ use color_eyre::eyre::{bail, Result, WrapErr};
 
 use super::api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
 use super::config::TrainConfig;
-pub use super::device::open_device;
+pub use super::device::{open_device, open_device_for_rank};
 use super::device::{device_label, dtype_name, resolve_forward_dtype};
 use super::engine::{Session, TrainData};
 use super::source::load_train_data;
@@ -231,7 +231,8 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
     let _ = tx.send(TrainerEvent::State(state.clone()));
 
     ctx.log(format!("loading data for {}", run_dir.display()));
-    let (device, notice) = open_device(&spec.config.device)?;
+    let local_rank = spec.comm.as_ref().map_or(0, |c| c.local_rank());
+    let (device, notice) = open_device_for_rank(&spec.config.device, local_rank)?;
     let device_name = device_label(&device);
     if let Some(n) = notice {
         // A fallback to the CPU is worth a warning (the TUI shows it in the status line).
@@ -508,7 +509,7 @@ pub fn run_follower(spec: RunSpec) -> Result<()> {
         .comm
         .clone()
         .ok_or_else(|| color_eyre::eyre::eyre!("run_follower needs the job's communicator"))?;
-    let (device, _) = open_device(&spec.config.device)?;
+    let (device, _) = open_device_for_rank(&spec.config.device, comm.local_rank())?;
     match comm.control(Control::Exit)? {
         Control::Ready => {}
         Control::Exit => return Ok(()),
