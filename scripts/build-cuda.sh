@@ -19,6 +19,7 @@
 #   TRM_CUDA_DIR      the cache folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/trm-tui/cuda-13.0)
 #   CUDA_COMPUTE_CAP  the GPU architecture the kernels are compiled for (default 90: H100/H200)
 #   PYTHON            the Python that runs pip (default python3)
+#   TRM_MPI           1 to build the MPI engine into the GPU binary too (default 0)
 #
 # The toolkit stays at 13.0.x on purpose: nvcc 13.1 and later emit PTX that the 580 driver
 # series (CUDA 13.0) cannot load.
@@ -78,7 +79,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # The package list as written into the marker: a cache made with other pins is reinstalled.
@@ -210,6 +211,9 @@ export_env() {
     export LD_LIBRARY_PATH="$CUDA_HOME_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export CUDA_COMPUTE_CAP="$COMPUTE_CAP"
     export CUDARC_CUDA_VERSION="${CUDA_SERIES/./0}0"
+    # No MPI engine in the GPU binary unless asked (TRM_MPI=1): otherwise it would need
+    # libmpi on every GPU machine; GPU jobs use nccl (or local).
+    export TRM_MPI="${TRM_MPI:-0}"
     # candle's kernel builder uses half the cores by default; the kernels are most of the time.
     export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc 2>/dev/null || echo 2)}"
 }

@@ -17,9 +17,7 @@ use crate::data::build::LoadedData;
 use crate::data::dataset::single_example_split;
 use crate::model::StepSolver;
 use crate::telemetry::{peak_rss_bytes, Snapshot, Telemetry};
-use crate::train::device::{
-    device_label, dtype_name, open_device_for_rank, resolve_forward_dtype,
-};
+use crate::train::device::{device_label, dtype_name, open_device_for_rank, resolve_forward_dtype};
 use crate::train::engine::{Session, TrainData};
 use crate::train::presets;
 use crate::util::Rng;

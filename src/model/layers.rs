@@ -3,7 +3,7 @@
 //! so they are not used here): linear maps with `[out, in]` weights, weightless RMSNorm, RoPE
 //! (rotate-half), bidirectional multi-head attention with the `[Q|K|V]` row split, SwiGLU.
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 
 /// `x @ w^T` for `x: [.., in]` and `w: [out, in]` (PyTorch layout), optional bias `[out]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
@@ -133,7 +133,7 @@ pub fn swiglu(x: &Tensor, gate_up_w: &Tensor, down_w: &Tensor) -> Result<Tensor>
     // gradients; here only the (smaller) weight gradient is assembled.
     let gate = linear(x, &gate_up_w.narrow(0, 0, inter)?, None)?;
     let up = linear(x, &gate_up_w.narrow(0, inter, inter)?, None)?;
-    let h = candle_nn::Activation::Silu.forward(&gate)?.mul(&up)?;
+    let h = super::fused::silu_mul(&gate, &up)?;
     linear(&h, down_w, None)
 }
 

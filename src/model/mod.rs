@@ -2,12 +2,13 @@
 //! and weights I/O. It knows nothing of the terminal, of training loops or of data files.
 //!
 //! Submodules: [`config`] (official field names, validation, sizes), [`layers`] (differentiable
-//! building blocks), [`net`] (parameters, init, one supervision step), [`act`] (persistent
+//! building blocks), [`fused`] (fused CPU kernels with hand-written backward), [`net`] (parameters, init, one supervision step), [`act`] (persistent
 //! batch carry and halting), [`loss`] (stable-max CE, BCE halting loss, metrics), [`weights`]
 //! (safetensors and official checkpoint import), [`solve`] (step-by-step inference).
 
 pub mod act;
 pub mod config;
+pub mod fused;
 pub mod layers;
 pub mod loss;
 pub mod net;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use super::config::{ForwardDtype, Latent, PosEncoding, TrmConfig};
-use super::layers::{attention, linear, rms_norm, swiglu, Rope};
+use super::fused::add_rms_norm;
+use super::layers::{attention, linear, swiglu, Rope};
 use crate::util::Rng;
 
 /// Official key names of the trainable parameters, in state-dict order.
@@ -443,7 +444,7 @@ impl TrmModel {
             if let (Some(gu), Some(dn)) = (&blk.mlp_t_gate_up, &blk.mlp_t_down) {
                 let ht = h.transpose(1, 2)?.contiguous()?; // [B, D, L]
                 let out = swiglu(&ht, gu, dn)?;
-                h = rms_norm(&ht.add(&out)?, eps)?
+                h = add_rms_norm(&ht, &out, eps)?
                     .transpose(1, 2)?
                     .contiguous()?;
             } else {
@@ -454,10 +455,10 @@ impl TrmModel {
                     candle_core::Error::Msg("attention block without o_proj".into())
                 })?;
                 let att = attention(&h, qkv, o, self.config.num_heads, self.rope.as_ref())?;
-                h = rms_norm(&h.add(&att)?, eps)?;
+                h = add_rms_norm(&h, &att, eps)?;
             }
             let out = swiglu(&h, &blk.gate_up, &blk.down)?;
-            h = rms_norm(&h.add(&out)?, eps)?;
+            h = add_rms_norm(&h, &out, eps)?;
         }
         Ok(h)
     }

@@ -16,8 +16,8 @@ use color_eyre::eyre::{bail, Result, WrapErr};
 
 use super::api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
 use super::config::TrainConfig;
-pub use super::device::{open_device, open_device_for_rank};
 use super::device::{device_label, dtype_name, resolve_forward_dtype};
+pub use super::device::{open_device, open_device_for_rank};
 use super::engine::{Session, TrainData};
 use super::source::load_train_data;
 use super::state::{transition, Effect, Input, TrainerState};

@@ -1,0 +1,450 @@
+//! Fused CPU kernels for the two element-wise hot spots of the reasoning net, with
+//! hand-written backward passes: `rms_norm(a + b)` (the residual add and the weightless
+//! RMSNorm after every sub-layer) and `silu(gate) * up` (the SwiGLU core).
+//!
+//! candle runs each primitive as its own pass over a fresh full-size buffer on one thread;
+//! these run in one pass per row, split over the rayon pool, and their backward passes
+//! recompute what they need from the inputs (one exp per element) instead of keeping
+//! intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
+//! bfloat16) takes the composite path of [`super::layers`], which has the same arithmetic.
+
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
+};
+use rayon::prelude::*;
+
+/// Elements per rayon task: enough work per task that scheduling does not dominate.
+const MIN_ELEMS_PER_TASK: usize = 16 * 1024;
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        other => candle_core::bail!("{what}: expected f32, got {:?}", other.dtype()),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+fn rows_per_task(width: usize) -> usize {
+    (MIN_ELEMS_PER_TASK / width.max(1)).max(1)
+}
+
+/// Whether the fused kernels apply to these tensors.
+fn fusable(ts: &[&Tensor]) -> bool {
+    ts.iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+        && ts.windows(2).all(|w| w[0].shape() == w[1].shape())
+}
+
+/// `rms_norm(a + b)` over the last dimension (weightless), as
+/// [`super::layers::rms_norm`]`(&a.add(b)?, eps)`.
+pub fn add_rms_norm(a: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    if !fusable(&[a, b]) {
+        return super::layers::rms_norm(&a.add(b)?, eps);
+    }
+    a.contiguous()?
+        .apply_op2(&b.contiguous()?, AddRmsNorm { eps: eps as f32 })
+}
+
+/// `silu(gate) * up`, as `gate.silu()? * up`.
+pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if !fusable(&[gate, up]) {
+        return gate.silu()?.mul(up);
+    }
+    gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)
+}
+
+/// A buffer of `n` floats filled chunk by chunk in parallel by `fill(chunk_index, chunk)`,
+/// without zeroing it first (every element is written exactly once by `fill`).
+fn par_fill(n: usize, chunk: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, c)| {
+            // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, every bit pattern is a valid
+            // f32, and the slice is only written through (never read before `fill` writes it).
+            let c = unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+            fill(i, c);
+        });
+    // SAFETY: the chunks cover `0..n` and `fill` wrote each of them.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// `exp(x)` for f32 in plain arithmetic that the compiler vectorises (libm's `expf` is a
+/// call per element): Cephes' range reduction `x = k ln2 + r` with `|r| <= ln2/2` and its
+/// degree-7 polynomial, then `2^k` through the exponent bits. Within 2 ulp of `expf` on
+/// `[-87, 88]`; inputs outside are clamped (`exp(-87.3)` is below 1e-37, sigmoid's tail).
+#[inline(always)]
+fn exp_approx(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.clamp(-87.3, 88.3);
+    let k = x * LOG2E + MAGIC;
+    let kf = k - MAGIC;
+    let ki = (k.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let r = x - kf * C1 - kf * C2;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((ki + 127) << 23) as u32)
+}
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp_approx(-x))
+}
+
+/// Run a kernel with AVX2 and FMA enabled where the CPU has them (the same arithmetic: no
+/// `mul_add` is written, so nothing is contracted and both paths give the same bits).
+macro_rules! dispatch {
+    ($name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn kernel($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) {
+                    kernel($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `wide` is compiled for.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            kernel($($arg),*)
+        }
+    };
+}
+
+dispatch!(rms_rows(a: &[f32], b: &[f32], width: usize, eps: f32, y: &mut [f32]) {
+    for ((y, a), b) in y.chunks_mut(width).zip(a.chunks(width)).zip(b.chunks(width)) {
+        let mut ss = 0f64;
+        for (&a, &b) in a.iter().zip(b) {
+            let x = a + b;
+            ss += f64::from(x * x);
+        }
+        let r = 1.0 / ((ss / width as f64) as f32 + eps).sqrt();
+        for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+            *y = (a + b) * r;
+        }
+    }
+});
+
+dispatch!(rms_bwd_rows(a: &[f32], b: &[f32], g: &[f32], width: usize, eps: f32, dx: &mut [f32]) {
+    for (((dx, a), b), g) in dx
+        .chunks_mut(width)
+        .zip(a.chunks(width))
+        .zip(b.chunks(width))
+        .zip(g.chunks(width))
+    {
+        let (mut ss, mut gx) = (0f64, 0f64);
+        for ((&a, &b), &g) in a.iter().zip(b).zip(g) {
+            let x = a + b;
+            ss += f64::from(x * x);
+            gx += f64::from(g * x);
+        }
+        let n = width as f64;
+        let r = 1.0 / ((ss / n) as f32 + eps).sqrt();
+        let c = (f64::from(r).powi(3) * gx / n) as f32;
+        for (((dx, &a), &b), &g) in dx.iter_mut().zip(a).zip(b).zip(g) {
+            *dx = r * g - (a + b) * c;
+        }
+    }
+});
+
+dispatch!(silu_mul_elems(g: &[f32], u: &[f32], h: &mut [f32]) {
+    for ((h, &g), &u) in h.iter_mut().zip(g).zip(u) {
+        *h = g * sigmoid(g) * u;
+    }
+});
+
+dispatch!(silu_mul_bwd_elems(x: &[f32], u: &[f32], g: &[f32], dg: &mut [f32], du: &mut [f32]) {
+    for ((((dg, du), &x), &u), &g) in dg.iter_mut().zip(du.iter_mut()).zip(x).zip(u).zip(g) {
+        let s = sigmoid(x);
+        *du = g * x * s;
+        *dg = g * u * s * (1.0 + x * (1.0 - s));
+    }
+});
+
+struct AddRmsNorm {
+    eps: f32,
+}
+
+impl CustomOp2 for AddRmsNorm {
+    fn name(&self) -> &'static str {
+        "add-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let a = f32_slice(s1, l1, "add-rms-norm")?;
+        let b = f32_slice(s2, l2, "add-rms-norm")?;
+        let width = l1.dims().last().copied().unwrap_or(1).max(1);
+        let chunk = rows_per_task(width) * width;
+        let y = par_fill(a.len(), chunk, |i, y| {
+            let at = i * chunk;
+            let (a, b) = (&a[at..at + y.len()], &b[at..at + y.len()]);
+            rms_rows(a, b, width, self.eps, y);
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = a.apply_op3_no_bwd(b, &grad.contiguous()?, &AddRmsNormBwd { eps: self.eps })?;
+        Ok((Some(dx.clone()), Some(dx)))
+    }
+}
+
+/// `d(rms_norm(a + b)) / d(a + b)` applied to the incoming gradient:
+/// `dx = r g - x r^3 (g . x) / D`.
+struct AddRmsNormBwd {
+    eps: f32,
+}
+
+impl CustomOp3 for AddRmsNormBwd {
+    fn name(&self) -> &'static str {
+        "add-rms-norm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let a = f32_slice(s1, l1, "add-rms-norm-bwd")?;
+        let b = f32_slice(s2, l2, "add-rms-norm-bwd")?;
+        let g = f32_slice(s3, l3, "add-rms-norm-bwd")?;
+        let width = l1.dims().last().copied().unwrap_or(1).max(1);
+        let chunk = rows_per_task(width) * width;
+        let dx = par_fill(a.len(), chunk, |i, dx| {
+            let r = i * chunk..i * chunk + dx.len();
+            rms_bwd_rows(&a[r.clone()], &b[r.clone()], &g[r], width, self.eps, dx);
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+struct SiluMul;
+
+impl CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let gate = f32_slice(s1, l1, "silu-mul")?;
+        let up = f32_slice(s2, l2, "silu-mul")?;
+        let c = MIN_ELEMS_PER_TASK;
+        let h = par_fill(gate.len(), c, |i, h| {
+            let r = i * c..i * c + h.len();
+            silu_mul_elems(&gate[r.clone()], &up[r], h);
+        });
+        Ok((CpuStorage::F32(h), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &SiluMulBwd)?;
+        Ok((Some(both.get(0)?), Some(both.get(1)?)))
+    }
+}
+
+/// Both gradients of `silu(gate) * up` in one pass, stacked as `[2, ..shape]`:
+/// `d_gate = g up s (1 + x (1 - s))`, `d_up = g x s` with `s = sigmoid(x)`.
+struct SiluMulBwd;
+
+impl CustomOp3 for SiluMulBwd {
+    fn name(&self) -> &'static str {
+        "silu-mul-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "silu-mul-bwd")?;
+        let up = f32_slice(s2, l2, "silu-mul-bwd")?;
+        let g = f32_slice(s3, l3, "silu-mul-bwd")?;
+        let n = x.len();
+        let c = MIN_ELEMS_PER_TASK;
+        let tasks = n.div_ceil(c);
+        // Task i writes d_gate[i*c..] (first half) and d_up[i*c..] (second half).
+        let mut buf: Vec<f32> = Vec::with_capacity(2 * n);
+        let base = SyncPtr(buf.as_mut_ptr());
+        (0..tasks).into_par_iter().for_each(|i| {
+            let r = i * c..(i * c + c).min(n);
+            let len = r.len();
+            // SAFETY: tasks write disjoint ranges `r` and `n + r` of the 2n-float allocation;
+            // nothing reads them before `set_len` below.
+            let (dg, du) = unsafe {
+                let p = base.get();
+                (
+                    std::slice::from_raw_parts_mut(p.add(r.start), len),
+                    std::slice::from_raw_parts_mut(p.add(n + r.start), len),
+                )
+            };
+            silu_mul_bwd_elems(&x[r.clone()], &up[r.clone()], &g[r], dg, du);
+        });
+        // SAFETY: the tasks cover `0..n` and `n..2n`.
+        unsafe { buf.set_len(2 * n) };
+        let mut dims = vec![2];
+        dims.extend_from_slice(l1.dims());
+        Ok((CpuStorage::F32(buf), Shape::from(dims)))
+    }
+}
+
+/// A raw pointer that rayon tasks may share (they write disjoint ranges through it).
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+
+impl SyncPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: used only for disjoint writes from parallel tasks (see `SiluMulBwd`).
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn close(a: &Tensor, b: &Tensor, tol: f32) -> Result<()> {
+        let a = a.flatten_all()?.to_vec1::<f32>()?;
+        let b = b.flatten_all()?.to_vec1::<f32>()?;
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * (1.0 + y.abs()),
+                "element {i}: fused {x} vs composite {y}"
+            );
+        }
+        Ok(())
+    }
+
+    /// Forward values and both input gradients, fused against the composite path.
+    fn check(
+        fused: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+        composite: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+        dims: &[usize],
+    ) -> Result<()> {
+        let dev = Device::Cpu;
+        let a = Var::from_tensor(&(Tensor::randn(0f32, 2.0, dims, &dev)?))?;
+        let b = Var::from_tensor(&(Tensor::randn(0f32, 1.0, dims, &dev)?))?;
+        // A non-uniform upstream gradient, so that the row dot products matter.
+        let w = Tensor::randn(0f32, 1.0, dims, &dev)?;
+        let yf = fused(a.as_tensor(), b.as_tensor())?;
+        let yc = composite(a.as_tensor(), b.as_tensor())?;
+        close(&yf, &yc, 1e-5)?;
+        let gf = (yf * &w)?.sum_all()?.backward()?;
+        let gc = (yc * &w)?.sum_all()?.backward()?;
+        for v in [&a, &b] {
+            close(
+                gf.get(v.as_tensor()).expect("fused grad"),
+                gc.get(v.as_tensor()).expect("composite grad"),
+                1e-4,
+            )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn exp_approx_is_within_two_ulp_of_expf() {
+        let mut worst = 0f32;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (got, want) = (exp_approx(x), x.exp());
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.000_37;
+        }
+        assert!(
+            worst <= 2.5 * f32::EPSILON,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(exp_approx(0.0), 1.0);
+        assert!(exp_approx(-1e4) < 1e-37 && exp_approx(1e4).is_finite());
+        assert!((0.0..1e-37).contains(&sigmoid(-1e4)));
+        assert!((sigmoid(1e4) - 1.0).abs() < f32::EPSILON);
+    }
+
+    #[test]
+    fn add_rms_norm_matches_the_composite_forward_and_backward() -> Result<()> {
+        for dims in [&[3usize, 7, 64][..], &[5, 512], &[2, 81, 16]] {
+            check(
+                |a, b| add_rms_norm(a, b, 1e-5),
+                |a, b| super::super::layers::rms_norm(&a.add(b)?, 1e-5),
+                dims,
+            )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn silu_mul_matches_the_composite_forward_and_backward() -> Result<()> {
+        for dims in [&[3usize, 7, 64][..], &[40_000], &[2, 81, 1536]] {
+            check(silu_mul, |g, u| g.silu()?.mul(u), dims)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn non_f32_and_mismatched_inputs_take_the_composite_path() -> Result<()> {
+        let dev = Device::Cpu;
+        let a = Tensor::randn(0f32, 1.0, (4, 8), &dev)?.to_dtype(DType::BF16)?;
+        let y = add_rms_norm(&a, &a, 1e-5)?;
+        assert_eq!(y.dtype(), DType::BF16);
+        // A broadcastable but different shape is not fused (the composite path handles it).
+        let g = Tensor::randn(0f32, 1.0, (4, 8), &dev)?;
+        let u = Tensor::randn(0f32, 1.0, (1, 8), &dev)?;
+        assert!(silu_mul(&g, &u).is_err(), "mul does not broadcast");
+        Ok(())
+    }
+}
