@@ -1,6 +1,7 @@
-//! Fused CPU kernels for the two element-wise hot spots of the reasoning net, with
-//! hand-written backward passes: `rms_norm(a + b)` (the residual add and the weightless
-//! RMSNorm after every sub-layer) and `silu(gate) * up` (the SwiGLU core).
+//! Fused CPU kernels for the element-wise hot spots of the reasoning net, with hand-written
+//! backward passes: `rms_norm(a + b)` (the residual add and the weightless RMSNorm after
+//! every sub-layer), `silu(gate) * up` (the SwiGLU core), and for attention the row softmax
+//! and the rotate-half RoPE.
 //!
 //! candle runs each primitive as its own pass over a fresh full-size buffer on one thread;
 //! these run in one pass per row, split over the rayon pool, and their backward passes
@@ -8,8 +9,11 @@
 //! intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
 //! bfloat16) takes the composite path of [`super::layers`], which has the same arithmetic.
 
+use std::sync::Arc;
+
 use candle_core::{
-    backend::BackendStorage, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
+    backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result,
+    Shape, Tensor,
 };
 use rayon::prelude::*;
 
@@ -54,6 +58,44 @@ pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
         return gate.silu()?.mul(up);
     }
     gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)
+}
+
+/// The SwiGLU core on one product with the fused `gate_up: [2*inter, in]` weight:
+/// `silu(gate) * up` with `[gate | up] = x @ gate_up^T` split along the last dimension, as
+/// the official `gate, up = gate_up_proj(x).chunk(2, -1)`. One product (and one weight
+/// gradient) instead of two, and the split costs no zero-padded gradient. `None` where the
+/// fused kernels do not apply.
+pub fn swiglu_core(x: &Tensor, gate_up_w: &Tensor) -> Result<Option<Tensor>> {
+    if !fusable(&[x]) || !fusable(&[gate_up_w]) || gate_up_w.dim(0)? % 2 != 0 {
+        return Ok(None);
+    }
+    let gu = super::layers::linear(x, gate_up_w, None)?;
+    Ok(Some(gu.apply_op1(SiluMulSplit)?))
+}
+
+/// Softmax over the last dimension, as [`super::layers::softmax_last_dim`].
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if !fusable(&[x]) {
+        return super::layers::softmax_last_dim_composite(x);
+    }
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+/// Rotate-half RoPE of `x: [B, L, H, hd]` with `cos, sin: [>= L, hd]` tables (row-major,
+/// f32), as [`super::layers::Rope::apply`] computes it.
+pub fn rope(x: &Tensor, cos: &Arc<Vec<f32>>, sin: &Arc<Vec<f32>>) -> Result<Option<Tensor>> {
+    if !fusable(&[x]) || x.rank() != 4 {
+        return Ok(None);
+    }
+    let (_, l, _, hd) = x.dims4()?;
+    if hd % 2 != 0 || cos.len() < l * hd || sin.len() < l * hd {
+        return Ok(None);
+    }
+    Ok(Some(x.contiguous()?.apply_op1(Rope {
+        cos: Arc::clone(cos),
+        sin: Arc::clone(sin),
+        backward: false,
+    })?))
 }
 
 /// A buffer of `n` floats filled chunk by chunk in parallel by `fill(chunk_index, chunk)`,
@@ -180,6 +222,159 @@ dispatch!(silu_mul_bwd_elems(x: &[f32], u: &[f32], g: &[f32], dg: &mut [f32], du
     }
 });
 
+dispatch!(softmax_rows(x: &[f32], width: usize, y: &mut [f32]) {
+    for (y, x) in y.chunks_mut(width).zip(x.chunks(width)) {
+        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f64;
+        for (y, &x) in y.iter_mut().zip(x) {
+            let e = exp_approx(x - max);
+            *y = e;
+            sum += f64::from(e);
+        }
+        let sum = sum as f32;
+        for y in y.iter_mut() {
+            *y /= sum;
+        }
+    }
+});
+
+dispatch!(softmax_bwd_rows(y: &[f32], g: &[f32], width: usize, dx: &mut [f32]) {
+    for ((dx, y), g) in dx.chunks_mut(width).zip(y.chunks(width)).zip(g.chunks(width)) {
+        let mut dot = 0f64;
+        for (&y, &g) in y.iter().zip(g) {
+            dot += f64::from(y * g);
+        }
+        let dot = dot as f32;
+        for ((dx, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            *dx = y * (g - dot);
+        }
+    }
+});
+
+/// Rows of `hd` (one head at one position each) rotated with position `pos(row)`'s tables.
+/// Forward `y = x cos + rot(x) sin` with `rot(x) = [-x2, x1]`; backward (the transpose)
+/// `dx = g cos + [g2 sin2, -g1 sin1]`.
+#[allow(clippy::too_many_arguments)]
+fn rope_rows(
+    x: &[f32],
+    first_row: usize,
+    heads: usize,
+    len: usize,
+    cos: &[f32],
+    sin: &[f32],
+    backward: bool,
+    y: &mut [f32],
+) {
+    let hd = cos.len() / len.max(1);
+    let half = hd / 2;
+    for (i, (y, x)) in y.chunks_mut(hd).zip(x.chunks(hd)).enumerate() {
+        let pos = ((first_row + i) / heads) % len;
+        let (c, s) = (&cos[pos * hd..][..hd], &sin[pos * hd..][..hd]);
+        for k in 0..half {
+            if backward {
+                y[k] = x[k] * c[k] + x[k + half] * s[k + half];
+                y[k + half] = x[k + half] * c[k + half] + (-x[k]) * s[k];
+            } else {
+                y[k] = x[k] * c[k] + (-x[k + half]) * s[k];
+                y[k + half] = x[k + half] * c[k + half] + x[k] * s[k + half];
+            }
+        }
+    }
+}
+
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "softmax")?;
+        let width = l.dims().last().copied().unwrap_or(1).max(1);
+        let chunk = rows_per_task(width) * width;
+        let y = par_fill(x.len(), chunk, |i, y| {
+            let at = i * chunk;
+            softmax_rows(&x[at..at + y.len()], width, y);
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd)?))
+    }
+}
+
+/// `dx = y (g - (g . y))` per row.
+struct SoftmaxBwd;
+
+impl CustomOp2 for SoftmaxBwd {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s1, l1, "softmax-bwd")?;
+        let g = f32_slice(s2, l2, "softmax-bwd")?;
+        let width = l1.dims().last().copied().unwrap_or(1).max(1);
+        let chunk = rows_per_task(width) * width;
+        let dx = par_fill(y.len(), chunk, |i, dx| {
+            let r = i * chunk..i * chunk + dx.len();
+            softmax_bwd_rows(&y[r.clone()], &g[r], width, dx);
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+struct Rope {
+    cos: Arc<Vec<f32>>,
+    sin: Arc<Vec<f32>>,
+    backward: bool,
+}
+
+impl CustomOp1 for Rope {
+    fn name(&self) -> &'static str {
+        "rope"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "rope")?;
+        let (_, len, heads, hd) = l.shape().dims4()?;
+        let (cos, sin) = (&self.cos[..len * hd], &self.sin[..len * hd]);
+        let rows_per = rows_per_task(hd);
+        let chunk = rows_per * hd;
+        let y = par_fill(x.len(), chunk, |i, y| {
+            let at = i * chunk;
+            rope_rows(
+                &x[at..at + y.len()],
+                i * rows_per,
+                heads,
+                len,
+                cos,
+                sin,
+                self.backward,
+                y,
+            );
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let op = Rope {
+            cos: Arc::clone(&self.cos),
+            sin: Arc::clone(&self.sin),
+            backward: !self.backward,
+        };
+        Ok(Some(grad.contiguous()?.apply_op1(op)?))
+    }
+}
+
 struct AddRmsNorm {
     eps: f32,
 }
@@ -286,6 +481,71 @@ impl CustomOp2 for SiluMul {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &SiluMulBwd)?;
         Ok((Some(both.get(0)?), Some(both.get(1)?)))
+    }
+}
+
+/// `silu(gate) * up` of `[.., gate | up]` rows.
+struct SiluMulSplit;
+
+impl CustomOp1 for SiluMulSplit {
+    fn name(&self) -> &'static str {
+        "silu-mul-split"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let gu = f32_slice(s, l, "silu-mul-split")?;
+        let width = l.dims().last().copied().unwrap_or(2).max(2);
+        let inter = width / 2;
+        let rows_per = rows_per_task(inter);
+        let h = par_fill(gu.len() / 2, rows_per * inter, |i, h| {
+            let first = i * rows_per;
+            for (r, h) in h.chunks_mut(inter).enumerate() {
+                let row = &gu[(first + r) * width..][..width];
+                silu_mul_elems(&row[..inter], &row[inter..], h);
+            }
+        });
+        let mut dims = l.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = inter;
+        }
+        Ok((CpuStorage::F32(h), Shape::from(dims)))
+    }
+
+    fn bwd(&self, gu: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(gu.apply_op2_no_bwd(&grad.contiguous()?, &SiluMulSplitBwd)?))
+    }
+}
+
+/// The gradient of [`SiluMulSplit`]: rows `[d_gate | d_up]`.
+struct SiluMulSplitBwd;
+
+impl CustomOp2 for SiluMulSplitBwd {
+    fn name(&self) -> &'static str {
+        "silu-mul-split-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let gu = f32_slice(s1, l1, "silu-mul-split-bwd")?;
+        let g = f32_slice(s2, l2, "silu-mul-split-bwd")?;
+        let width = l1.dims().last().copied().unwrap_or(2).max(2);
+        let inter = width / 2;
+        let rows_per = rows_per_task(width);
+        let d = par_fill(gu.len(), rows_per * width, |i, d| {
+            let first = i * rows_per;
+            for (r, d) in d.chunks_mut(width).enumerate() {
+                let row = first + r;
+                let x = &gu[row * width..][..width];
+                let (dg, du) = d.split_at_mut(inter);
+                silu_mul_bwd_elems(&x[..inter], &x[inter..], &g[row * inter..][..inter], dg, du);
+            }
+        });
+        Ok((CpuStorage::F32(d), l1.shape().clone()))
     }
 }
 
@@ -431,6 +691,55 @@ mod tests {
     fn silu_mul_matches_the_composite_forward_and_backward() -> Result<()> {
         for dims in [&[3usize, 7, 64][..], &[40_000], &[2, 81, 1536]] {
             check(silu_mul, |g, u| g.silu()?.mul(u), dims)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn swiglu_core_matches_two_products_forward_and_backward() -> Result<()> {
+        let dev = Device::Cpu;
+        let w = Var::from_tensor(&Tensor::randn(0f32, 0.3, (2 * 24, 16), &dev)?)?;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 5, 16), &dev)?)?;
+        let up_w = Tensor::randn(0f32, 1.0, (3, 5, 24), &dev)?;
+        let fused = swiglu_core(x.as_tensor(), w.as_tensor())?.expect("fused on the CPU");
+        let gate = super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 0, 24)?, None)?;
+        let up = super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 24, 24)?, None)?;
+        let composite = gate.silu()?.mul(&up)?;
+        close(&fused, &composite, 1e-5)?;
+        let gf = (fused * &up_w)?.sum_all()?.backward()?;
+        let gc = (composite * &up_w)?.sum_all()?.backward()?;
+        for v in [&w, &x] {
+            close(
+                gf.get(v.as_tensor()).expect("fused grad"),
+                gc.get(v.as_tensor()).expect("composite grad"),
+                1e-4,
+            )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn softmax_matches_the_composite_forward_and_backward() -> Result<()> {
+        for dims in [&[2usize, 3, 7, 7][..], &[4, 97], &[1, 2, 82, 82]] {
+            check(
+                |a, b| softmax_last_dim(&(a * 3.0)?.add(b)?),
+                |a, b| super::super::layers::softmax_last_dim_composite(&(a * 3.0)?.add(b)?),
+                dims,
+            )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rope_matches_the_composite_forward_and_backward() -> Result<()> {
+        let dev = Device::Cpu;
+        let table = super::super::layers::Rope::new(8, 6, 10000.0, &dev)?;
+        for dims in [&[2usize, 5, 3, 8][..], &[1, 6, 1, 8]] {
+            check(
+                |a, b| table.apply(&a.add(b)?),
+                |a, b| table.apply_composite(&a.add(b)?),
+                dims,
+            )?;
         }
         Ok(())
     }

@@ -35,8 +35,13 @@ pub fn rms_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
     xf.broadcast_mul(&inv)?.to_dtype(dtype)
 }
 
-/// Softmax over the last dimension from differentiable primitives.
+/// Softmax over the last dimension (fused on the CPU, see [`super::fused`]).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    super::fused::softmax_last_dim(x)
+}
+
+/// Softmax over the last dimension from differentiable primitives.
+pub fn softmax_last_dim_composite(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let e = x.broadcast_sub(&max)?.exp()?;
     let s = e.sum_keepdim(D::Minus1)?;
@@ -48,6 +53,9 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 pub struct Rope {
     pub cos: Tensor,
     pub sin: Tensor,
+    /// The same tables as flat vectors, for the fused CPU kernel.
+    cos_v: std::sync::Arc<Vec<f32>>,
+    sin_v: std::sync::Arc<Vec<f32>>,
 }
 
 impl Rope {
@@ -67,13 +75,24 @@ impl Rope {
             }
         }
         Ok(Self {
-            cos: Tensor::from_vec(cos, (len, head_dim), device)?,
-            sin: Tensor::from_vec(sin, (len, head_dim), device)?,
+            cos: Tensor::from_slice(&cos, (len, head_dim), device)?,
+            sin: Tensor::from_slice(&sin, (len, head_dim), device)?,
+            cos_v: std::sync::Arc::new(cos),
+            sin_v: std::sync::Arc::new(sin),
         })
     }
 
-    /// Rotate `x: [B, L, H, hd]` (rotate-half convention), in f32, cast back.
+    /// Rotate `x: [B, L, H, hd]` (rotate-half convention), in f32, cast back (fused on the
+    /// CPU, see [`super::fused`]).
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        match super::fused::rope(x, &self.cos_v, &self.sin_v)? {
+            Some(y) => Ok(y),
+            None => self.apply_composite(x),
+        }
+    }
+
+    /// [`Rope::apply`] from differentiable primitives.
+    pub fn apply_composite(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
         let (_, l, _, hd) = x.dims4()?;
         let xf = x.to_dtype(DType::F32)?;
@@ -127,6 +146,9 @@ pub fn attention(
 /// SwiGLU with a fused `gate_up: [2*inter, in]` (first half gate, second half up) and
 /// `down: [in, inter]`: `down(silu(gate) * up)`.
 pub fn swiglu(x: &Tensor, gate_up_w: &Tensor, down_w: &Tensor) -> Result<Tensor> {
+    if let Some(h) = super::fused::swiglu_core(x, gate_up_w)? {
+        return linear(&h, down_w, None);
+    }
     let inter = gate_up_w.dim(0)? / 2;
     // Two products with row blocks of the fused weight (contiguous views) rather than one
     // product narrowed afterwards: the narrow's backward would zero-pad activation-sized
