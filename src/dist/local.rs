@@ -603,6 +603,22 @@ mod tests {
     }
 
     #[test]
+    fn mixed_gpu_and_cpu_ranks_are_refused_on_every_rank() {
+        let out = on_ranks(3, |c| {
+            let gpu = c.rank() != 1;
+            let mixed = super::super::agree_on_gpu(&*c, gpu, "nccl").map_err(|e| e.to_string());
+            let all_cpu = super::super::agree_on_gpu(&*c, false, "nccl").is_ok();
+            let all_gpu = super::super::agree_on_gpu(&*c, true, "nccl").is_ok();
+            (mixed, all_cpu, all_gpu)
+        });
+        for (mixed, all_cpu, all_gpu) in out {
+            let e = mixed.unwrap_err();
+            assert!(e.contains("rank(s) 1 train on the CPU"), "{e}");
+            assert!(all_cpu && all_gpu);
+        }
+    }
+
+    #[test]
     fn remote_addresses_are_refused() {
         let mut e = env(0, 2, 2000);
         e.master_addr = "192.0.2.1".into();

@@ -166,6 +166,27 @@ pub fn single() -> Arc<dyn Collective> {
     Arc::new(Single)
 }
 
+/// Every rank says whether its tensors are on a GPU; all must agree, or every rank fails with
+/// an error naming the ranks on the CPU (a job where `--device auto` fell back to the CPU on
+/// some machine must stop, not hang in a GPU engine's set-up).
+pub fn agree_on_gpu(c: &dyn Collective, on_gpu: bool, engine: &str) -> Result<(), DistError> {
+    let parts = c.all_gather_bytes(&[u8::from(on_gpu)])?;
+    let on_cpu: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.as_slice() != [1])
+        .map(|(r, _)| r.to_string())
+        .collect();
+    if on_cpu.is_empty() || on_cpu.len() == parts.len() {
+        return Ok(());
+    }
+    Err(DistError::Setup(format!(
+        "{engine} engine: rank(s) {} train on the CPU while the others are on GPUs (did \
+         --device auto fall back?); every rank must use a CUDA device",
+        on_cpu.join(", ")
+    )))
+}
+
 /// `f32`s gathered from every rank, concatenated in rank order.
 pub fn all_gather_f32(c: &dyn Collective, local: &[f32]) -> Result<Vec<f32>, DistError> {
     let bytes: Vec<u8> = local.iter().flat_map(|v| v.to_le_bytes()).collect();

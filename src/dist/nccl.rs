@@ -69,35 +69,6 @@ impl Nccl {
         })
     }
 
-    /// Every rank says where its tensors are; all must agree.
-    fn agree(&self, mine: Placement) -> Result<(), DistError> {
-        let parts = self
-            .tcp
-            .all_gather_bytes(&[u8::from(mine == Placement::Cuda)])?;
-        let on_cpu: Vec<String> = parts
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.as_slice() != [1])
-            .map(|(r, _)| r.to_string())
-            .collect();
-        if mine == Placement::Cuda && !on_cpu.is_empty() {
-            return Err(DistError::Setup(format!(
-                "nccl engine: rank(s) {} train on the CPU while rank {} is on a GPU (did \
-                 --device auto fall back?); every rank must use a CUDA device",
-                on_cpu.join(", "),
-                self.tcp.rank()
-            )));
-        }
-        if mine == Placement::Cpu && on_cpu.len() != parts.len() {
-            return Err(DistError::Setup(format!(
-                "nccl engine: rank {} trains on the CPU while others are on GPUs (did --device \
-                 auto fall back?); every rank must use a CUDA device",
-                self.tcp.rank()
-            )));
-        }
-        Ok(())
-    }
-
     /// The communicator, created on `storage`'s device and stream on first use: rank 0 makes
     /// the unique id and sends it over the sockets.
     fn init_comm(&self, storage: &CudaStorage) -> Result<Comm, DistError> {
@@ -222,7 +193,7 @@ impl Collective for Nccl {
                 )))
             }
             None => {
-                self.agree(mine)?;
+                super::agree_on_gpu(&self.tcp, mine == Placement::Cuda, "nccl")?;
                 self.state
                     .lock()
                     .map_err(|_| DistError::Setup("nccl: lock poisoned".into()))?

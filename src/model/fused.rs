@@ -512,7 +512,9 @@ impl CustomOp1 for SiluMulSplit {
     }
 
     fn bwd(&self, gu: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(gu.apply_op2_no_bwd(&grad.contiguous()?, &SiluMulSplitBwd)?))
+        Ok(Some(
+            gu.apply_op2_no_bwd(&grad.contiguous()?, &SiluMulSplitBwd)?,
+        ))
     }
 }
 
@@ -702,8 +704,10 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 5, 16), &dev)?)?;
         let up_w = Tensor::randn(0f32, 1.0, (3, 5, 24), &dev)?;
         let fused = swiglu_core(x.as_tensor(), w.as_tensor())?.expect("fused on the CPU");
-        let gate = super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 0, 24)?, None)?;
-        let up = super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 24, 24)?, None)?;
+        let gate =
+            super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 0, 24)?, None)?;
+        let up =
+            super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 24, 24)?, None)?;
         let composite = gate.silu()?.mul(&up)?;
         close(&fused, &composite, 1e-5)?;
         let gf = (fused * &up_w)?.sum_all()?.backward()?;
