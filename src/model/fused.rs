@@ -3,8 +3,9 @@
 //! every sub-layer), `silu(gate) * up` (the SwiGLU core), and for attention the row softmax
 //! and the rotate-half RoPE.
 //!
-//! candle runs each primitive as its own pass over a fresh full-size buffer on one thread;
-//! these run in one pass per row, split over the rayon pool, and their backward passes
+//! candle runs each primitive as its own pass over a fresh full-size buffer (most of them on
+//! one thread); these run in one pass per row, split over the rayon pool, and their backward
+//! passes
 //! recompute what they need from the inputs (one exp per element) instead of keeping
 //! intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
 //! bfloat16) takes the composite path of [`super::layers`], which has the same arithmetic.
@@ -139,7 +140,7 @@ fn exp_approx(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((ki + 127) << 23) as u32)
+    e * f32::from_bits((ki.wrapping_add(127) << 23) as u32)
 }
 
 #[inline(always)]
