@@ -294,6 +294,30 @@ fn nproc_refuses_a_batch_that_does_not_split() {
 }
 
 /// `mpirun -np N trm-tui` (as root in CI: Open MPI asks for explicit consent).
+/// CI installs Open MPI (`.ci/run`) so that the MPI tests below run: wherever an MPI compiler
+/// wrapper answers, the build must have compiled the MPI engine, and with it those tests.
+#[test]
+fn the_mpi_engine_is_built_where_mpicc_answers() {
+    if std::env::var("TRM_MPI").is_ok_and(|v| v == "0") {
+        return;
+    }
+    let mpicc = std::env::var("MPICC").unwrap_or_else(|_| "mpicc".into());
+    let answers = |flag: &str| {
+        Command::new(&mpicc)
+            .arg(flag)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if answers("--showme:link") || answers("-link_info") {
+        assert!(
+            cfg!(trm_mpi),
+            "`{mpicc}` works but the MPI engine was not built (build.rs), so its tests did not run"
+        );
+    } else {
+        eprintln!("no MPI compiler wrapper here: the MPI engine and its tests are not built");
+    }
+}
+
 #[cfg(trm_mpi)]
 fn mpirun(n: usize) -> Command {
     let mut c = Command::new("mpirun");
