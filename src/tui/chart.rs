@@ -146,6 +146,33 @@ pub fn nice_bounds(lo: f64, hi: f64, ticks: usize) -> (f64, f64) {
     (nlo, nlo + step * intervals)
 }
 
+/// The panes' chart styling: the theme's base, dimmed axes with these bounds and labels, and
+/// no built-in legend (the panes draw their own).
+pub fn themed_axes<'a>(
+    chart: ratatui::widgets::Chart<'a>,
+    theme: &crate::tui::theme::Theme,
+    x: ([f64; 2], Vec<ratatui::text::Span<'a>>),
+    y: ([f64; 2], Vec<ratatui::text::Span<'a>>),
+) -> ratatui::widgets::Chart<'a> {
+    use ratatui::layout::Constraint;
+    use ratatui::widgets::Axis;
+    chart
+        .style(theme.base())
+        .x_axis(
+            Axis::default()
+                .bounds(x.0)
+                .labels(x.1)
+                .style(theme.dim_style()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds(y.0)
+                .labels(y.1)
+                .style(theme.dim_style()),
+        )
+        .hidden_legend_constraints((Constraint::Length(0), Constraint::Length(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,31 +238,4 @@ mod tests {
         let (a, b) = nice_bounds(3.0, 3.0, 3);
         assert!(a < 3.0 && b > 3.0);
     }
-}
-
-/// The panes' chart styling: the theme's base, dimmed axes with these bounds and labels, and
-/// no built-in legend (the panes draw their own).
-pub fn themed_axes<'a>(
-    chart: ratatui::widgets::Chart<'a>,
-    theme: &crate::tui::theme::Theme,
-    x: ([f64; 2], Vec<ratatui::text::Span<'a>>),
-    y: ([f64; 2], Vec<ratatui::text::Span<'a>>),
-) -> ratatui::widgets::Chart<'a> {
-    use ratatui::layout::Constraint;
-    use ratatui::widgets::Axis;
-    chart
-        .style(theme.base())
-        .x_axis(
-            Axis::default()
-                .bounds(x.0)
-                .labels(x.1)
-                .style(theme.dim_style()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds(y.0)
-                .labels(y.1)
-                .style(theme.dim_style()),
-        )
-        .hidden_legend_constraints((Constraint::Length(0), Constraint::Length(0)))
 }
