@@ -79,16 +79,7 @@ fn resolve(env: &DistEnv, port: u16) -> Result<Vec<SocketAddr>, DistError> {
 }
 
 fn loopback(env: &DistEnv, port: u16) -> Result<SocketAddr, DistError> {
-    let addrs: Vec<SocketAddr> = (env.master_addr.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            DistError::Setup(format!(
-                "MASTER_ADDR={}: cannot resolve it ({e})",
-                env.master_addr
-            ))
-        })?
-        .collect();
-    addrs
+    resolve(env, port)?
         .iter()
         .find(|a| a.ip().is_loopback())
         .copied()

@@ -53,14 +53,6 @@ pub fn add_rms_norm(a: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
         .apply_op2(&b.contiguous()?, AddRmsNorm { eps: eps as f32 })
 }
 
-/// `silu(gate) * up`, as `gate.silu()? * up`.
-pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
-    if !fusable(&[gate, up]) {
-        return gate.silu()?.mul(up);
-    }
-    gate.contiguous()?.apply_op2(&up.contiguous()?, SiluMul)
-}
-
 /// The SwiGLU core on one product with the fused `gate_up: [2*inter, in]` weight:
 /// `silu(gate) * up` with `[gate | up] = x @ gate_up^T` split along the last dimension, as
 /// the official `gate, up = gate_up_proj(x).chunk(2, -1)`. One product (and one weight
@@ -449,42 +441,6 @@ impl CustomOp3 for AddRmsNormBwd {
     }
 }
 
-struct SiluMul;
-
-impl CustomOp2 for SiluMul {
-    fn name(&self) -> &'static str {
-        "silu-mul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let gate = f32_slice(s1, l1, "silu-mul")?;
-        let up = f32_slice(s2, l2, "silu-mul")?;
-        let c = MIN_ELEMS_PER_TASK;
-        let h = par_fill(gate.len(), c, |i, h| {
-            let r = i * c..i * c + h.len();
-            silu_mul_elems(&gate[r.clone()], &up[r], h);
-        });
-        Ok((CpuStorage::F32(h), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        gate: &Tensor,
-        up: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let both = gate.apply_op3_no_bwd(up, &grad.contiguous()?, &SiluMulBwd)?;
-        Ok((Some(both.get(0)?), Some(both.get(1)?)))
-    }
-}
-
 /// `silu(gate) * up` of `[.., gate | up]` rows.
 struct SiluMulSplit;
 
@@ -551,69 +507,6 @@ impl CustomOp2 for SiluMulSplitBwd {
         Ok((CpuStorage::F32(d), l1.shape().clone()))
     }
 }
-
-/// Both gradients of `silu(gate) * up` in one pass, stacked as `[2, ..shape]`:
-/// `d_gate = g up s (1 + x (1 - s))`, `d_up = g x s` with `s = sigmoid(x)`.
-struct SiluMulBwd;
-
-impl CustomOp3 for SiluMulBwd {
-    fn name(&self) -> &'static str {
-        "silu-mul-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1, "silu-mul-bwd")?;
-        let up = f32_slice(s2, l2, "silu-mul-bwd")?;
-        let g = f32_slice(s3, l3, "silu-mul-bwd")?;
-        let n = x.len();
-        let c = MIN_ELEMS_PER_TASK;
-        let tasks = n.div_ceil(c);
-        // Task i writes d_gate[i*c..] (first half) and d_up[i*c..] (second half).
-        let mut buf: Vec<f32> = Vec::with_capacity(2 * n);
-        let base = SyncPtr(buf.as_mut_ptr());
-        (0..tasks).into_par_iter().for_each(|i| {
-            let r = i * c..(i * c + c).min(n);
-            let len = r.len();
-            // SAFETY: tasks write disjoint ranges `r` and `n + r` of the 2n-float allocation;
-            // nothing reads them before `set_len` below.
-            let (dg, du) = unsafe {
-                let p = base.get();
-                (
-                    std::slice::from_raw_parts_mut(p.add(r.start), len),
-                    std::slice::from_raw_parts_mut(p.add(n + r.start), len),
-                )
-            };
-            silu_mul_bwd_elems(&x[r.clone()], &up[r.clone()], &g[r], dg, du);
-        });
-        // SAFETY: the tasks cover `0..n` and `n..2n`.
-        unsafe { buf.set_len(2 * n) };
-        let mut dims = vec![2];
-        dims.extend_from_slice(l1.dims());
-        Ok((CpuStorage::F32(buf), Shape::from(dims)))
-    }
-}
-
-/// A raw pointer that rayon tasks may share (they write disjoint ranges through it).
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-
-impl SyncPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-// SAFETY: used only for disjoint writes from parallel tasks (see `SiluMulBwd`).
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
 
 #[cfg(test)]
 mod tests {
@@ -691,14 +584,6 @@ mod tests {
     }
 
     #[test]
-    fn silu_mul_matches_the_composite_forward_and_backward() -> Result<()> {
-        for dims in [&[3usize, 7, 64][..], &[40_000], &[2, 81, 1536]] {
-            check(silu_mul, |g, u| g.silu()?.mul(u), dims)?;
-        }
-        Ok(())
-    }
-
-    #[test]
     fn swiglu_core_matches_two_products_forward_and_backward() -> Result<()> {
         let dev = Device::Cpu;
         let w = Var::from_tensor(&Tensor::randn(0f32, 0.3, (2 * 24, 16), &dev)?)?;
@@ -755,10 +640,17 @@ mod tests {
         let a = Tensor::randn(0f32, 1.0, (4, 8), &dev)?.to_dtype(DType::BF16)?;
         let y = add_rms_norm(&a, &a, 1e-5)?;
         assert_eq!(y.dtype(), DType::BF16);
-        // A broadcastable but different shape is not fused (the composite path handles it).
-        let g = Tensor::randn(0f32, 1.0, (4, 8), &dev)?;
-        let u = Tensor::randn(0f32, 1.0, (1, 8), &dev)?;
-        assert!(silu_mul(&g, &u).is_err(), "mul does not broadcast");
+        // Different shapes are not fused: the composite path reports the mismatch.
+        let b = Tensor::randn(0f32, 1.0, (1, 8), &dev)?;
+        let a = a.to_dtype(DType::F32)?;
+        assert!(
+            add_rms_norm(&a, &b, 1e-5).is_err(),
+            "add does not broadcast"
+        );
+        // bfloat16 weights or an odd gate_up are left to the two-product path.
+        let w = Tensor::randn(0f32, 1.0, (6, 8), &dev)?;
+        assert!(swiglu_core(&a, &w.to_dtype(DType::BF16)?)?.is_none());
+        assert!(swiglu_core(&a, &w.narrow(0, 0, 5)?)?.is_none());
         Ok(())
     }
 }

@@ -155,7 +155,7 @@ pub fn swiglu(x: &Tensor, gate_up_w: &Tensor, down_w: &Tensor) -> Result<Tensor>
     // gradients; here only the (smaller) weight gradient is assembled.
     let gate = linear(x, &gate_up_w.narrow(0, 0, inter)?, None)?;
     let up = linear(x, &gate_up_w.narrow(0, inter, inter)?, None)?;
-    let h = super::fused::silu_mul(&gate, &up)?;
+    let h = gate.silu()?.mul(&up)?;
     linear(&h, down_w, None)
 }
 
