@@ -179,7 +179,7 @@ fn run_scaling(args: &BenchArgs) -> Result<()> {
     let exe = std::env::current_exe().wrap_err("cannot find this program")?;
     let dir = tempfile_dir()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Read once: the local runs below set RAYON_NUM_THREADS for their ranks.
+    // The user's thread setting, shared out per world size below.
     let user_threads = std::env::var("RAYON_NUM_THREADS").ok();
     let mut rows: Vec<(usize, String, f64, f64)> = Vec::new();
     for n in 1..=args.nproc {
@@ -189,33 +189,31 @@ fn run_scaling(args: &BenchArgs) -> Result<()> {
         }
         let out = dir.join(format!("ranks-{n}.json"));
         let threads = crate::dist::launch::threads_per_rank(n, user_threads.as_deref());
-        let status = if n == 1 {
-            std::process::Command::new(&exe)
-                .args(child_args(args))
+        let status = if n == 1 || args.engine == "mpi" {
+            let mut cmd = if n == 1 {
+                std::process::Command::new(&exe)
+            } else {
+                let mut c = std::process::Command::new("mpirun");
+                c.args(["--oversubscribe", "-np", &n.to_string()]).arg(&exe);
+                c
+            };
+            cmd.args(child_args(args))
                 .env("TRM_BENCH_OUT", &out)
                 .env("RAYON_NUM_THREADS", &threads)
                 .stdout(std::process::Stdio::null())
                 .status()
-                .wrap_err("cannot start the 1-rank bench")?
-                .success()
-        } else if args.engine == "mpi" {
-            std::process::Command::new("mpirun")
-                .args(["--oversubscribe", "-np", &n.to_string()])
-                .arg(&exe)
-                .args(child_args(args))
-                .env("TRM_BENCH_OUT", &out)
-                .env("RAYON_NUM_THREADS", &threads)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .wrap_err("cannot start mpirun")?
+                .wrap_err_with(|| format!("cannot start the {n}-rank bench"))?
                 .success()
         } else {
-            std::env::set_var("TRM_BENCH_OUT", &out);
-            std::env::set_var("RAYON_NUM_THREADS", &threads);
-            std::env::set_var("TRM_DIST_ENGINE", &args.engine);
             let argv: Vec<std::ffi::OsString> =
                 child_args(args).into_iter().map(Into::into).collect();
-            let job = crate::dist::launch::run_local(&exe.clone().into_os_string(), &argv, n)?;
+            let env = [
+                ("TRM_BENCH_OUT", out.as_os_str()),
+                ("RAYON_NUM_THREADS", std::ffi::OsStr::new(&threads)),
+                ("TRM_DIST_ENGINE", std::ffi::OsStr::new(&args.engine)),
+            ];
+            let job =
+                crate::dist::launch::run_local(&exe.clone().into_os_string(), &argv, n, &env)?;
             if let Some(f) = &job.failure {
                 eprintln!("{n} ranks: {f}");
             }

@@ -169,7 +169,7 @@ fn launch_local(args: &TrainArgs) -> Result<()> {
     let program = std::env::current_exe()
         .wrap_err("cannot find this program to start the ranks")?
         .into_os_string();
-    let out = crate::dist::launch::run_local(&program, &argv, args.nproc)?;
+    let out = crate::dist::launch::run_local(&program, &argv, args.nproc, &[])?;
     match out.failure {
         None => Ok(()),
         Some(message) => Err(eyre!(super::JobFailed {

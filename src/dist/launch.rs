@@ -7,7 +7,7 @@
 //! the job with a checkpoint. When a rank fails or is killed, the launcher names it, stops
 //! the others and returns its exit status: a job never hangs on a dead rank.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,23 +92,21 @@ fn signal(child: &Child, sig: i32) {
 }
 
 /// Start `nproc` ranks of `program args` and wait for them. `args` must already name the run
-/// folder, so that every rank uses the same one.
+/// folder, so that every rank uses the same one. `extra_env` is set in every rank last (it
+/// may override the thread count or the engine).
 pub fn run_local(
     program: &OsString,
     args: &[OsString],
     nproc: usize,
+    extra_env: &[(&str, &OsStr)],
 ) -> Result<JobOutcome, DistError> {
     let port = free_port()?;
     // Without a thread count from the user, the ranks share the cores instead of each
     // taking all of them.
     let threads = threads_per_rank(nproc, std::env::var("RAYON_NUM_THREADS").ok().as_deref());
-    let engine = std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| {
-        if cfg!(feature = "nccl") {
-            "nccl".into()
-        } else {
-            "local".into()
-        }
-    });
+    // The ranks see torchrun's variables, so they default as they would under torchrun.
+    let engine = std::env::var("TRM_DIST_ENGINE")
+        .unwrap_or_else(|_| super::default_engine("torchrun").into());
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(program);
@@ -121,6 +119,7 @@ pub fn run_local(
             .env("TRM_DIST_PORT", port.to_string())
             .env("TRM_DIST_ENGINE", &engine)
             .env("RAYON_NUM_THREADS", &threads)
+            .envs(extra_env.iter().copied())
             .stdin(Stdio::null());
         #[cfg(unix)]
         {
@@ -263,7 +262,7 @@ mod tests {
         .map(OsString::from)
         .collect();
         let t0 = Instant::now();
-        let out = run_local(&sh, &args, 2).unwrap();
+        let out = run_local(&sh, &args, 2, &[]).unwrap();
         assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
         assert_eq!(out.code, 3);
         let msg = out.failure.unwrap();
@@ -280,7 +279,7 @@ mod tests {
         .iter()
         .map(OsString::from)
         .collect();
-        let out = run_local(&sh, &args, 3).unwrap();
+        let out = run_local(&sh, &args, 3, &[]).unwrap();
         assert_eq!(
             out,
             JobOutcome {

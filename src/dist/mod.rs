@@ -114,9 +114,7 @@ pub trait Collective: Send + Sync + fmt::Debug {
         if self.world() == 1 {
             return Ok(t);
         }
-        let mut v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-        self.all_reduce_sum_f32(&mut v)?;
-        Ok(Tensor::from_vec(v, t.shape(), t.device())?)
+        sum_through_host(self, t)
     }
     /// Every rank's bytes, in rank order, on every rank.
     fn all_gather_bytes(&self, local: &[u8]) -> Result<Vec<Vec<u8>>, DistError>;
@@ -164,6 +162,14 @@ impl Collective for Single {
 /// The default communicator: one process.
 pub fn single() -> Arc<dyn Collective> {
     Arc::new(Single)
+}
+
+/// An `f32` tensor summed over the ranks through host memory
+/// ([`Collective::all_reduce_sum_f32`]), back on its device.
+pub fn sum_through_host<C: Collective + ?Sized>(c: &C, t: Tensor) -> Result<Tensor, DistError> {
+    let mut v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    c.all_reduce_sum_f32(&mut v)?;
+    Ok(Tensor::from_vec(v, t.shape(), t.device())?)
 }
 
 /// Every rank says whether its tensors are on a GPU; all must agree, or every rank fails with

@@ -201,9 +201,7 @@ impl Collective for Nccl {
             }
         }
         if mine == Placement::Cpu {
-            let mut v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-            self.tcp.all_reduce_sum_f32(&mut v)?;
-            return Ok(Tensor::from_vec(v, t.shape(), t.device())?);
+            return super::sum_through_host(&self.tcp, t);
         }
         let t = if t.dtype() == DType::F32 {
             t.contiguous()?

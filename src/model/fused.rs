@@ -3,11 +3,9 @@
 //! every sub-layer), `silu(gate) * up` (the SwiGLU core), and for attention the row softmax
 //! and the rotate-half RoPE.
 //!
-//! candle runs each primitive as its own pass over a fresh full-size buffer (most of them on
-//! one thread); these run in one pass per row, split over the rayon pool, and their backward
-//! passes
-//! recompute what they need from the inputs (one exp per element) instead of keeping
-//! intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
+//! candle runs each primitive as its own pass over a fresh full-size buffer; these run in one
+//! pass per row, split over the rayon pool, and their backward passes recompute what they
+//! need from the inputs (or, for the softmax, the output) instead of keeping intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
 //! bfloat16) takes the composite path of [`super::layers`], which has the same arithmetic.
 
 use std::sync::Arc;
@@ -539,10 +537,15 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, dims, &dev)?;
         let yf = fused(a.as_tensor(), b.as_tensor())?;
         let yc = composite(a.as_tensor(), b.as_tensor())?;
-        close(&yf, &yc, 1e-5)?;
-        let gf = (yf * &w)?.sum_all()?.backward()?;
-        let gc = (yc * &w)?.sum_all()?.backward()?;
-        for v in [&a, &b] {
+        same_values_and_grads(&yf, &yc, &w, &[&a, &b])
+    }
+
+    /// `yf` and `yc` agree, and so do the gradients of `sum(y * w)` for every var.
+    fn same_values_and_grads(yf: &Tensor, yc: &Tensor, w: &Tensor, vars: &[&Var]) -> Result<()> {
+        close(yf, yc, 1e-5)?;
+        let gf = (yf * w)?.sum_all()?.backward()?;
+        let gc = (yc * w)?.sum_all()?.backward()?;
+        for v in vars {
             close(
                 gf.get(v.as_tensor()).expect("fused grad"),
                 gc.get(v.as_tensor()).expect("composite grad"),
@@ -593,17 +596,7 @@ mod tests {
         let up =
             super::super::layers::linear(x.as_tensor(), &w.as_tensor().narrow(0, 24, 24)?, None)?;
         let composite = gate.silu()?.mul(&up)?;
-        close(&fused, &composite, 1e-5)?;
-        let gf = (fused * &up_w)?.sum_all()?.backward()?;
-        let gc = (composite * &up_w)?.sum_all()?.backward()?;
-        for v in [&w, &x] {
-            close(
-                gf.get(v.as_tensor()).expect("fused grad"),
-                gc.get(v.as_tensor()).expect("composite grad"),
-                1e-4,
-            )?;
-        }
-        Ok(())
+        same_values_and_grads(&fused, &composite, &up_w, &[&w, &x])
     }
 
     #[test]
