@@ -7,6 +7,8 @@ use candle_core::{DType, Device, Result, Tensor, D};
 
 /// `x @ w^T` for `x: [.., in]` and `w: [out, in]` (PyTorch layout), optional bias `[out]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let packed =
+        super::sgemm::packed_for(w).filter(|_| x.dtype() == DType::F32 && x.device().is_cpu());
     let w = if w.dtype() != x.dtype() {
         w.to_dtype(x.dtype())?
     } else {
@@ -16,7 +18,15 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let inner = dims[dims.len() - 1];
     let rows = x.elem_count() / inner;
     let x2 = x.reshape((rows, inner))?;
-    let y = x2.matmul(&w.t()?)?;
+    let y = if let Some(p) = &packed {
+        super::sgemm::linear_packed(&x2, p)?
+    } else {
+        let wt = w.t()?;
+        match super::sgemm::matmul_tensor(&x2, &wt)? {
+            Some(y) => y,
+            None => x2.matmul(&wt)?,
+        }
+    };
     let y = match b {
         Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?)?,
         None => y,
@@ -121,12 +131,20 @@ pub fn attention(
     let hd = width / num_heads;
     // Three products with the row blocks [Q | K | V] of the fused weight (contiguous views),
     // so no activation-sized narrow (and its zero-padding backward) is needed.
-    let project = |i: usize| -> Result<Tensor> {
-        linear(x, &qkv_w.narrow(0, i * width, width)?, None)?.reshape((b, l, num_heads, hd))
+    // Weights packed for a no-gradient pass (see `sgemm::pack_scope`) take one product.
+    let (mut q, mut k, v) = if super::sgemm::packed_for(qkv_w).is_some() {
+        let qkv = linear(x, qkv_w, None)?;
+        let part = |i: usize| {
+            qkv.narrow(D::Minus1, i * width, width)?
+                .reshape((b, l, num_heads, hd))
+        };
+        (part(0)?, part(1)?, part(2)?)
+    } else {
+        let project = |i: usize| -> Result<Tensor> {
+            linear(x, &qkv_w.narrow(0, i * width, width)?, None)?.reshape((b, l, num_heads, hd))
+        };
+        (project(0)?, project(1)?, project(2)?)
     };
-    let mut q = project(0)?;
-    let mut k = project(1)?;
-    let v = project(2)?;
     if let Some(rope) = rope {
         q = rope.apply(&q)?;
         k = rope.apply(&k)?;

@@ -12,6 +12,7 @@ pub mod fused;
 pub mod layers;
 pub mod loss;
 pub mod net;
+pub mod sgemm;
 pub mod solve;
 pub mod weights;
 

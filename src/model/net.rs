@@ -139,6 +139,17 @@ struct Weights {
 }
 
 impl Weights {
+    /// The weights used as `x @ w^T` (the embeddings are looked up, not multiplied).
+    fn matrices(&self) -> impl Iterator<Item = &Tensor> {
+        let blocks = self.blocks.iter().chain(&self.h_blocks).flat_map(|b| {
+            [&b.qkv, &b.o, &b.mlp_t_gate_up, &b.mlp_t_down]
+                .into_iter()
+                .flatten()
+                .chain([&b.gate_up, &b.down])
+        });
+        blocks.chain([&self.lm_head, &self.q_head_w])
+    }
+
     fn h_net(&self) -> &[Block] {
         if self.h_blocks.is_empty() {
             &self.blocks
@@ -535,6 +546,8 @@ impl TrmModel {
     ) -> Result<StepOutput> {
         let cfg = &self.config;
         let w_ng = self.weights(false);
+        // The detached weights are the same for every product of this step: pack them once.
+        let _packed = crate::model::sgemm::pack_scope(w_ng.matrices())?;
         let w_g = if grad {
             self.weights(true)
         } else {

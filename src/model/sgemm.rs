@@ -1,0 +1,792 @@
+//! The f32 matrix product of the CPU path, `C = A·B` for any row and column strides of `A`
+//! and `B`, written BLIS-style: `A` and `B` are packed into micro-panels (`A` in panels of
+//! [`MR`] rows, `B` in panels of [`NR`] columns, each `k`-major) and a 6×16 AVX2/FMA
+//! micro-kernel keeps a tile of `C` in twelve registers. The tiles of `C` are grouped into
+//! blocks of [`MC`] rows and [`NC`] columns; each block is one rayon task that packs its own
+//! slices of `A` and `B` into thread-local buffers (so they stay in the core's L2), which
+//! needs no synchronisation between tasks.
+//!
+//! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
+//! whatever the blocking or the number of threads, so results do not depend on the pool size.
+//!
+//! candle's own CPU product (the `gemm` crate) splits small-row products badly over two
+//! threads here, and zero-fills its output; this one reaches the throughput of OpenBLAS on the
+//! shapes of the reasoning net. It needs AVX2 and FMA: [`available`] says whether the CPU has
+//! them, and callers fall back to candle's product otherwise.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use candle_core::{
+    backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape,
+    Tensor, TensorId,
+};
+use rayon::prelude::*;
+
+/// Rows of a micro-tile.
+pub const MR: usize = 6;
+/// Columns of a micro-tile (two AVX registers).
+pub const NR: usize = 16;
+/// Depth of one packed block (an `A` micro-panel of `KC × MR` and a `B` micro-panel of
+/// `KC × NR` stay in L1).
+const KC: usize = 256;
+/// Rows of a task's block (16 micro-panels: `MC × KC` floats of `A` in L2).
+const MC: usize = 16 * MR;
+/// Columns of a task's block (16 micro-panels).
+const NC: usize = 16 * NR;
+
+/// Whether this CPU runs the kernel (AVX2 and FMA on x86-64).
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A strided read-only matrix: element `(i, j)` is at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    offset: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A `rows × cols` view of `data` from `offset` with strides `rs`, `cs`; `None` when an
+    /// element would fall outside `data`.
+    pub fn new(
+        data: &'a [f32],
+        offset: usize,
+        rows: usize,
+        cols: usize,
+        rs: usize,
+        cs: usize,
+    ) -> Option<Self> {
+        if rows > 0 && cols > 0 {
+            let last = offset + (rows - 1) * rs + (cols - 1) * cs;
+            if last >= data.len() {
+                return None;
+            }
+        }
+        Some(Self {
+            data,
+            offset,
+            rs,
+            cs,
+        })
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        // SAFETY: `new` checked that every (i < rows, j < cols) element is inside `data`,
+        // and the packers only ask for those.
+        unsafe {
+            *self
+                .data
+                .get_unchecked(self.offset + i * self.rs + j * self.cs)
+        }
+    }
+}
+
+/// `A · B` for `A: m × k` and `B: k × n`, as a row-major `m × n` vector. Panics when the CPU
+/// lacks AVX2/FMA (check [`available`]).
+pub fn matmul(a: MatRef<'_>, b: MatRef<'_>, m: usize, k: usize, n: usize) -> Vec<f32> {
+    assert!(available(), "sgemm::matmul needs AVX2 and FMA");
+    let len = m * n;
+    if k == 0 || len == 0 {
+        return vec![0.0; len];
+    }
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let c = SendPtr(out.as_mut_ptr());
+    gemm_into(a, Operand::View(b), m, k, n, c, n, 1);
+    // SAFETY: `gemm_into` wrote every element of the m × n output.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `C = A · B` into the uninitialised `m × n` output at `c` whose element `(i, j)` lies at
+/// `c + i * c_rs + j * c_cs`; `k > 0`. Row-major `A` is read in place (six row streams), any
+/// other layout is packed; `B` is packed. The tasks are blocks of [`MC`] × [`NC`] of `C`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    a: MatRef<'_>,
+    b: Operand<'_>,
+    m: usize,
+    k: usize,
+    n: usize,
+    c: SendPtr,
+    c_rs: usize,
+    c_cs: usize,
+) {
+    let (m_panels, n_panels) = (m.div_ceil(MR), n.div_ceil(NR));
+    let direct_a = a.cs == 1;
+    let packed_a = if direct_a {
+        Vec::new()
+    } else {
+        par_panels(m_panels, k * MR, |ip, panel| {
+            let rows = MR.min(m - ip * MR);
+            // SAFETY: AVX2 is available (`matmul` asserted it).
+            unsafe { pack_a(a, ip * MR, rows, k, panel) }
+        })
+    };
+    let fresh_b;
+    let packed_b: &[f32] = match b {
+        Operand::Packed(p) => p,
+        Operand::View(b) => {
+            fresh_b = pack_b_panels(b, k, n);
+            &fresh_b
+        }
+    };
+    let m_blocks = m.div_ceil(MC);
+    let n_blocks = n.div_ceil(NC);
+    (0..m_blocks * n_blocks).into_par_iter().for_each(|task| {
+        let (mb, nb) = (task / n_blocks, task % n_blocks);
+        let c = c;
+        let (ip0, ip1) = (mb * MC / MR, ((mb + 1) * MC / MR).min(m_panels));
+        let (jp0, jp1) = (nb * NC / NR, ((nb + 1) * NC / NR).min(n_panels));
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = KC.min(k - p0);
+            for jp in jp0..jp1 {
+                let nr = NR.min(n - jp * NR);
+                for ip in ip0..ip1 {
+                    let mr = MR.min(m - ip * MR);
+                    // SAFETY: the packed panels hold `k` steps of MR (NR) floats, and the
+                    // in-place rows of A `k` floats from their start; the tile
+                    // (ip*MR .. + mr, jp*NR .. + nr) lies inside the m × n output and no other
+                    // task writes this block. Before p0 = 0 the output is uninitialised, and
+                    // there the kernel writes without reading.
+                    unsafe {
+                        let a_panel = if direct_a {
+                            APanel {
+                                ptr: a.data.as_ptr().add(a.offset + ip * MR * a.rs + p0),
+                                rs: a.rs,
+                                ps: 1,
+                                rows: mr,
+                            }
+                        } else {
+                            APanel {
+                                ptr: packed_a.as_ptr().add(ip * k * MR + p0 * MR),
+                                rs: 1,
+                                ps: MR,
+                                rows: MR,
+                            }
+                        };
+                        let tile = CTile {
+                            ptr: c.0.add(ip * MR * c_rs + jp * NR * c_cs),
+                            rs: c_rs,
+                            cs: c_cs,
+                            rows: mr,
+                            cols: nr,
+                        };
+                        kernel(
+                            kc,
+                            a_panel,
+                            packed_b.as_ptr().add(jp * k * NR + p0 * NR),
+                            tile,
+                            p0 > 0,
+                        );
+                    }
+                }
+            }
+            p0 += kc;
+        }
+    });
+}
+
+/// The right operand of a product: a view to pack, or panels packed before.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    View(MatRef<'a>),
+    Packed(&'a [f32]),
+}
+
+/// All of `B: k × n` as [`NR`]-column micro-panels, `k`-major, packed in parallel.
+fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize) -> Vec<f32> {
+    par_panels(n.div_ceil(NR), k * NR, |jp, panel| {
+        let cols = NR.min(n - jp * NR);
+        // SAFETY: callers checked `available()`.
+        unsafe { pack_b(b, jp * NR, cols, k, panel) }
+    })
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: the tasks write disjoint blocks of the buffer the pointer addresses.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// `count` panels of `size` floats, filled in parallel by `fill(index, panel)`, which writes
+/// every float of its panel.
+fn par_panels(count: usize, size: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let n = count * size;
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(size)
+        .enumerate()
+        .for_each(|(i, c)| {
+            // SAFETY: `MaybeUninit<f32>` has the layout of `f32` and `fill` only writes.
+            let c = unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+            fill(i, c);
+        });
+    // SAFETY: every panel was filled.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// The transpose of eight rows of eight floats: `out[j][i] = rows[i][j]`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256; 8] {
+    use std::arch::x86_64::*;
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
+}
+
+/// Packs rows `r0..r0+rows` (`rows <= MR`) of `A`, all `k` columns, into one micro-panel
+/// `dst[p * MR + r]`, zero-padding missing rows.
+///
+/// # Safety
+/// AVX2 is available; `dst` holds `k * MR` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a(a: MatRef<'_>, r0: usize, rows: usize, k: usize, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let d = dst.as_mut_ptr();
+    let mut p = 0;
+    if a.cs == 1 && rows == MR {
+        // Rows contiguous along k: 8×8 transposes (the last row read twice to fill eight).
+        let src: [*const f32; 8] =
+            std::array::from_fn(|i| a.data.as_ptr().add(a.offset + (r0 + i.min(MR - 1)) * a.rs));
+        while p + 8 <= k {
+            let cols = transpose8(std::array::from_fn(|i| _mm256_loadu_ps(src[i].add(p))));
+            for (j, v) in cols.iter().enumerate() {
+                let o = d.add((p + j) * MR);
+                _mm_storeu_ps(o, _mm256_castps256_ps128(*v));
+                _mm_storel_epi64(
+                    o.add(4) as *mut __m128i,
+                    _mm_castps_si128(_mm256_extractf128_ps::<1>(*v)),
+                );
+            }
+            p += 8;
+        }
+    } else if a.rs == 1 && rows == MR {
+        // Columns contiguous: each step is MR consecutive floats.
+        while p < k {
+            let s = a.data.as_ptr().add(a.offset + r0 + p * a.cs);
+            std::ptr::copy_nonoverlapping(s, d.add(p * MR), MR);
+            p += 1;
+        }
+    }
+    for p in p..k {
+        for r in 0..MR {
+            *d.add(p * MR + r) = if r < rows { a.at(r0 + r, p) } else { 0.0 };
+        }
+    }
+}
+
+/// Packs columns `c0..c0+cols` (`cols <= NR`) of `B`, all `k` rows, into one micro-panel
+/// `dst[p * NR + c]`, zero-padding missing columns.
+///
+/// # Safety
+/// AVX2 is available; `dst` holds `k * NR` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b(b: MatRef<'_>, c0: usize, cols: usize, k: usize, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let d = dst.as_mut_ptr();
+    let mut p = 0;
+    if b.cs == 1 && cols == NR {
+        // Rows contiguous: each step is NR consecutive floats.
+        while p < k {
+            let s = b.data.as_ptr().add(b.offset + p * b.rs + c0);
+            _mm256_storeu_ps(d.add(p * NR), _mm256_loadu_ps(s));
+            _mm256_storeu_ps(d.add(p * NR + 8), _mm256_loadu_ps(s.add(8)));
+            p += 1;
+        }
+    } else if b.rs == 1 && cols == NR {
+        // Columns contiguous along k (a transposed row-major matrix, as `x @ w^T`): two 8×8
+        // transposes per eight steps.
+        let src: [*const f32; NR] =
+            std::array::from_fn(|i| b.data.as_ptr().add(b.offset + (c0 + i) * b.cs));
+        while p + 8 <= k {
+            for half in 0..2 {
+                let rows = transpose8(std::array::from_fn(|i| {
+                    _mm256_loadu_ps(src[half * 8 + i].add(p))
+                }));
+                for (j, v) in rows.iter().enumerate() {
+                    _mm256_storeu_ps(d.add((p + j) * NR + half * 8), *v);
+                }
+            }
+            p += 8;
+        }
+    }
+    for p in p..k {
+        for c in 0..NR {
+            *d.add(p * NR + c) = if c < cols { b.at(p, c0 + c) } else { 0.0 };
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn pack_a(_: MatRef<'_>, _: usize, _: usize, _: usize, _: &mut [f32]) {
+    unreachable!("sgemm::available() is false off x86-64")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn pack_b(_: MatRef<'_>, _: usize, _: usize, _: usize, _: &mut [f32]) {
+    unreachable!("sgemm::available() is false off x86-64")
+}
+
+/// Where a kernel reads its `MR` rows of `A`: row `r` (clamped to `rows - 1`), step `p` at
+/// `ptr + r * rs + p * ps`. Packed panels have `rs = 1, ps = MR`; row-major `A` read in place
+/// has `rs = lda, ps = 1`.
+#[derive(Clone, Copy)]
+struct APanel {
+    ptr: *const f32,
+    rs: usize,
+    ps: usize,
+    rows: usize,
+}
+
+/// Where a kernel writes its tile of `C`: element `(r, c)` at `ptr + r * rs + c * cs`, of which
+/// only the `rows × cols` corner lies inside `C`.
+#[derive(Clone, Copy)]
+struct CTile {
+    ptr: *mut f32,
+    rs: usize,
+    cs: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// One `MR × NR` tile: `C = A_panel · B_panel` (or `C +=` when `accumulate`) over `kc`,
+/// writing only the part of the tile that lies inside `C`.
+///
+/// # Safety
+/// `a` can be read for `kc` steps of its rows and `b` holds `kc * NR` floats; the `rows × cols`
+/// corner of `c` can be written (and read when `accumulate`). The CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel(kc: usize, a: APanel, b: *const f32, c: CTile, accumulate: bool) {
+    use std::arch::x86_64::*;
+    // Full row-major tiles are loaded and stored in place; the rest go through `tmp`.
+    let full = c.rows == MR && c.cols == NR && c.cs == 1;
+    let mut tmp = [0f32; MR * NR];
+    let (dst, ld) = if full {
+        (c.ptr, c.rs)
+    } else {
+        if accumulate {
+            for r in 0..c.rows {
+                for j in 0..c.cols {
+                    tmp[r * NR + j] = *c.ptr.add(r * c.rs + j * c.cs);
+                }
+            }
+        }
+        (tmp.as_mut_ptr(), NR)
+    };
+    let load = accumulate || !full;
+    macro_rules! init {
+        ($r:expr, $h:expr) => {
+            if load {
+                _mm256_loadu_ps(dst.add($r * ld + $h * 8))
+            } else {
+                _mm256_setzero_ps()
+            }
+        };
+    }
+    let (mut c00, mut c01) = (init!(0, 0), init!(0, 1));
+    let (mut c10, mut c11) = (init!(1, 0), init!(1, 1));
+    let (mut c20, mut c21) = (init!(2, 0), init!(2, 1));
+    let (mut c30, mut c31) = (init!(3, 0), init!(3, 1));
+    let (mut c40, mut c41) = (init!(4, 0), init!(4, 1));
+    let (mut c50, mut c51) = (init!(5, 0), init!(5, 1));
+    let off = |r: usize| r.min(a.rows - 1) * a.rs;
+    let (o1, o2, o3, o4, o5) = (off(1), off(2), off(3), off(4), off(5));
+    let (mut ap, mut bp) = (a.ptr, b);
+    for _ in 0..kc {
+        let b0 = _mm256_loadu_ps(bp);
+        let b1 = _mm256_loadu_ps(bp.add(8));
+        let a0 = _mm256_broadcast_ss(&*ap);
+        c00 = _mm256_fmadd_ps(a0, b0, c00);
+        c01 = _mm256_fmadd_ps(a0, b1, c01);
+        let a1 = _mm256_broadcast_ss(&*ap.add(o1));
+        c10 = _mm256_fmadd_ps(a1, b0, c10);
+        c11 = _mm256_fmadd_ps(a1, b1, c11);
+        let a2 = _mm256_broadcast_ss(&*ap.add(o2));
+        c20 = _mm256_fmadd_ps(a2, b0, c20);
+        c21 = _mm256_fmadd_ps(a2, b1, c21);
+        let a3 = _mm256_broadcast_ss(&*ap.add(o3));
+        c30 = _mm256_fmadd_ps(a3, b0, c30);
+        c31 = _mm256_fmadd_ps(a3, b1, c31);
+        let a4 = _mm256_broadcast_ss(&*ap.add(o4));
+        c40 = _mm256_fmadd_ps(a4, b0, c40);
+        c41 = _mm256_fmadd_ps(a4, b1, c41);
+        let a5 = _mm256_broadcast_ss(&*ap.add(o5));
+        c50 = _mm256_fmadd_ps(a5, b0, c50);
+        c51 = _mm256_fmadd_ps(a5, b1, c51);
+        ap = ap.add(a.ps);
+        bp = bp.add(NR);
+    }
+    macro_rules! store {
+        ($r:expr, $v0:expr, $v1:expr) => {
+            _mm256_storeu_ps(dst.add($r * ld), $v0);
+            _mm256_storeu_ps(dst.add($r * ld + 8), $v1);
+        };
+    }
+    store!(0, c00, c01);
+    store!(1, c10, c11);
+    store!(2, c20, c21);
+    store!(3, c30, c31);
+    store!(4, c40, c41);
+    store!(5, c50, c51);
+    if !full {
+        for r in 0..c.rows {
+            for j in 0..c.cols {
+                *c.ptr.add(r * c.rs + j * c.cs) = tmp[r * NR + j];
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn kernel(_: usize, _: APanel, _: *const f32, _: CTile, _: bool) {
+    unreachable!("sgemm::available() is false off x86-64")
+}
+
+/// `a @ b` for 2-D f32 tensors on the CPU through [`matmul`] (any strides, so transposed views
+/// cost no copy), differentiable: the backward pass is two more products through the same
+/// kernel. `None` where it does not apply (another device or dtype, another rank, no AVX2).
+pub fn matmul_tensor(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
+    let applies = available()
+        && a.device().is_cpu()
+        && b.device().is_cpu()
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && a.rank() == 2
+        && b.rank() == 2;
+    if !applies {
+        return Ok(None);
+    }
+    let (_, k) = a.dims2()?;
+    let (k2, _) = b.dims2()?;
+    if k != k2 {
+        candle_core::bail!(
+            "matmul: {:?} @ {:?}: inner dimensions differ",
+            a.shape(),
+            b.shape()
+        );
+    }
+    Ok(Some(a.apply_op2(b, MatMul)?))
+}
+
+struct MatMul;
+
+fn view<'a>(s: &'a CpuStorage, l: &Layout) -> Result<(MatRef<'a>, usize, usize)> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        other => candle_core::bail!("matmul: expected f32, got {:?}", other.dtype()),
+    };
+    let (rows, cols) = l.shape().dims2()?;
+    let st = l.stride();
+    MatRef::new(data, l.start_offset(), rows, cols, st[0], st[1])
+        .map(|m| (m, rows, cols))
+        .ok_or_else(|| candle_core::Error::Msg("matmul: a view outside its storage".into()))
+}
+
+impl CustomOp2 for MatMul {
+    fn name(&self) -> &'static str {
+        "sgemm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (a, m, k) = view(s1, l1)?;
+        let (b, _, n) = view(s2, l2)?;
+        Ok((CpuStorage::F32(matmul(a, b, m, k, n)), Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let da = grad.apply_op2_no_bwd(&b.t()?, &MatMul)?;
+        let db = a.t()?.apply_op2_no_bwd(grad, &MatMul)?;
+        Ok((Some(da), Some(db)))
+    }
+}
+
+/// A weight `w: [n, k]` (PyTorch layout) packed once as the right operand of `x @ w^T`, for
+/// the products of a forward pass that uses the same weights many times (the no-gradient
+/// cycles of a supervision step, and every cycle of a solve).
+pub struct PackedWeight {
+    panels: Vec<f32>,
+    n: usize,
+    k: usize,
+    /// The weight itself, for the backward pass `dx = dy @ w`.
+    w: Tensor,
+}
+
+thread_local! {
+    static PACKED: RefCell<HashMap<TensorId, Arc<PackedWeight>>> = RefCell::new(HashMap::new());
+}
+
+/// While alive, [`packed_for`] on this thread finds the weights given to [`pack_scope`].
+/// The caller promises the weights do not change meanwhile (candle tensors are immutable;
+/// only an optimizer's in-place update of a `Var` could, and it runs between steps).
+pub struct PackScope {
+    ids: Vec<TensorId>,
+}
+
+impl Drop for PackScope {
+    fn drop(&mut self) {
+        PACKED.with_borrow_mut(|map| {
+            for id in &self.ids {
+                map.remove(id);
+            }
+        });
+    }
+}
+
+/// Packs the 2-D f32 CPU weights among `ws` (others are skipped) for this thread's products
+/// until the scope is dropped.
+pub fn pack_scope<'a>(ws: impl IntoIterator<Item = &'a Tensor>) -> Result<PackScope> {
+    let mut ids = Vec::new();
+    if !available() {
+        return Ok(PackScope { ids });
+    }
+    for w in ws {
+        if !w.device().is_cpu() || w.dtype() != DType::F32 || w.rank() != 2 {
+            continue;
+        }
+        let (n, k) = w.dims2()?;
+        let (storage, layout) = w.storage_and_layout();
+        let packed = match &*storage {
+            candle_core::Storage::Cpu(s) => {
+                let (view, _, _) = view(s, layout)?;
+                // B = w^T: k × n.
+                let b = MatRef {
+                    rs: view.cs,
+                    cs: view.rs,
+                    ..view
+                };
+                pack_b_panels(b, k, n)
+            }
+            _ => continue,
+        };
+        drop(storage);
+        let p = Arc::new(PackedWeight {
+            panels: packed,
+            n,
+            k,
+            w: w.clone(),
+        });
+        PACKED.with_borrow_mut(|map| map.insert(w.id(), p));
+        ids.push(w.id());
+    }
+    Ok(PackScope { ids })
+}
+
+/// The packed form of `w` if a live [`pack_scope`] on this thread holds it.
+pub fn packed_for(w: &Tensor) -> Option<Arc<PackedWeight>> {
+    PACKED.with_borrow(|map| map.get(&w.id()).cloned())
+}
+
+/// `x @ w^T` for `x: [rows, k]` (f32, CPU) with `w` packed; differentiable in `x`.
+pub fn linear_packed(x: &Tensor, w: &Arc<PackedWeight>) -> Result<Tensor> {
+    x.apply_op1(LinearPacked(Arc::clone(w)))
+}
+
+struct LinearPacked(Arc<PackedWeight>);
+
+impl CustomOp1 for LinearPacked {
+    fn name(&self) -> &'static str {
+        "sgemm-packed"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (a, m, k) = view(s, l)?;
+        let w = &self.0;
+        if k != w.k {
+            candle_core::bail!("linear: input width {k}, weight expects {}", w.k);
+        }
+        let len = m * w.n;
+        if len == 0 || k == 0 {
+            return Ok((CpuStorage::F32(vec![0.0; len]), Shape::from((m, w.n))));
+        }
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        gemm_into(
+            a,
+            Operand::Packed(&w.panels),
+            m,
+            k,
+            w.n,
+            SendPtr(out.as_mut_ptr()),
+            w.n,
+            1,
+        );
+        // SAFETY: `gemm_into` wrote every element.
+        unsafe { out.set_len(len) };
+        Ok((CpuStorage::F32(out), Shape::from((m, w.n))))
+    }
+
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.apply_op2_no_bwd(&self.0.w, &MatMul)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0f64; m * n];
+        for i in 0..m {
+            for p in 0..k {
+                for j in 0..n {
+                    c[i * n + j] += a[i * k + p] as f64 * b[p * n + j] as f64;
+                }
+            }
+        }
+        c
+    }
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32
+                    / 1000.0
+                    - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn products_match_a_naive_sum_for_every_edge_and_stride() {
+        if !available() {
+            return;
+        }
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (5, 3, 7),
+            (6, 16, 16),
+            (97, 300, 50),
+            (200, 513, 270),
+            (13, 600, 33),
+        ] {
+            let a = data(m * k, 1);
+            let b = data(k * n, 2);
+            let want = naive(&a, &b, m, k, n);
+            // Row-major A and B.
+            let got = matmul(
+                MatRef::new(&a, 0, m, k, k, 1).unwrap(),
+                MatRef::new(&b, 0, k, n, n, 1).unwrap(),
+                m,
+                k,
+                n,
+            );
+            // The same through transposed storage: at = A^T row-major (k × m), bt = B^T.
+            let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+            let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+            let got_t = matmul(
+                MatRef::new(&at, 0, m, k, 1, m).unwrap(),
+                MatRef::new(&bt, 0, k, n, 1, k).unwrap(),
+                m,
+                k,
+                n,
+            );
+            for (i, w) in want.iter().enumerate() {
+                let tol = 1e-4 * (k as f64).sqrt() * (1.0 + w.abs());
+                assert!(
+                    (got[i] as f64 - w).abs() <= tol,
+                    "{m}x{k}x{n} [{i}]: {} vs {w}",
+                    got[i]
+                );
+                // Same chains of multiply-adds whatever the layout: the same bits.
+                assert_eq!(got[i].to_bits(), got_t[i].to_bits(), "{m}x{k}x{n} [{i}]");
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        if !available() {
+            return;
+        }
+        let (m, k, n) = (150, 700, 300);
+        let (a, b) = (data(m * k, 3), data(k * n, 4));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                matmul(
+                    MatRef::new(&a, 0, m, k, k, 1).unwrap(),
+                    MatRef::new(&b, 0, k, n, n, 1).unwrap(),
+                    m,
+                    k,
+                    n,
+                )
+            })
+        };
+        let one = run(1);
+        let three = run(3);
+        assert!(one
+            .iter()
+            .zip(&three)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn views_outside_their_buffer_are_refused() {
+        let v = vec![0f32; 12];
+        assert!(MatRef::new(&v, 0, 3, 4, 4, 1).is_some());
+        assert!(MatRef::new(&v, 1, 3, 4, 4, 1).is_none());
+        assert!(MatRef::new(&v, 0, 4, 4, 4, 1).is_none());
+        assert!(MatRef::new(&v, 0, 0, 4, 4, 1).is_some());
+    }
+}
