@@ -154,9 +154,15 @@ pub fn attention(
     let k = k.transpose(1, 2)?.contiguous()?;
     let v = v.transpose(1, 2)?.contiguous()?;
     let scale = 1.0 / (hd as f64).sqrt();
-    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let bmm = |a: &Tensor, b: &Tensor| -> Result<Tensor> {
+        match super::sgemm::batched_matmul_tensor(a, b)? {
+            Some(y) => Ok(y),
+            None => a.matmul(b),
+        }
+    };
+    let scores = (bmm(&q, &k.t()?)? * scale)?;
     let probs = softmax_last_dim(&scores)?;
-    let out = probs.matmul(&v)?; // [B, H, L, hd]
+    let out = bmm(&probs, &v)?; // [B, H, L, hd]
     let out = out.transpose(1, 2)?.reshape((b, l, num_heads * hd))?;
     linear(&out, o_w, None)
 }

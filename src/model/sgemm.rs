@@ -109,10 +109,66 @@ pub fn matmul(a: MatRef<'_>, b: MatRef<'_>, m: usize, k: usize, n: usize) -> Vec
     }
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let c = SendPtr(out.as_mut_ptr());
-    gemm_into(a, Operand::View(b), m, k, n, c, n, 1);
+    gemm_into(a, Operand::View(b), m, k, n, c, n, 1, true);
     // SAFETY: `gemm_into` wrote every element of the m × n output.
     unsafe { out.set_len(len) };
     out
+}
+
+/// `batch` independent products `A_i · B_i` (`A_i: m × k` at `a` plus `i * a_bs`, `B_i: k × n`
+/// at `b` plus `i * b_bs`), as one row-major `batch × m × n` vector. The batch is split over
+/// the threads (each product on one), as the attention heads need. `None` when a view falls
+/// outside its buffer. Panics when the CPU lacks AVX2/FMA.
+#[allow(clippy::too_many_arguments)]
+pub fn batched_matmul(
+    a: MatRef<'_>,
+    a_bs: usize,
+    b: MatRef<'_>,
+    b_bs: usize,
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Option<Vec<f32>> {
+    assert!(available(), "sgemm::batched_matmul needs AVX2 and FMA");
+    let len = batch * m * n;
+    if k == 0 || len == 0 {
+        return Some(vec![0.0; len]);
+    }
+    let views: Option<Vec<(MatRef<'_>, MatRef<'_>)>> = (0..batch)
+        .map(|i| {
+            let ai = MatRef::new(a.data, a.offset + i * a_bs, m, k, a.rs, a.cs)?;
+            let bi = MatRef::new(b.data, b.offset + i * b_bs, k, n, b.rs, b.cs)?;
+            Some((ai, bi))
+        })
+        .collect();
+    let views = views?;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let c = SendPtr(out.as_mut_ptr());
+    let one = |i: usize| {
+        let (ai, bi) = views[i];
+        // SAFETY: product i writes only its own m × n slice of the output.
+        let ci = unsafe { c.offset(i * m * n) };
+        gemm_into(ai, Operand::View(bi), m, k, n, ci, n, 1, false);
+    };
+    if batch > 1 {
+        (0..batch).into_par_iter().for_each(one);
+    } else {
+        gemm_into(
+            views[0].0,
+            Operand::View(views[0].1),
+            m,
+            k,
+            n,
+            c,
+            n,
+            1,
+            true,
+        );
+    }
+    // SAFETY: every product wrote its slice.
+    unsafe { out.set_len(len) };
+    Some(out)
 }
 
 /// `C = A · B` into the uninitialised `m × n` output at `c` whose element `(i, j)` lies at
@@ -128,13 +184,14 @@ fn gemm_into(
     c: SendPtr,
     c_rs: usize,
     c_cs: usize,
+    parallel: bool,
 ) {
     let (m_panels, n_panels) = (m.div_ceil(MR), n.div_ceil(NR));
     let direct_a = a.cs == 1;
     let packed_a = if direct_a {
         Vec::new()
     } else {
-        par_panels(m_panels, k * MR, |ip, panel| {
+        panels(m_panels, k * MR, parallel, |ip, panel| {
             let rows = MR.min(m - ip * MR);
             // SAFETY: AVX2 is available (`matmul` asserted it).
             unsafe { pack_a(a, ip * MR, rows, k, panel) }
@@ -144,13 +201,14 @@ fn gemm_into(
     let packed_b: &[f32] = match b {
         Operand::Packed(p) => p,
         Operand::View(b) => {
-            fresh_b = pack_b_panels(b, k, n);
+            fresh_b = pack_b_panels(b, k, n, parallel);
             &fresh_b
         }
     };
     let m_blocks = m.div_ceil(MC);
     let n_blocks = n.div_ceil(NC);
-    (0..m_blocks * n_blocks).into_par_iter().for_each(|task| {
+    let tasks = m_blocks * n_blocks;
+    let run = |task: usize| {
         let (mb, nb) = (task / n_blocks, task % n_blocks);
         let c = c;
         let (ip0, ip1) = (mb * MC / MR, ((mb + 1) * MC / MR).min(m_panels));
@@ -202,7 +260,12 @@ fn gemm_into(
             }
             p0 += kc;
         }
-    });
+    };
+    if parallel && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(run);
+    } else {
+        (0..tasks).for_each(run);
+    }
 }
 
 /// The right operand of a product: a view to pack, or panels packed before.
@@ -213,8 +276,8 @@ enum Operand<'a> {
 }
 
 /// All of `B: k × n` as [`NR`]-column micro-panels, `k`-major, packed in parallel.
-fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize) -> Vec<f32> {
-    par_panels(n.div_ceil(NR), k * NR, |jp, panel| {
+fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize, parallel: bool) -> Vec<f32> {
+    panels(n.div_ceil(NR), k * NR, parallel, |jp, panel| {
         let cols = NR.min(n - jp * NR);
         // SAFETY: callers checked `available()`.
         unsafe { pack_b(b, jp * NR, cols, k, panel) }
@@ -223,23 +286,39 @@ fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize) -> Vec<f32> {
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
+impl SendPtr {
+    /// # Safety
+    /// The result stays inside the same allocation.
+    unsafe fn offset(self, n: usize) -> Self {
+        Self(self.0.add(n))
+    }
+}
+
 // SAFETY: the tasks write disjoint blocks of the buffer the pointer addresses.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// `count` panels of `size` floats, filled in parallel by `fill(index, panel)`, which writes
-/// every float of its panel.
-fn par_panels(count: usize, size: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+/// `count` panels of `size` floats, filled (in parallel when asked) by `fill(index, panel)`,
+/// which writes every float of its panel.
+fn panels(
+    count: usize,
+    size: usize,
+    parallel: bool,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
     let n = count * size;
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    out.spare_capacity_mut()[..n]
-        .par_chunks_mut(size)
-        .enumerate()
-        .for_each(|(i, c)| {
-            // SAFETY: `MaybeUninit<f32>` has the layout of `f32` and `fill` only writes.
-            let c = unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
-            fill(i, c);
-        });
+    let each = |(i, c): (usize, &mut [std::mem::MaybeUninit<f32>])| {
+        // SAFETY: `MaybeUninit<f32>` has the layout of `f32` and `fill` only writes.
+        let c = unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+        fill(i, c);
+    };
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if parallel && count > 1 {
+        spare.par_chunks_mut(size).enumerate().for_each(each);
+    } else {
+        spare.chunks_mut(size).enumerate().for_each(each);
+    }
     // SAFETY: every panel was filled.
     unsafe { out.set_len(n) };
     out
@@ -517,6 +596,96 @@ pub fn matmul_tensor(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
 
 struct MatMul;
 
+/// `a @ b` for f32 CPU tensors of the same rank >= 3 with equal leading (batch) dimensions,
+/// each stored so that the batch dimensions merge into one (any strides on the last two,
+/// so `k.t()` costs no copy); differentiable. `None` where it does not apply.
+pub fn batched_matmul_tensor(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
+    let r = a.rank();
+    let applies = available()
+        && a.device().is_cpu()
+        && b.device().is_cpu()
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && r >= 3
+        && b.rank() == r
+        && a.dims()[..r - 2] == b.dims()[..r - 2]
+        && a.dims()[r - 1] == b.dims()[r - 2]
+        && batch_stride(a.layout()).is_some()
+        && batch_stride(b.layout()).is_some();
+    if !applies {
+        return Ok(None);
+    }
+    Ok(Some(a.apply_op2(b, BatchedMatMul)?))
+}
+
+/// The stride between consecutive matrices when the leading dimensions of `l` merge into one.
+fn batch_stride(l: &Layout) -> Option<usize> {
+    let (dims, st) = (l.dims(), l.stride());
+    let r = dims.len();
+    if r < 3 {
+        return None;
+    }
+    for i in 0..r - 3 {
+        if dims[i + 1] > 1 && st[i] != st[i + 1] * dims[i + 1] {
+            return None;
+        }
+    }
+    Some(st[r - 3])
+}
+
+struct BatchedMatMul;
+
+impl CustomOp2 for BatchedMatMul {
+    fn name(&self) -> &'static str {
+        "sgemm-batched"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (d1, d2) = match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(y)) => (x.as_slice(), y.as_slice()),
+            _ => candle_core::bail!("batched matmul: expected f32"),
+        };
+        let (dims1, dims2) = (l1.dims(), l2.dims());
+        let r = dims1.len();
+        let (m, k, n) = (dims1[r - 2], dims1[r - 1], dims2[r - 1]);
+        let batch: usize = dims1[..r - 2].iter().product();
+        let (st1, st2) = (l1.stride(), l2.stride());
+        let err = || candle_core::Error::Msg("batched matmul: a view outside its storage".into());
+        let (bs1, bs2) = (
+            batch_stride(l1).ok_or_else(err)?,
+            batch_stride(l2).ok_or_else(err)?,
+        );
+        let a = MatRef::new(d1, l1.start_offset(), m, k, st1[r - 2], st1[r - 1]).ok_or_else(err)?;
+        let b = MatRef::new(d2, l2.start_offset(), k, n, st2[r - 2], st2[r - 1]).ok_or_else(err)?;
+        let out = batched_matmul(a, bs1, b, bs2, batch, m, k, n).ok_or_else(err)?;
+        let mut shape = dims1.to_vec();
+        shape[r - 1] = n;
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let r = a.rank();
+        let grad = grad.contiguous()?;
+        let da = grad.apply_op2_no_bwd(&b.transpose(r - 2, r - 1)?, &BatchedMatMul)?;
+        let db = a
+            .transpose(r - 2, r - 1)?
+            .apply_op2_no_bwd(&grad, &BatchedMatMul)?;
+        Ok((Some(da), Some(db)))
+    }
+}
+
 fn view<'a>(s: &'a CpuStorage, l: &Layout) -> Result<(MatRef<'a>, usize, usize)> {
     let data = match s {
         CpuStorage::F32(v) => v.as_slice(),
@@ -613,7 +782,7 @@ pub fn pack_scope<'a>(ws: impl IntoIterator<Item = &'a Tensor>) -> Result<PackSc
                     cs: view.rs,
                     ..view
                 };
-                pack_b_panels(b, k, n)
+                pack_b_panels(b, k, n, true)
             }
             _ => continue,
         };
@@ -667,6 +836,7 @@ impl CustomOp1 for LinearPacked {
             SendPtr(out.as_mut_ptr()),
             w.n,
             1,
+            true,
         );
         // SAFETY: `gemm_into` wrote every element.
         unsafe { out.set_len(len) };
@@ -788,5 +958,108 @@ mod tests {
         assert!(MatRef::new(&v, 1, 3, 4, 4, 1).is_none());
         assert!(MatRef::new(&v, 0, 4, 4, 4, 1).is_none());
         assert!(MatRef::new(&v, 0, 0, 4, 4, 1).is_some());
+    }
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v = data(n, seed as u32);
+        Tensor::from_vec(v, shape, &candle_core::Device::Cpu).unwrap()
+    }
+
+    fn close(x: &Tensor, y: &Tensor) {
+        let d = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        let d = d.to_scalar::<f32>().unwrap();
+        assert!(d < 1e-3, "max difference {d}");
+    }
+
+    #[test]
+    fn tensor_products_and_their_gradients_match_candles() {
+        if !available() {
+            return;
+        }
+        use candle_core::Var;
+        // 2-D with a transposed weight view, as `linear` calls it.
+        let x = Var::from_tensor(&randn(&[37, 70], 5)).unwrap();
+        let w = Var::from_tensor(&randn(&[45, 70], 6)).unwrap();
+        let ours = matmul_tensor(x.as_tensor(), &w.t().unwrap())
+            .unwrap()
+            .unwrap();
+        let theirs = x.matmul(&w.t().unwrap()).unwrap();
+        close(&ours, &theirs);
+        let up = randn(&[37, 45], 7);
+        let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(g1.get(&x).unwrap(), g2.get(&x).unwrap());
+        close(g1.get(&w).unwrap(), g2.get(&w).unwrap());
+
+        // Batched over [B, H] with a transposed right operand, as attention's q @ k^T.
+        let q = Var::from_tensor(&randn(&[2, 3, 19, 8], 8)).unwrap();
+        let k = Var::from_tensor(&randn(&[2, 3, 19, 8], 9)).unwrap();
+        let kt = k.t().unwrap();
+        let ours = batched_matmul_tensor(q.as_tensor(), &kt).unwrap().unwrap();
+        let theirs = q.matmul(&kt).unwrap();
+        assert_eq!(ours.dims(), &[2, 3, 19, 19]);
+        close(&ours, &theirs);
+        let up = randn(&[2, 3, 19, 19], 10);
+        let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (theirs * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(g1.get(&q).unwrap(), g2.get(&q).unwrap());
+        close(g1.get(&k).unwrap(), g2.get(&k).unwrap());
+
+        // Batch dimensions that do not merge (a transposed batch) are left to candle.
+        let t = randn(&[3, 2, 5, 5], 11).transpose(0, 1).unwrap();
+        assert!(batched_matmul_tensor(&t, &t).unwrap().is_none());
+    }
+
+    #[test]
+    fn packed_weights_give_the_same_bits_and_gradients() {
+        if !available() {
+            return;
+        }
+        use candle_core::Var;
+        let w = randn(&[40, 33], 12);
+        let x = Var::from_tensor(&randn(&[21, 33], 13)).unwrap();
+        let plain = matmul_tensor(x.as_tensor(), &w.t().unwrap())
+            .unwrap()
+            .unwrap();
+        let scope = pack_scope([&w]).unwrap();
+        let p = packed_for(&w).expect("packed while the scope lives");
+        let packed = linear_packed(x.as_tensor(), &p).unwrap();
+        let (a, b) = (plain.flatten_all().unwrap(), packed.flatten_all().unwrap());
+        let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let up = randn(&[21, 40], 14);
+        let g1 = (plain * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (packed * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(g1.get(&x).unwrap(), g2.get(&x).unwrap());
+        drop(scope);
+        assert!(packed_for(&w).is_none(), "dropped with its scope");
     }
 }
