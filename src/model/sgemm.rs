@@ -618,19 +618,22 @@ pub fn batched_matmul_tensor(a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
     Ok(Some(a.apply_op2(b, BatchedMatMul)?))
 }
 
-/// The stride between consecutive matrices when the leading dimensions of `l` merge into one.
+/// The stride between consecutive matrices when the leading dimensions of `l` merge into one
+/// (dimensions of size 1 carry no stride; with none larger the batch is one matrix).
 fn batch_stride(l: &Layout) -> Option<usize> {
     let (dims, st) = (l.dims(), l.stride());
     let r = dims.len();
     if r < 3 {
         return None;
     }
-    for i in 0..r - 3 {
-        if dims[i + 1] > 1 && st[i] != st[i + 1] * dims[i + 1] {
-            return None;
-        }
+    let batch: Vec<(usize, usize)> = (0..r - 2)
+        .filter(|&i| dims[i] > 1)
+        .map(|i| (dims[i], st[i]))
+        .collect();
+    if batch.windows(2).any(|w| w[0].1 != w[1].1 * w[1].0) {
+        return None;
     }
-    Some(st[r - 3])
+    Some(batch.last().map_or(0, |&(_, s)| s))
 }
 
 struct BatchedMatMul;
@@ -1061,5 +1064,42 @@ mod tests {
         close(g1.get(&x).unwrap(), g2.get(&x).unwrap());
         drop(scope);
         assert!(packed_for(&w).is_none(), "dropped with its scope");
+    }
+
+    #[test]
+    fn products_of_a_part_equal_that_part_of_the_product() {
+        if !available() {
+            return;
+        }
+        let max_diff = |x: Tensor, y: Tensor| {
+            let d = (x - y).unwrap().abs().unwrap().max_all().unwrap();
+            d.to_scalar::<f32>().unwrap()
+        };
+        let (x, w) = (randn(&[704, 40], 1), randn(&[96, 40], 2));
+        let full = matmul_tensor(&x, &w.t().unwrap()).unwrap().unwrap();
+        let part = matmul_tensor(&x.narrow(0, 0, 176).unwrap(), &w.t().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(max_diff(full.narrow(0, 0, 176).unwrap(), part), 0.0);
+        // Batched, as attention's heads: `[B, L, H, hd]` transposed to `[B, H, L, hd]`. With
+        // one head candle keeps the transposed view as "contiguous", and the stride of the
+        // size-1 head dimension is not the distance between batches.
+        for heads in [1, 3] {
+            let heads_first = |t: Tensor| t.transpose(1, 2).unwrap().contiguous().unwrap();
+            let q = heads_first(randn(&[32, 17, heads, 8], 3));
+            let k = heads_first(randn(&[32, 17, heads, 8], 4));
+            let bmm = |q: &Tensor, k: &Tensor| {
+                batched_matmul_tensor(q, &k.t().unwrap()).unwrap().unwrap()
+            };
+            let full = bmm(&q, &k);
+            let part = bmm(&q.narrow(0, 8, 8).unwrap(), &k.narrow(0, 8, 8).unwrap());
+            assert_eq!(
+                max_diff(full.narrow(0, 8, 8).unwrap(), part),
+                0.0,
+                "{heads} heads"
+            );
+            let theirs = q.matmul(&k.t().unwrap()).unwrap();
+            assert!(max_diff(full, theirs) < 1e-4, "{heads} heads");
+        }
     }
 }
