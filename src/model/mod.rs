@@ -2,7 +2,8 @@
 //! and weights I/O. It knows nothing of the terminal, of training loops or of data files.
 //!
 //! Submodules: [`config`] (official field names, validation, sizes), [`layers`] (differentiable
-//! building blocks), [`fused`] (fused CPU kernels with hand-written backward), [`net`] (parameters, init, one supervision step), [`act`] (persistent
+//! building blocks), [`fused`] (fused CPU kernels with hand-written backward), [`sgemm`] (the f32 matrix product
+//! of the CPU path), [`net`] (parameters, init, one supervision step), [`act`] (persistent
 //! batch carry and halting), [`loss`] (stable-max CE, BCE halting loss, metrics), [`weights`]
 //! (safetensors and official checkpoint import), [`solve`] (step-by-step inference).
 

@@ -1,18 +1,21 @@
 //! The f32 matrix product of the CPU path, `C = A·B` for any row and column strides of `A`
-//! and `B`, written BLIS-style: `A` and `B` are packed into micro-panels (`A` in panels of
-//! [`MR`] rows, `B` in panels of [`NR`] columns, each `k`-major) and a 6×16 AVX2/FMA
-//! micro-kernel keeps a tile of `C` in twelve registers. The tiles of `C` are grouped into
-//! blocks of [`MC`] rows and [`NC`] columns; each block is one rayon task that packs its own
-//! slices of `A` and `B` into thread-local buffers (so they stay in the core's L2), which
-//! needs no synchronisation between tasks.
+//! and `B`, written BLIS-style: `B` is packed into micro-panels of [`NR`] columns (`k`-major,
+//! with 8×8 register transposes when `B` is a transposed weight, as in `x @ w^T`), `A` is read
+//! in place when row-major and packed into panels of [`MR`] rows otherwise, and a 6×16
+//! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers. The tiles of `C` are grouped
+//! into blocks of [`MC`] rows and [`NC`] columns, one rayon task each; batched products run
+//! one matrix per task instead.
 //!
 //! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
-//! whatever the blocking or the number of threads, so results do not depend on the pool size.
+//! whatever the blocking or the number of threads, so results do not depend on the pool size
+//! and a product of some rows equals those rows of the whole product.
 //!
-//! candle's own CPU product (the `gemm` crate) splits small-row products badly over two
-//! threads here, and zero-fills its output; this one reaches the throughput of OpenBLAS on the
-//! shapes of the reasoning net. It needs AVX2 and FMA: [`available`] says whether the CPU has
-//! them, and callers fall back to candle's product otherwise.
+//! Also here: the candle ops that call it (differentiable, for `linear` and attention), and
+//! [`pack_scope`], which packs the detached weights of a supervision step once for all its
+//! products. candle's own CPU product (the `gemm` crate) splits small-row products poorly over
+//! two threads here and zero-fills its output (`cargo bench --bench sgemm` compares the two).
+//! It needs AVX2 and FMA: [`available`] says whether the CPU has them, and callers fall back
+//! to candle's product otherwise.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -58,11 +61,24 @@ pub fn available() -> bool {
 pub struct MatRef<'a> {
     data: &'a [f32],
     offset: usize,
+    rows: usize,
+    cols: usize,
     rs: usize,
     cs: usize,
 }
 
 impl<'a> MatRef<'a> {
+    /// The transpose, as a view of the same elements.
+    fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
     /// A `rows × cols` view of `data` from `offset` with strides `rs`, `cs`; `None` when an
     /// element would fall outside `data`.
     pub fn new(
@@ -82,6 +98,8 @@ impl<'a> MatRef<'a> {
         Some(Self {
             data,
             offset,
+            rows,
+            cols,
             rs,
             cs,
         })
@@ -103,6 +121,14 @@ impl<'a> MatRef<'a> {
 /// lacks AVX2/FMA (check [`available`]).
 pub fn matmul(a: MatRef<'_>, b: MatRef<'_>, m: usize, k: usize, n: usize) -> Vec<f32> {
     assert!(available(), "sgemm::matmul needs AVX2 and FMA");
+    assert!(
+        (a.rows, a.cols, b.rows, b.cols) == (m, k, k, n),
+        "sgemm::matmul: views of {}x{} and {}x{} for a {m}x{k} by {k}x{n} product",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols
+    );
     let len = m * n;
     if k == 0 || len == 0 {
         return vec![0.0; len];
@@ -192,9 +218,7 @@ fn gemm_into(
         Vec::new()
     } else {
         panels(m_panels, k * MR, parallel, |ip, panel| {
-            let rows = MR.min(m - ip * MR);
-            // SAFETY: AVX2 is available (`matmul` asserted it).
-            unsafe { pack_a(a, ip * MR, rows, k, panel) }
+            pack_a(a, ip * MR, MR.min(m - ip * MR), k, panel)
         })
     };
     let fresh_b;
@@ -210,7 +234,6 @@ fn gemm_into(
     let tasks = m_blocks * n_blocks;
     let run = |task: usize| {
         let (mb, nb) = (task / n_blocks, task % n_blocks);
-        let c = c;
         let (ip0, ip1) = (mb * MC / MR, ((mb + 1) * MC / MR).min(m_panels));
         let (jp0, jp1) = (nb * NC / NR, ((nb + 1) * NC / NR).min(n_panels));
         let mut p0 = 0;
@@ -242,7 +265,7 @@ fn gemm_into(
                             }
                         };
                         let tile = CTile {
-                            ptr: c.0.add(ip * MR * c_rs + jp * NR * c_cs),
+                            ptr: c.offset(ip * MR * c_rs + jp * NR * c_cs).0,
                             rs: c_rs,
                             cs: c_cs,
                             rows: mr,
@@ -358,43 +381,19 @@ unsafe fn transpose8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::_
 }
 
 /// Packs rows `r0..r0+rows` (`rows <= MR`) of `A`, all `k` columns, into one micro-panel
-/// `dst[p * MR + r]`, zero-padding missing rows.
-///
-/// # Safety
-/// AVX2 is available; `dst` holds `k * MR` floats.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn pack_a(a: MatRef<'_>, r0: usize, rows: usize, k: usize, dst: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let d = dst.as_mut_ptr();
-    let mut p = 0;
-    if a.cs == 1 && rows == MR {
-        // Rows contiguous along k: 8×8 transposes (the last row read twice to fill eight).
-        let src: [*const f32; 8] =
-            std::array::from_fn(|i| a.data.as_ptr().add(a.offset + (r0 + i.min(MR - 1)) * a.rs));
-        while p + 8 <= k {
-            let cols = transpose8(std::array::from_fn(|i| _mm256_loadu_ps(src[i].add(p))));
-            for (j, v) in cols.iter().enumerate() {
-                let o = d.add((p + j) * MR);
-                _mm_storeu_ps(o, _mm256_castps256_ps128(*v));
-                _mm_storel_epi64(
-                    o.add(4) as *mut __m128i,
-                    _mm_castps_si128(_mm256_extractf128_ps::<1>(*v)),
-                );
-            }
-            p += 8;
+/// `dst[p * MR + r]`, zero-padding missing rows. Row-major `A` is never packed (the kernel
+/// reads it in place); a transposed one (`rs == 1`) copies `MR` consecutive floats per step.
+fn pack_a(a: MatRef<'_>, r0: usize, rows: usize, k: usize, dst: &mut [f32]) {
+    if a.rs == 1 && rows == MR {
+        for (p, d) in dst.chunks_exact_mut(MR).take(k).enumerate() {
+            let s = a.offset + r0 + p * a.cs;
+            d.copy_from_slice(&a.data[s..s + MR]);
         }
-    } else if a.rs == 1 && rows == MR {
-        // Columns contiguous: each step is MR consecutive floats.
-        while p < k {
-            let s = a.data.as_ptr().add(a.offset + r0 + p * a.cs);
-            std::ptr::copy_nonoverlapping(s, d.add(p * MR), MR);
-            p += 1;
-        }
+        return;
     }
-    for p in p..k {
-        for r in 0..MR {
-            *d.add(p * MR + r) = if r < rows { a.at(r0 + r, p) } else { 0.0 };
+    for (p, d) in dst.chunks_exact_mut(MR).take(k).enumerate() {
+        for (r, v) in d.iter_mut().enumerate() {
+            *v = if r < rows { a.at(r0 + r, p) } else { 0.0 };
         }
     }
 }
@@ -440,11 +439,6 @@ unsafe fn pack_b(b: MatRef<'_>, c0: usize, cols: usize, k: usize, dst: &mut [f32
             *d.add(p * NR + c) = if c < cols { b.at(p, c0 + c) } else { 0.0 };
         }
     }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn pack_a(_: MatRef<'_>, _: usize, _: usize, _: usize, _: &mut [f32]) {
-    unreachable!("sgemm::available() is false off x86-64")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -780,11 +774,7 @@ pub fn pack_scope<'a>(ws: impl IntoIterator<Item = &'a Tensor>) -> Result<PackSc
             candle_core::Storage::Cpu(s) => {
                 let (view, _, _) = view(s, layout)?;
                 // B = w^T: k × n.
-                let b = MatRef {
-                    rs: view.cs,
-                    cs: view.rs,
-                    ..view
-                };
+                let b = view.t();
                 pack_b_panels(b, k, n, true)
             }
             _ => continue,
