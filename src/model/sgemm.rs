@@ -129,13 +129,17 @@ pub fn matmul(a: MatRef<'_>, b: MatRef<'_>, m: usize, k: usize, n: usize) -> Vec
         b.rows,
         b.cols
     );
+    gemm(a, Operand::View(b), m, k, n)
+}
+
+/// `A · B` as a new row-major `m × n` vector, computed over the whole pool.
+fn gemm(a: MatRef<'_>, b: Operand<'_>, m: usize, k: usize, n: usize) -> Vec<f32> {
     let len = m * n;
     if k == 0 || len == 0 {
         return vec![0.0; len];
     }
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    let c = SendPtr(out.as_mut_ptr());
-    gemm_into(a, Operand::View(b), m, k, n, c, n, 1, true);
+    gemm_into(a, b, m, k, n, SendPtr(out.as_mut_ptr()), true);
     // SAFETY: `gemm_into` wrote every element of the m × n output.
     unsafe { out.set_len(len) };
     out
@@ -169,36 +173,23 @@ pub fn batched_matmul(
         })
         .collect();
     let views = views?;
+    if batch == 1 {
+        return Some(gemm(views[0].0, Operand::View(views[0].1), m, k, n));
+    }
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let c = SendPtr(out.as_mut_ptr());
-    let one = |i: usize| {
+    (0..batch).into_par_iter().for_each(|i| {
         let (ai, bi) = views[i];
         // SAFETY: product i writes only its own m × n slice of the output.
         let ci = unsafe { c.offset(i * m * n) };
-        gemm_into(ai, Operand::View(bi), m, k, n, ci, n, 1, false);
-    };
-    if batch > 1 {
-        (0..batch).into_par_iter().for_each(one);
-    } else {
-        gemm_into(
-            views[0].0,
-            Operand::View(views[0].1),
-            m,
-            k,
-            n,
-            c,
-            n,
-            1,
-            true,
-        );
-    }
+        gemm_into(ai, Operand::View(bi), m, k, n, ci, false);
+    });
     // SAFETY: every product wrote its slice.
     unsafe { out.set_len(len) };
     Some(out)
 }
 
-/// `C = A · B` into the uninitialised `m × n` output at `c` whose element `(i, j)` lies at
-/// `c + i * c_rs + j * c_cs`; `k > 0`. Row-major `A` is read in place (six row streams), any
+/// `C = A · B` into the uninitialised row-major `m × n` output at `c`; `k > 0`. Row-major `A` is read in place (six row streams), any
 /// other layout is packed; `B` is packed. The tasks are blocks of [`MC`] × [`NC`] of `C`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into(
@@ -208,8 +199,6 @@ fn gemm_into(
     k: usize,
     n: usize,
     c: SendPtr,
-    c_rs: usize,
-    c_cs: usize,
     parallel: bool,
 ) {
     let (m_panels, n_panels) = (m.div_ceil(MR), n.div_ceil(NR));
@@ -265,9 +254,8 @@ fn gemm_into(
                             }
                         };
                         let tile = CTile {
-                            ptr: c.offset(ip * MR * c_rs + jp * NR * c_cs).0,
-                            rs: c_rs,
-                            cs: c_cs,
+                            ptr: c.offset(ip * MR * n + jp * NR).0,
+                            ld: n,
                             rows: mr,
                             cols: nr,
                         };
@@ -457,13 +445,12 @@ struct APanel {
     rows: usize,
 }
 
-/// Where a kernel writes its tile of `C`: element `(r, c)` at `ptr + r * rs + c * cs`, of which
-/// only the `rows × cols` corner lies inside `C`.
+/// Where a kernel writes its tile of `C`: row `r` at `ptr + r * ld`, of which only the
+/// `rows × cols` corner lies inside `C`.
 #[derive(Clone, Copy)]
 struct CTile {
     ptr: *mut f32,
-    rs: usize,
-    cs: usize,
+    ld: usize,
     rows: usize,
     cols: usize,
 }
@@ -478,16 +465,16 @@ struct CTile {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel(kc: usize, a: APanel, b: *const f32, c: CTile, accumulate: bool) {
     use std::arch::x86_64::*;
-    // Full row-major tiles are loaded and stored in place; the rest go through `tmp`.
-    let full = c.rows == MR && c.cols == NR && c.cs == 1;
+    // Full tiles are loaded and stored in place; edge tiles go through `tmp`.
+    let full = c.rows == MR && c.cols == NR;
     let mut tmp = [0f32; MR * NR];
     let (dst, ld) = if full {
-        (c.ptr, c.rs)
+        (c.ptr, c.ld)
     } else {
         if accumulate {
             for r in 0..c.rows {
                 for j in 0..c.cols {
-                    tmp[r * NR + j] = *c.ptr.add(r * c.rs + j * c.cs);
+                    tmp[r * NR + j] = *c.ptr.add(r * c.ld + j);
                 }
             }
         }
@@ -551,7 +538,7 @@ unsafe fn kernel(kc: usize, a: APanel, b: *const f32, c: CTile, accumulate: bool
     if !full {
         for r in 0..c.rows {
             for j in 0..c.cols {
-                *c.ptr.add(r * c.rs + j * c.cs) = tmp[r * NR + j];
+                *c.ptr.add(r * c.ld + j) = tmp[r * NR + j];
             }
         }
     }
@@ -815,24 +802,7 @@ impl CustomOp1 for LinearPacked {
         if k != w.k {
             candle_core::bail!("linear: input width {k}, weight expects {}", w.k);
         }
-        let len = m * w.n;
-        if len == 0 || k == 0 {
-            return Ok((CpuStorage::F32(vec![0.0; len]), Shape::from((m, w.n))));
-        }
-        let mut out: Vec<f32> = Vec::with_capacity(len);
-        gemm_into(
-            a,
-            Operand::Packed(&w.panels),
-            m,
-            k,
-            w.n,
-            SendPtr(out.as_mut_ptr()),
-            w.n,
-            1,
-            true,
-        );
-        // SAFETY: `gemm_into` wrote every element.
-        unsafe { out.set_len(len) };
+        let out = gemm(a, Operand::Packed(&w.panels), m, k, w.n);
         Ok((CpuStorage::F32(out), Shape::from((m, w.n))))
     }
 
@@ -868,7 +838,7 @@ mod tests {
     }
 
     #[test]
-    fn products_match_a_naive_sum_for_every_edge_and_stride() {
+    fn products_match_a_naive_sum_across_edges_and_both_layouts() {
         if !available() {
             return;
         }
