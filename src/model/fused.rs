@@ -89,6 +89,24 @@ pub fn rope(x: &Tensor, cos: &Arc<Vec<f32>>, sin: &Arc<Vec<f32>>) -> Result<Opti
     })?))
 }
 
+/// The width of the rows of a row-wise op (the last dimension, at least 1).
+fn last_dim(l: &Layout) -> usize {
+    l.dims().last().copied().unwrap_or(1).max(1)
+}
+
+/// A buffer of `n` floats, rows of `width`, filled in parallel a whole number of rows at a
+/// time by `fill(range, out)`, `range` being the elements of the input `out` stands for.
+fn par_rows(
+    n: usize,
+    width: usize,
+    fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let chunk = rows_per_task(width) * width;
+    par_fill(n, chunk, |i, out| {
+        fill(i * chunk..i * chunk + out.len(), out)
+    })
+}
+
 /// A buffer of `n` floats filled chunk by chunk in parallel by `fill(chunk_index, chunk)`,
 /// without zeroing it first (every element is written exactly once by `fill`).
 fn par_fill(n: usize, chunk: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
@@ -282,12 +300,8 @@ impl CustomOp1 for Softmax {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(s, l, "softmax")?;
-        let width = l.dims().last().copied().unwrap_or(1).max(1);
-        let chunk = rows_per_task(width) * width;
-        let y = par_fill(x.len(), chunk, |i, y| {
-            let at = i * chunk;
-            softmax_rows(&x[at..at + y.len()], width, y);
-        });
+        let width = last_dim(l);
+        let y = par_rows(x.len(), width, |r, y| softmax_rows(&x[r], width, y));
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -313,11 +327,9 @@ impl CustomOp2 for SoftmaxBwd {
     ) -> Result<(CpuStorage, Shape)> {
         let y = f32_slice(s1, l1, "softmax-bwd")?;
         let g = f32_slice(s2, l2, "softmax-bwd")?;
-        let width = l1.dims().last().copied().unwrap_or(1).max(1);
-        let chunk = rows_per_task(width) * width;
-        let dx = par_fill(y.len(), chunk, |i, dx| {
-            let r = i * chunk..i * chunk + dx.len();
-            softmax_bwd_rows(&y[r.clone()], &g[r], width, dx);
+        let width = last_dim(l1);
+        let dx = par_rows(y.len(), width, |r, dx| {
+            softmax_bwd_rows(&y[r.clone()], &g[r], width, dx)
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
@@ -384,12 +396,9 @@ impl CustomOp2 for AddRmsNorm {
     ) -> Result<(CpuStorage, Shape)> {
         let a = f32_slice(s1, l1, "add-rms-norm")?;
         let b = f32_slice(s2, l2, "add-rms-norm")?;
-        let width = l1.dims().last().copied().unwrap_or(1).max(1);
-        let chunk = rows_per_task(width) * width;
-        let y = par_fill(a.len(), chunk, |i, y| {
-            let at = i * chunk;
-            let (a, b) = (&a[at..at + y.len()], &b[at..at + y.len()]);
-            rms_rows(a, b, width, self.eps, y);
+        let width = last_dim(l1);
+        let y = par_rows(a.len(), width, |r, y| {
+            rms_rows(&a[r.clone()], &b[r], width, self.eps, y)
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -429,11 +438,9 @@ impl CustomOp3 for AddRmsNormBwd {
         let a = f32_slice(s1, l1, "add-rms-norm-bwd")?;
         let b = f32_slice(s2, l2, "add-rms-norm-bwd")?;
         let g = f32_slice(s3, l3, "add-rms-norm-bwd")?;
-        let width = l1.dims().last().copied().unwrap_or(1).max(1);
-        let chunk = rows_per_task(width) * width;
-        let dx = par_fill(a.len(), chunk, |i, dx| {
-            let r = i * chunk..i * chunk + dx.len();
-            rms_bwd_rows(&a[r.clone()], &b[r.clone()], &g[r], width, self.eps, dx);
+        let width = last_dim(l1);
+        let dx = par_rows(a.len(), width, |r, dx| {
+            rms_bwd_rows(&a[r.clone()], &b[r.clone()], &g[r], width, self.eps, dx)
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
