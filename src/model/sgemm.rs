@@ -12,8 +12,8 @@
 //!
 //! Also here: the candle ops that call it (differentiable, for `linear` and attention), and
 //! [`pack_scope`], which packs the detached weights of a supervision step once for all its
-//! products. candle's own CPU product (the `gemm` crate) splits small-row products poorly over
-//! two threads here and zero-fills its output (`cargo bench --bench sgemm` compares the two).
+//! products. candle's own CPU product (the `gemm` crate) zero-fills its output and cannot keep
+//! a packed weight between calls (`cargo bench --bench sgemm` compares the two on their own).
 //! It needs AVX2 and FMA: [`available`] says whether the CPU has them, and callers fall back
 //! to candle's product otherwise.
 
