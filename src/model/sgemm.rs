@@ -3,7 +3,7 @@
 //! with 8×8 register transposes when `B` is a transposed weight, as in `x @ w^T`), `A` is read
 //! in place when row-major and packed into panels of [`MR`] rows otherwise, and a 6×16
 //! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers. The tiles of `C` are grouped
-//! into blocks of [`MC`] rows and [`NC`] columns, one rayon task each; batched products run
+//! into blocks of about [`MC`] rows and [`NC`] columns, one rayon task each; batched products run
 //! one matrix per task instead.
 //!
 //! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
@@ -34,7 +34,7 @@ pub const NR: usize = 16;
 /// Depth of one packed block (an `A` micro-panel of `KC × MR` and a `B` micro-panel of
 /// `KC × NR` stay in L1).
 const KC: usize = 256;
-/// Rows of a task's block (16 micro-panels: `MC × KC` floats of `A` in L2).
+/// Rows of a task's block, about (16 micro-panels: `MC × KC` floats of `A` in L2).
 const MC: usize = 16 * MR;
 /// Columns of a task's block (16 micro-panels).
 const NC: usize = 16 * NR;
@@ -190,7 +190,7 @@ pub fn batched_matmul(
 }
 
 /// `C = A · B` into the uninitialised row-major `m × n` output at `c`; `k > 0`. Row-major `A` is read in place (six row streams), any
-/// other layout is packed; `B` is packed. The tasks are blocks of [`MC`] × [`NC`] of `C`.
+/// other layout is packed; `B` is packed. The tasks are blocks of about [`MC`] × [`NC`] of `C`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into(
     a: MatRef<'_>,
@@ -218,12 +218,29 @@ fn gemm_into(
             &fresh_b
         }
     };
-    let m_blocks = m.div_ceil(MC);
+    // Row blocks of about MC/MR panels (2/3 to 4/3 of it), all the same size to a panel: 97
+    // rows make one block of 17 panels, not one of 16 and one of a single row (a task that
+    // would stream a whole block of B for that row).
+    let mut m_blocks = ((m_panels + MC / MR / 2) / (MC / MR)).max(1);
     let n_blocks = n.div_ceil(NC);
+    if parallel {
+        // A few tasks share the threads evenly (5 equal tasks on 2 threads would take three
+        // rounds): split the rows finer until the count divides, if it can.
+        let threads = rayon::current_num_threads();
+        let tasks = m_blocks * n_blocks;
+        if tasks < 8 * threads {
+            if let Some(mb) = (m_blocks..m_blocks + threads)
+                .take_while(|&mb| mb <= m_panels)
+                .find(|mb| (mb * n_blocks) % threads == 0)
+            {
+                m_blocks = mb;
+            }
+        }
+    }
     let tasks = m_blocks * n_blocks;
     let run = |task: usize| {
         let (mb, nb) = (task / n_blocks, task % n_blocks);
-        let (ip0, ip1) = (mb * MC / MR, ((mb + 1) * MC / MR).min(m_panels));
+        let (ip0, ip1) = (mb * m_panels / m_blocks, (mb + 1) * m_panels / m_blocks);
         let (jp0, jp1) = (nb * NC / NR, ((nb + 1) * NC / NR).min(n_panels));
         let mut p0 = 0;
         while p0 < k {
@@ -243,14 +260,12 @@ fn gemm_into(
                                 ptr: a.data.as_ptr().add(a.offset + ip * MR * a.rs + p0),
                                 rs: a.rs,
                                 ps: 1,
-                                rows: mr,
                             }
                         } else {
                             APanel {
                                 ptr: packed_a.as_ptr().add(ip * k * MR + p0 * MR),
                                 rs: 1,
                                 ps: MR,
-                                rows: MR,
                             }
                         };
                         let tile = CTile {
@@ -434,7 +449,7 @@ unsafe fn pack_b(_: MatRef<'_>, _: usize, _: usize, _: usize, _: &mut [f32]) {
     unreachable!("sgemm::available() is false off x86-64")
 }
 
-/// Where a kernel reads its `MR` rows of `A`: row `r` (clamped to `rows - 1`), step `p` at
+/// Where a kernel reads its rows of `A` (as many as its tile of `C` has): row `r`, step `p` at
 /// `ptr + r * rs + p * ps`. Packed panels have `rs = 1, ps = MR`; row-major `A` read in place
 /// has `rs = lda, ps = 1`.
 #[derive(Clone, Copy)]
@@ -442,11 +457,10 @@ struct APanel {
     ptr: *const f32,
     rs: usize,
     ps: usize,
-    rows: usize,
 }
 
-/// Where a kernel writes its tile of `C`: row `r` at `ptr + r * ld`, of which only the
-/// `rows × cols` corner lies inside `C`.
+/// Where a kernel writes its tile of `C`: `rows` (at most [`MR`]) rows, row `r` at
+/// `ptr + r * ld`, of which the first `cols` (at most [`NR`]) columns lie inside `C`.
 #[derive(Clone, Copy)]
 struct CTile {
     ptr: *mut f32,
@@ -455,24 +469,45 @@ struct CTile {
     cols: usize,
 }
 
-/// One `MR × NR` tile: `C = A_panel · B_panel` (or `C +=` when `accumulate`) over `kc`,
-/// writing only the part of the tile that lies inside `C`.
+/// One tile of `c.rows × NR` (at most [`MR`] rows): `C = A_panel · B_panel` (or `C +=`
+/// when `accumulate`) over `kc`, writing only the part of the tile that lies inside `C`.
 ///
 /// # Safety
 /// `a` can be read for `kc` steps of its rows and `b` holds `kc * NR` floats; the `rows × cols`
 /// corner of `c` can be written (and read when `accumulate`). The CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
 unsafe fn kernel(kc: usize, a: APanel, b: *const f32, c: CTile, accumulate: bool) {
+    match c.rows {
+        6 => kernel_rows::<6>(kc, a, b, c, accumulate),
+        5 => kernel_rows::<5>(kc, a, b, c, accumulate),
+        4 => kernel_rows::<4>(kc, a, b, c, accumulate),
+        3 => kernel_rows::<3>(kc, a, b, c, accumulate),
+        2 => kernel_rows::<2>(kc, a, b, c, accumulate),
+        _ => kernel_rows::<1>(kc, a, b, c, accumulate),
+    }
+}
+
+/// [`kernel`] for `R` rows: `2R` accumulators, each step two loads of `B`, `R` broadcasts of
+/// `A` and `2R` fused multiply-adds (the loops over `R` unroll at compile time).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_rows<const R: usize>(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: CTile,
+    accumulate: bool,
+) {
     use std::arch::x86_64::*;
-    // Full tiles are loaded and stored in place; edge tiles go through `tmp`.
-    let full = c.rows == MR && c.cols == NR;
+    // Full tiles are loaded and stored in place; tiles cut by the last columns go through
+    // `tmp`.
+    let full = c.cols == NR;
     let mut tmp = [0f32; MR * NR];
     let (dst, ld) = if full {
         (c.ptr, c.ld)
     } else {
         if accumulate {
-            for r in 0..c.rows {
+            for r in 0..R {
                 for j in 0..c.cols {
                     tmp[r * NR + j] = *c.ptr.add(r * c.ld + j);
                 }
@@ -480,63 +515,35 @@ unsafe fn kernel(kc: usize, a: APanel, b: *const f32, c: CTile, accumulate: bool
         }
         (tmp.as_mut_ptr(), NR)
     };
-    let load = accumulate || !full;
-    macro_rules! init {
-        ($r:expr, $h:expr) => {
-            if load {
-                _mm256_loadu_ps(dst.add($r * ld + $h * 8))
-            } else {
-                _mm256_setzero_ps()
-            }
-        };
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    if accumulate {
+        for (r, row) in acc.iter_mut().enumerate() {
+            row[0] = _mm256_loadu_ps(dst.add(r * ld));
+            row[1] = _mm256_loadu_ps(dst.add(r * ld + 8));
+        }
     }
-    let (mut c00, mut c01) = (init!(0, 0), init!(0, 1));
-    let (mut c10, mut c11) = (init!(1, 0), init!(1, 1));
-    let (mut c20, mut c21) = (init!(2, 0), init!(2, 1));
-    let (mut c30, mut c31) = (init!(3, 0), init!(3, 1));
-    let (mut c40, mut c41) = (init!(4, 0), init!(4, 1));
-    let (mut c50, mut c51) = (init!(5, 0), init!(5, 1));
-    let off = |r: usize| r.min(a.rows - 1) * a.rs;
-    let (o1, o2, o3, o4, o5) = (off(1), off(2), off(3), off(4), off(5));
+    let mut offs = [0usize; R];
+    for (r, o) in offs.iter_mut().enumerate() {
+        *o = r * a.rs;
+    }
     let (mut ap, mut bp) = (a.ptr, b);
     for _ in 0..kc {
         let b0 = _mm256_loadu_ps(bp);
         let b1 = _mm256_loadu_ps(bp.add(8));
-        let a0 = _mm256_broadcast_ss(&*ap);
-        c00 = _mm256_fmadd_ps(a0, b0, c00);
-        c01 = _mm256_fmadd_ps(a0, b1, c01);
-        let a1 = _mm256_broadcast_ss(&*ap.add(o1));
-        c10 = _mm256_fmadd_ps(a1, b0, c10);
-        c11 = _mm256_fmadd_ps(a1, b1, c11);
-        let a2 = _mm256_broadcast_ss(&*ap.add(o2));
-        c20 = _mm256_fmadd_ps(a2, b0, c20);
-        c21 = _mm256_fmadd_ps(a2, b1, c21);
-        let a3 = _mm256_broadcast_ss(&*ap.add(o3));
-        c30 = _mm256_fmadd_ps(a3, b0, c30);
-        c31 = _mm256_fmadd_ps(a3, b1, c31);
-        let a4 = _mm256_broadcast_ss(&*ap.add(o4));
-        c40 = _mm256_fmadd_ps(a4, b0, c40);
-        c41 = _mm256_fmadd_ps(a4, b1, c41);
-        let a5 = _mm256_broadcast_ss(&*ap.add(o5));
-        c50 = _mm256_fmadd_ps(a5, b0, c50);
-        c51 = _mm256_fmadd_ps(a5, b1, c51);
+        for r in 0..R {
+            let ar = _mm256_broadcast_ss(&*ap.add(offs[r]));
+            acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+        }
         ap = ap.add(a.ps);
         bp = bp.add(NR);
     }
-    macro_rules! store {
-        ($r:expr, $v0:expr, $v1:expr) => {
-            _mm256_storeu_ps(dst.add($r * ld), $v0);
-            _mm256_storeu_ps(dst.add($r * ld + 8), $v1);
-        };
+    for (r, row) in acc.iter().enumerate() {
+        _mm256_storeu_ps(dst.add(r * ld), row[0]);
+        _mm256_storeu_ps(dst.add(r * ld + 8), row[1]);
     }
-    store!(0, c00, c01);
-    store!(1, c10, c11);
-    store!(2, c20, c21);
-    store!(3, c30, c31);
-    store!(4, c40, c41);
-    store!(5, c50, c51);
     if !full {
-        for r in 0..c.rows {
+        for r in 0..R {
             for j in 0..c.cols {
                 *c.ptr.add(r * c.ld + j) = tmp[r * NR + j];
             }
@@ -849,6 +856,10 @@ mod tests {
             (97, 300, 50),
             (200, 513, 270),
             (13, 600, 33),
+            // Last panels of 4 and 3 rows; 67 panels in 4 row blocks of 16-17.
+            (16, 40, 20),
+            (99, 70, 17),
+            (400, 40, 20),
         ] {
             let a = data(m * k, 1);
             let b = data(k * n, 2);
