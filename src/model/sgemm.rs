@@ -231,7 +231,7 @@ fn gemm_into(
         if tasks < 8 * threads {
             if let Some(mb) = (m_blocks..m_blocks + threads)
                 .take_while(|&mb| mb <= m_panels)
-                .find(|mb| (mb * n_blocks) % threads == 0)
+                .find(|mb| (mb * n_blocks).is_multiple_of(threads))
             {
                 m_blocks = mb;
             }
