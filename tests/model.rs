@@ -1,6 +1,7 @@
 //! Model-core integration tests: gradients reach every parameter, paper parameter counts,
 //! the continue-loss and softmax variants, other shapes
-//! of the prefix and positions, weights round trip, the step solver, checkpoint import.
+//! of the prefix and positions, weights round trip, the step solver, checkpoint import, and
+//! the gradient sums of the patched candle backprop (vendor/README.md).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -101,6 +102,46 @@ fn every_parameter_gets_a_gradient() {
                 > 0.0
         );
     }
+}
+
+/// The vendored backprop stores a node's first gradient instead of adding it to zeroes: sums
+/// over several uses (added and subtracted) stay right, and two variables that receive the
+/// same gradient tensor (`a + b`) still get buffers of their own.
+#[test]
+fn backprop_sums_reused_tensors_and_keeps_variable_gradients_apart() {
+    let dev = Device::Cpu;
+    let a = candle_core::Var::from_slice(&[1f32, 2., 3.], 3, &dev).unwrap();
+    let b = candle_core::Var::from_slice(&[4f32, 5., 6.], 3, &dev).unwrap();
+    // y = sum(a + b) + sum(a * a) - sum(b): dy/da = 1 + 2a, dy/db = 1 - 1 = 0.
+    let s = a.as_tensor().add(b.as_tensor()).unwrap();
+    let y = (s.sum_all().unwrap() + a.as_tensor().sqr().unwrap().sum_all().unwrap())
+        .unwrap()
+        .sub(&b.as_tensor().sum_all().unwrap())
+        .unwrap();
+    let grads = y.backward().unwrap();
+    let ga = grads.get(a.as_tensor()).unwrap();
+    let gb = grads.get(b.as_tensor()).unwrap();
+    assert_eq!(ga.to_vec1::<f32>().unwrap(), vec![3., 5., 7.]);
+    assert_eq!(gb.to_vec1::<f32>().unwrap(), vec![0., 0., 0.]);
+    // z = sum(a + b) alone: both variables get the same upstream gradient.
+    let z = a.as_tensor().add(b.as_tensor()).unwrap().sum_all().unwrap();
+    let grads = z.backward().unwrap();
+    let ptr = |t: &Tensor| {
+        let (storage, layout) = t.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => {
+                v[layout.start_offset()..].as_ptr() as usize
+            }
+            _ => panic!("expected f32 CPU storage"),
+        }
+    };
+    let (ga, gb) = (
+        grads.get(a.as_tensor()).unwrap(),
+        grads.get(b.as_tensor()).unwrap(),
+    );
+    assert_eq!(ga.to_vec1::<f32>().unwrap(), vec![1., 1., 1.]);
+    assert_eq!(gb.to_vec1::<f32>().unwrap(), vec![1., 1., 1.]);
+    assert_ne!(ptr(ga), ptr(gb), "two variables share one gradient buffer");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! and `B`, written BLIS-style: `B` is packed into micro-panels of [`NR`] columns (`k`-major,
 //! with 8×8 register transposes when `B` is a transposed weight, as in `x @ w^T`), `A` is read
 //! in place when row-major and packed into panels of [`MR`] rows otherwise, and a 6×16
-//! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers. The tiles of `C` are grouped
+//! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers (the last tile of fewer rows
+//! runs the same kernel at its own row count). The tiles of `C` are grouped
 //! into blocks of about [`MC`] rows and [`NC`] columns, one rayon task each; batched products run
 //! one matrix per task instead.
 //!
@@ -34,7 +35,7 @@ pub const NR: usize = 16;
 /// Depth of one packed block (an `A` micro-panel of `KC × MR` and a `B` micro-panel of
 /// `KC × NR` stay in L1).
 const KC: usize = 256;
-/// Rows of a task's block, about (16 micro-panels: `MC × KC` floats of `A` in L2).
+/// About the rows of a task's block (16 micro-panels: `MC × KC` floats of `A` in L2).
 const MC: usize = 16 * MR;
 /// Columns of a task's block (16 micro-panels).
 const NC: usize = 16 * NR;
