@@ -954,6 +954,18 @@ mod tests {
         assert!(d < 1e-3, "max difference {d}");
     }
 
+    /// `ours` is close to `theirs`, and so are the gradients of `sum(out * up)` (a random
+    /// `up` from `seed`) with respect to `vars`.
+    fn same_values_and_grads(ours: Tensor, theirs: Tensor, seed: u64, vars: &[&candle_core::Var]) {
+        close(&ours, &theirs);
+        let up = randn(ours.dims(), seed);
+        let grads = |t: Tensor| (t * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g1, g2) = (grads(ours), grads(theirs));
+        for v in vars {
+            close(g1.get(v).unwrap(), g2.get(v).unwrap());
+        }
+    }
+
     #[test]
     fn tensor_products_and_their_gradients_match_candles() {
         if !available() {
@@ -967,17 +979,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let theirs = x.matmul(&w.t().unwrap()).unwrap();
-        close(&ours, &theirs);
-        let up = randn(&[37, 45], 7);
-        let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (theirs * &up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(g1.get(&x).unwrap(), g2.get(&x).unwrap());
-        close(g1.get(&w).unwrap(), g2.get(&w).unwrap());
+        same_values_and_grads(ours, theirs, 7, &[&x, &w]);
 
         // Batched over [B, H] with a transposed right operand, as attention's q @ k^T.
         let q = Var::from_tensor(&randn(&[2, 3, 19, 8], 8)).unwrap();
@@ -986,17 +988,7 @@ mod tests {
         let ours = batched_matmul_tensor(q.as_tensor(), &kt).unwrap().unwrap();
         let theirs = q.matmul(&kt).unwrap();
         assert_eq!(ours.dims(), &[2, 3, 19, 19]);
-        close(&ours, &theirs);
-        let up = randn(&[2, 3, 19, 19], 10);
-        let g1 = (ours * &up).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (theirs * &up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(g1.get(&q).unwrap(), g2.get(&q).unwrap());
-        close(g1.get(&k).unwrap(), g2.get(&k).unwrap());
+        same_values_and_grads(ours, theirs, 10, &[&q, &k]);
 
         // Batch dimensions that do not merge (a transposed batch) are left to candle.
         let t = randn(&[3, 2, 5, 5], 11).transpose(0, 1).unwrap();
@@ -1020,20 +1012,7 @@ mod tests {
         let (a, b) = (plain.flatten_all().unwrap(), packed.flatten_all().unwrap());
         let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
         assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
-        let up = randn(&[21, 40], 14);
-        let g1 = (plain * &up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (packed * &up)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(g1.get(&x).unwrap(), g2.get(&x).unwrap());
+        same_values_and_grads(plain, packed, 14, &[&x]);
         drop(scope);
         assert!(packed_for(&w).is_none(), "dropped with its scope");
     }
