@@ -15,7 +15,7 @@ pub struct Preset {
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "smoke",
-        about: "tiny model on generated 4x4 Sudoku; 200 steps in about a minute on 2 cores (tests)",
+        about: "tiny model on generated 4x4 Sudoku; 200 steps in seconds on 2 cores (tests)",
         build: smoke,
     },
     Preset {
