@@ -703,8 +703,8 @@ impl GradStore {
     /// Add `grad` to the gradient of `tensor`. The first contribution is stored as it is
     /// (made contiguous) instead of being added to a fresh tensor of zeroes: one full-size
     /// allocation, fill and sum less per node of the graph. (trm-tui's patch: see
-    /// vendor/README.md.) A variable's gradient is a copy, so that no two variables share a
-    /// gradient buffer (collectives reduce gradients in place).
+    /// vendor/README.md.) A variable's gradient is always a fresh copy, so that no two
+    /// variables share a gradient buffer (collectives reduce gradients in place).
     fn accumulate(&mut self, tensor: &Tensor, grad: &Tensor) -> Result<()> {
         match self.0.entry(tensor.id()) {
             Entry::Occupied(mut entry) => {
@@ -712,8 +712,10 @@ impl GradStore {
                 entry.insert(sum);
             }
             Entry::Vacant(entry) => {
+                // A variable gets a row-major buffer of its own, as upstream's zeros + add gave
+                // it (`copy` would keep a strided view's layout and clone its whole storage).
                 let first = if tensor.is_variable() {
-                    grad.copy()?
+                    grad.force_contiguous()?
                 } else {
                     grad.contiguous()?
                 };
