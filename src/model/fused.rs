@@ -4,7 +4,7 @@
 //! and the rotate-half RoPE.
 //!
 //! candle runs each primitive as its own pass over a fresh full-size buffer; these run in one
-//! pass per row, split over the rayon pool, and their backward passes recompute what they
+//! pass per row, split over the threads of [`super::team`], and their backward passes recompute what they
 //! need from the inputs (or, for the softmax, the output) instead of keeping intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
 //! bfloat16) takes the composite path of [`super::layers`], which has the same arithmetic.
 
@@ -14,7 +14,6 @@ use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result,
     Shape, Tensor,
 };
-use rayon::prelude::*;
 
 /// Elements per rayon task: enough work per task that scheduling does not dominate.
 const MIN_ELEMS_PER_TASK: usize = 16 * 1024;
@@ -89,6 +88,17 @@ pub fn rope(x: &Tensor, cos: &Arc<Vec<f32>>, sin: &Arc<Vec<f32>>) -> Result<Opti
     })?))
 }
 
+/// `x.transpose(1, 2)` made contiguous, for `x` of rank 3 or 4 (the sequence mixer's
+/// `[B, L, D] -> [B, D, L]` and back, attention's `[B, L, H, hd] <-> [B, H, L, hd]`), copied
+/// in parallel where candle copies on one thread. Differentiable (the backward pass is the
+/// same transpose of the gradient).
+pub fn transpose12(x: &Tensor) -> Result<Tensor> {
+    if !fusable(&[x]) || !(3..=4).contains(&x.rank()) {
+        return x.transpose(1, 2)?.contiguous();
+    }
+    x.contiguous()?.apply_op1(Transpose12)
+}
+
 /// The width of the rows of a row-wise op (the last dimension, at least 1).
 fn last_dim(l: &Layout) -> usize {
     l.dims().last().copied().unwrap_or(1).max(1)
@@ -107,19 +117,36 @@ fn par_rows(
     })
 }
 
+/// The start of an output buffer, shared by the tasks that fill disjoint parts of it.
+#[derive(Clone, Copy)]
+struct Ptr(*mut f32);
+
+// SAFETY: the tasks write disjoint parts of the buffer.
+unsafe impl Send for Ptr {}
+unsafe impl Sync for Ptr {}
+
+impl Ptr {
+    /// # Safety
+    /// `i` lies inside the allocation.
+    unsafe fn at(self, i: usize) -> *mut f32 {
+        self.0.add(i)
+    }
+}
+
 /// A buffer of `n` floats filled chunk by chunk in parallel by `fill(chunk_index, chunk)`,
 /// without zeroing it first (every element is written exactly once by `fill`).
 fn par_fill(n: usize, chunk: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let chunk = chunk.max(1);
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    out.spare_capacity_mut()[..n]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(i, c)| {
-            // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, every bit pattern is a valid
-            // f32, and the slice is only written through (never read before `fill` writes it).
-            let c = unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
-            fill(i, c);
-        });
+    let base = Ptr(out.as_mut_ptr());
+    super::team::for_each(n.div_ceil(chunk), |i| {
+        let len = chunk.min(n - i * chunk);
+        // SAFETY: chunk i is its own run of the `n` floats allocated, written by this task
+        // only; every bit pattern is a valid f32, and the slice is only written through
+        // (never read before `fill` writes it).
+        let c = unsafe { std::slice::from_raw_parts_mut(base.at(i * chunk), len) };
+        fill(i, c);
+    });
     // SAFETY: the chunks cover `0..n` and `fill` wrote each of them.
     unsafe { out.set_len(n) };
     out
@@ -415,6 +442,47 @@ impl CustomOp1 for Rope {
     }
 }
 
+struct Transpose12;
+
+impl CustomOp1 for Transpose12 {
+    fn name(&self) -> &'static str {
+        "transpose12"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "transpose12")?;
+        let dims = l.dims();
+        let (a, c) = (dims[1], dims[2]);
+        let inner: usize = dims[3..].iter().product();
+        // Output rows (b, c) of `a * inner` floats, gathered from rows (b, a) of the input.
+        let width = (a * inner).max(1);
+        let rows_per = rows_per_task(width);
+        let y = par_fill(x.len(), rows_per * width, |i, y| {
+            for (r, row) in y.chunks_mut(width).enumerate() {
+                let (bi, ci) = ((i * rows_per + r) / c, (i * rows_per + r) % c);
+                let src = &x[(bi * a * c + ci) * inner..];
+                if inner == 1 {
+                    // A column of a matrix (no call per element).
+                    for (ai, v) in row.iter_mut().enumerate() {
+                        *v = src[ai * c];
+                    }
+                } else {
+                    for (ai, dst) in row.chunks_mut(inner).enumerate() {
+                        dst.copy_from_slice(&src[ai * c * inner..][..inner]);
+                    }
+                }
+            }
+        });
+        let mut out = dims.to_vec();
+        out.swap(1, 2);
+        Ok((CpuStorage::F32(y), Shape::from(out)))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1(Transpose12)?))
+    }
+}
+
 struct AddRmsNorm {
     eps: f32,
 }
@@ -651,6 +719,40 @@ mod tests {
                 |a, b| super::super::layers::softmax_last_dim_composite(&(a * 3.0)?.add(b)?),
                 dims,
             )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn transpose12_matches_candles_forward_and_backward() -> Result<()> {
+        // The sequence mixer's [B, L, D], attention's [B, L, H, hd], and a one-head case:
+        // the same values, and the same gradient of a weighted sum.
+        let dev = Device::Cpu;
+        for dims in [
+            &[2usize, 5, 7][..],
+            &[1, 97, 33],
+            &[2, 5, 3, 8],
+            &[1, 4, 1, 6],
+        ] {
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, dims, &dev)?)?;
+            let yf = transpose12(&x.as_tensor().sqr()?)?;
+            let yc = x.as_tensor().sqr()?.transpose(1, 2)?.contiguous()?;
+            assert_eq!(yf.dims(), yc.dims());
+            let (vf, vc) = (
+                yf.flatten_all()?.to_vec1::<f32>()?,
+                yc.flatten_all()?.to_vec1::<f32>()?,
+            );
+            assert_eq!(vf, vc, "{dims:?}");
+            let w = Tensor::randn(0f32, 1.0, yf.dims(), &dev)?;
+            let gf = (yf * &w)?.sum_all()?.backward()?;
+            let gc = (yc * &w)?.sum_all()?.backward()?;
+            let g = |s: &candle_core::backprop::GradStore| -> Result<Vec<f32>> {
+                s.get(x.as_tensor())
+                    .expect("gradient")
+                    .flatten_all()?
+                    .to_vec1::<f32>()
+            };
+            assert_eq!(g(&gf)?, g(&gc)?, "{dims:?}");
         }
         Ok(())
     }

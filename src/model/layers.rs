@@ -150,9 +150,9 @@ pub fn attention(
         k = rope.apply(&k)?;
     }
     // [B, H, L, hd]
-    let q = q.transpose(1, 2)?.contiguous()?;
-    let k = k.transpose(1, 2)?.contiguous()?;
-    let v = v.transpose(1, 2)?.contiguous()?;
+    let q = super::fused::transpose12(&q)?;
+    let k = super::fused::transpose12(&k)?;
+    let v = super::fused::transpose12(&v)?;
     let scale = 1.0 / (hd as f64).sqrt();
     let bmm = |a: &Tensor, b: &Tensor| -> Result<Tensor> {
         match super::sgemm::batched_matmul_tensor(a, b)? {
@@ -163,7 +163,7 @@ pub fn attention(
     let scores = (bmm(&q, &k.t()?)? * scale)?;
     let probs = softmax_last_dim(&scores)?;
     let out = bmm(&probs, &v)?; // [B, H, L, hd]
-    let out = out.transpose(1, 2)?.reshape((b, l, num_heads * hd))?;
+    let out = super::fused::transpose12(&out)?.reshape((b, l, num_heads * hd))?;
     linear(&out, o_w, None)
 }
 

@@ -15,6 +15,7 @@ pub mod loss;
 pub mod net;
 pub mod sgemm;
 pub mod solve;
+pub mod team;
 pub mod weights;
 
 pub use act::{ActCarry, ActOutput, Batch};

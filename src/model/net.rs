@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use super::config::{ForwardDtype, Latent, PosEncoding, TrmConfig};
-use super::fused::add_rms_norm;
+use super::fused::{self, add_rms_norm};
 use super::layers::{attention, linear, swiglu, Rope};
 use crate::util::Rng;
 
@@ -453,11 +453,9 @@ impl TrmModel {
         };
         for blk in blocks {
             if let (Some(gu), Some(dn)) = (&blk.mlp_t_gate_up, &blk.mlp_t_down) {
-                let ht = h.transpose(1, 2)?.contiguous()?; // [B, D, L]
+                let ht = fused::transpose12(&h)?; // [B, D, L]
                 let out = swiglu(&ht, gu, dn)?;
-                h = add_rms_norm(&ht, &out, eps)?
-                    .transpose(1, 2)?
-                    .contiguous()?;
+                h = fused::transpose12(&add_rms_norm(&ht, &out, eps)?)?;
             } else {
                 let qkv = blk.qkv.as_ref().ok_or_else(|| {
                     candle_core::Error::Msg("attention block without qkv_proj".into())

@@ -4,8 +4,8 @@
 //! in place when row-major and packed into panels of [`MR`] rows otherwise, and a 6×16
 //! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers (the last tiles of fewer rows
 //! run the same kernel at their own row count; see [`RowPanels`]). The tiles of `C` are grouped
-//! into blocks of about [`MC`] rows and [`NC`] columns, one rayon task each; batched products run
-//! one matrix per task instead.
+//! into blocks of about [`MC`] rows and [`NC`] columns, one task each of [`super::team`];
+//! batched products run one matrix per task instead.
 //!
 //! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
 //! whatever the blocking or the number of threads, so results do not depend on the pool size
@@ -26,7 +26,6 @@ use candle_core::{
     backend::BackendStorage, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape,
     Tensor, TensorId,
 };
-use rayon::prelude::*;
 
 /// Rows of a micro-tile.
 pub const MR: usize = 6;
@@ -179,7 +178,7 @@ pub fn batched_matmul(
     }
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let c = SendPtr(out.as_mut_ptr());
-    (0..batch).into_par_iter().for_each(|i| {
+    super::team::for_each(batch, |i| {
         let (ai, bi) = views[i];
         // SAFETY: product i writes only its own m × n slice of the output.
         let ci = unsafe { c.offset(i * m * n) };
@@ -229,7 +228,7 @@ fn gemm_into(
     if parallel {
         // A few tasks share the threads evenly (5 equal tasks on 2 threads would take three
         // rounds): split the rows finer until the count divides, if it can.
-        let threads = rayon::current_num_threads();
+        let threads = super::team::threads();
         let tasks = m_blocks * n_blocks;
         if tasks < 8 * threads {
             if let Some(mb) = (m_blocks..m_blocks + threads)
@@ -291,7 +290,7 @@ fn gemm_into(
         }
     };
     if parallel && tasks > 1 {
-        (0..tasks).into_par_iter().for_each(run);
+        super::team::for_each(tasks, run);
     } else {
         (0..tasks).for_each(run);
     }
@@ -372,16 +371,17 @@ fn panels(
 ) -> Vec<f32> {
     let n = count * size;
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    let each = |(i, c): (usize, &mut [std::mem::MaybeUninit<f32>])| {
-        // SAFETY: `MaybeUninit<f32>` has the layout of `f32` and `fill` only writes.
-        let c = unsafe { &mut *(c as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+    let base = SendPtr(out.as_mut_ptr());
+    let each = |i: usize| {
+        // SAFETY: panel i is the i-th run of `size` floats of the `n` allocated, written by
+        // this task only; every bit pattern is an f32 and `fill` only writes.
+        let c = unsafe { std::slice::from_raw_parts_mut(base.offset(i * size).0, size) };
         fill(i, c);
     };
-    let spare = &mut out.spare_capacity_mut()[..n];
     if parallel && count > 1 {
-        spare.par_chunks_mut(size).enumerate().for_each(each);
+        super::team::for_each(count, each);
     } else {
-        spare.chunks_mut(size).enumerate().for_each(each);
+        (0..count).for_each(each);
     }
     // SAFETY: every panel was filled.
     unsafe { out.set_len(n) };
@@ -978,6 +978,18 @@ mod tests {
         assert!(one
             .iter()
             .zip(&three)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        // Outside any rayon pool: the team's threads.
+        let team = matmul(
+            MatRef::new(&a, 0, m, k, k, 1).unwrap(),
+            MatRef::new(&b, 0, k, n, n, 1).unwrap(),
+            m,
+            k,
+            n,
+        );
+        assert!(one
+            .iter()
+            .zip(&team)
             .all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 

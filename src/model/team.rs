@@ -1,0 +1,261 @@
+//! The fork-join team of the CPU kernels (matrix products, packing, the fused row-wise ops):
+//! `for_each(tasks, f)` runs `f(0) .. f(tasks - 1)` on the calling thread and on helper
+//! threads that wait for the next job by spinning for a short while before they sleep.
+//!
+//! A solve forks and joins about 6,000 times (a few per product or row-wise op, 20 net calls
+//! per supervision step), often a few tens of microseconds apart. rayon's idle workers sleep
+//! after a few dozen `sched_yield`s, and waking a sleeping thread here takes 12 µs (57 µs when
+//! its virtual CPU had halted), while the caller, not being a pool thread, sleeps and is woken
+//! itself at every join. The team's helpers see a new job within a fraction of a microsecond
+//! as long as they are spinning, and the caller takes tasks too.
+//!
+//! One job runs at a time. A call that finds the team busy (another thread's kernels), a call
+//! from a rayon pool thread (a pool the caller chose, as in tests), and a call nested inside a
+//! task all keep the previous behaviour: rayon's pool, or the calling thread alone. The team
+//! has `rayon::current_num_threads() - 1` helpers (so `RAYON_NUM_THREADS` still sets how many
+//! cores the kernels use), started on first use.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+/// How long a helper waits for the next job before it sleeps: longer than the gaps between
+/// the kernels of a step, short enough that an idle program soon stops using the CPU. After
+/// [`SPIN_HARD`] it yields between checks, so that other threads (candle's own pool runs the
+/// element-wise ops) get the core when they want it.
+const SPIN: Duration = Duration::from_micros(200);
+const SPIN_HARD: Duration = Duration::from_micros(50);
+
+/// A job: `tasks` calls of `f`, handed out one index at a time.
+struct Job {
+    /// The caller's closure with its lifetime erased. It is called only for indices below
+    /// `tasks` that were claimed from `next`, and the caller returns only after `done` has
+    /// counted every one of them, so it outlives every call.
+    f: *const (dyn Fn(usize) + Sync),
+    tasks: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+// SAFETY: `f` is `Sync` and only called while the caller keeps it alive (see `Job::f`).
+unsafe impl Send for Job {}
+unsafe impl Sync for Job {}
+
+impl Job {
+    /// Claims and runs tasks until none is left.
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.tasks {
+                return;
+            }
+            // SAFETY: `i < tasks` was claimed, so the caller is still waiting (`Job::f`).
+            let f = unsafe { &*self.f };
+            if catch_unwind(AssertUnwindSafe(|| f(i))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+struct Team {
+    helpers: usize,
+    /// The latest job (helpers that find an old one get no task from it).
+    job: Mutex<Option<Arc<Job>>>,
+    /// Bumped (under `job`'s lock) for every job.
+    generation: AtomicUsize,
+    wake: Condvar,
+    sleeping: AtomicUsize,
+    busy: AtomicBool,
+}
+
+thread_local! {
+    /// True on helper threads, and on a caller while it takes part in its own job.
+    static IN_TEAM: Cell<bool> = const { Cell::new(false) };
+}
+
+fn team() -> &'static Team {
+    static TEAM: OnceLock<&'static Team> = OnceLock::new();
+    TEAM.get_or_init(|| {
+        let helpers = rayon::current_num_threads().saturating_sub(1);
+        let team: &'static Team = Box::leak(Box::new(Team {
+            helpers,
+            job: Mutex::new(None),
+            generation: AtomicUsize::new(0),
+            wake: Condvar::new(),
+            sleeping: AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
+        }));
+        let mut started = 0;
+        for i in 0..helpers {
+            let spawned = std::thread::Builder::new()
+                .name(format!("trm-team-{i}"))
+                .spawn(move || helper(team));
+            if spawned.is_ok() {
+                started += 1;
+            }
+        }
+        if started < helpers {
+            // Too few threads could start: never hand out jobs (rayon's pool does the work).
+            team.busy.store(true, Ordering::Relaxed);
+        }
+        team
+    })
+}
+
+fn helper(team: &'static Team) {
+    IN_TEAM.with(|c| c.set(true));
+    let mut seen = 0;
+    loop {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        let mut polite = false;
+        while team.generation.load(Ordering::Acquire) == seen {
+            if polite {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+            spins = spins.wrapping_add(1);
+            if !polite && spins.is_multiple_of(256) && start.elapsed() > SPIN_HARD {
+                polite = true;
+            }
+            if polite && start.elapsed() > SPIN {
+                let mut guard = team.job.lock().unwrap_or_else(|e| e.into_inner());
+                team.sleeping.fetch_add(1, Ordering::SeqCst);
+                while team.generation.load(Ordering::Acquire) == seen {
+                    guard = team.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                team.sleeping.fetch_sub(1, Ordering::SeqCst);
+                break;
+            }
+        }
+        let job = {
+            let guard = team.job.lock().unwrap_or_else(|e| e.into_inner());
+            seen = team.generation.load(Ordering::Acquire);
+            guard.clone()
+        };
+        if let Some(job) = job {
+            job.work();
+        }
+    }
+}
+
+/// The number of threads a [`for_each`] from this thread runs on.
+pub fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Calls `f(i)` for every `i < tasks`, in parallel where it can (see the module header), and
+/// returns when all calls have. A panic in a task is re-raised here once all tasks are done.
+pub fn for_each(tasks: usize, f: impl Fn(usize) + Sync) {
+    if tasks == 0 {
+        return;
+    }
+    if tasks == 1 || IN_TEAM.with(Cell::get) {
+        (0..tasks).for_each(f);
+        return;
+    }
+    if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
+        (0..tasks).into_par_iter().for_each(&f);
+        return;
+    }
+    let team = team();
+    if team.helpers == 0 || team.busy.swap(true, Ordering::Acquire) {
+        (0..tasks).into_par_iter().for_each(&f);
+        return;
+    }
+    let f: &(dyn Fn(usize) + Sync) = &f;
+    // SAFETY: only the lifetime is erased; see `Job::f` for why every call happens while `f`
+    // is alive.
+    let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
+    let job = Arc::new(Job {
+        f,
+        tasks,
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        panicked: AtomicBool::new(false),
+    });
+    {
+        let mut guard = team.job.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = Some(Arc::clone(&job));
+        team.generation.fetch_add(1, Ordering::Release);
+        if team.sleeping.load(Ordering::SeqCst) > 0 {
+            team.wake.notify_all();
+        }
+    }
+    IN_TEAM.with(|c| c.set(true));
+    job.work();
+    IN_TEAM.with(|c| c.set(false));
+    // The helpers' last tasks: spin, then let them have the core if they were descheduled.
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while job.done.load(Ordering::Acquire) < tasks {
+        spins = spins.wrapping_add(1);
+        if spins >= 256 && start.elapsed() > SPIN {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    team.job.lock().unwrap_or_else(|e| e.into_inner()).take();
+    team.busy.store(false, Ordering::Release);
+    if job.panicked.load(Ordering::Relaxed) {
+        panic!("a task of a parallel CPU kernel panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_runs_once_from_concurrent_and_nested_callers() {
+        let callers: Vec<_> = (0..3)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    for round in 0..200 {
+                        let n = 1 + (round * 7 + c) % 40;
+                        let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                        for_each(n, |i| {
+                            hits[i].fetch_add(1, Ordering::Relaxed);
+                            // A nested call runs on the calling thread.
+                            let inner = AtomicUsize::new(0);
+                            for_each(3, |_| {
+                                inner.fetch_add(1, Ordering::Relaxed);
+                            });
+                            assert_eq!(inner.load(Ordering::Relaxed), 3);
+                        });
+                        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+                    }
+                })
+            })
+            .collect();
+        for c in callers {
+            c.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_panicking_task_reaches_the_caller_and_the_team_still_works() {
+        let r = catch_unwind(|| {
+            for_each(8, |i| {
+                if i == 5 {
+                    panic!("task 5");
+                }
+            })
+        });
+        assert!(r.is_err());
+        let sum = AtomicUsize::new(0);
+        for_each(10, |i| {
+            sum.fetch_add(i, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 45);
+    }
+}
