@@ -9,11 +9,11 @@
 //! itself at every join. The team's helpers see a new job within a fraction of a microsecond
 //! as long as they are spinning, and the caller takes tasks too.
 //!
-//! One job runs at a time. A call that finds the team busy (another thread's kernels), a call
-//! from a rayon pool thread (a pool the caller chose, as in tests), and a call nested inside a
-//! task all keep the previous behaviour: rayon's pool, or the calling thread alone. The team
-//! has `rayon::current_num_threads() - 1` helpers (so `RAYON_NUM_THREADS` still sets how many
-//! cores the kernels use), started on first use.
+//! One job runs at a time. A call that finds the team busy (another thread's kernels) or comes
+//! from a rayon pool thread (a pool the caller chose, as in tests) runs on rayon's pool; a call
+//! nested inside a task, or with one thread in all (`RAYON_NUM_THREADS=1`), runs on the calling
+//! thread alone. The team has `rayon::current_num_threads() - 1` helpers (so
+//! `RAYON_NUM_THREADS` still sets how many cores the kernels use), started on first use.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -162,7 +162,12 @@ pub fn for_each(tasks: usize, f: impl Fn(usize) + Sync) {
         (0..tasks).for_each(f);
         return;
     }
-    if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
+    if rayon::current_num_threads() < 2 {
+        // One thread (`RAYON_NUM_THREADS=1`, or a one-thread pool): no hand-off at all.
+        (0..tasks).for_each(f);
+        return;
+    }
+    if rayon::current_thread_index().is_some() {
         (0..tasks).into_par_iter().for_each(&f);
         return;
     }
@@ -195,10 +200,13 @@ pub fn for_each(tasks: usize, f: impl Fn(usize) + Sync) {
     IN_TEAM.with(|c| c.set(false));
     // The helpers' last tasks: spin, then let them have the core if they were descheduled.
     let start = Instant::now();
-    let mut spins = 0u32;
+    let (mut spins, mut late) = (0u32, false);
     while job.done.load(Ordering::Acquire) < tasks {
         spins = spins.wrapping_add(1);
-        if spins >= 256 && start.elapsed() > SPIN {
+        if !late && spins.is_multiple_of(256) && start.elapsed() > SPIN {
+            late = true;
+        }
+        if late {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
