@@ -3,7 +3,7 @@
 //!
 //! Submodules: [`config`] (official field names, validation, sizes), [`layers`] (differentiable
 //! building blocks), [`fused`] (fused CPU kernels with hand-written backward), [`sgemm`] (the f32 matrix product
-//! of the CPU path), [`net`] (parameters, init, one supervision step), [`act`] (persistent
+//! of the CPU path), [`team`] (the threads the CPU kernels fork and join on), [`net`] (parameters, init, one supervision step), [`act`] (persistent
 //! batch carry and halting), [`loss`] (stable-max CE, BCE halting loss, metrics), [`weights`]
 //! (safetensors and official checkpoint import), [`solve`] (step-by-step inference).
 
