@@ -4,9 +4,12 @@
 //! and the rotate-half RoPE.
 //!
 //! candle runs each primitive as its own pass over a fresh full-size buffer; these run in one
-//! pass per row, split over the threads of [`super::team`], and their backward passes recompute what they
-//! need from the inputs (or, for the softmax, the output) instead of keeping intermediates. They are used for contiguous f32 tensors on the CPU; anything else (CUDA,
-//! bfloat16) takes the composite path of [`super::layers`], which has the same arithmetic.
+//! pass per row, split over the threads of [`super::team`], and their backward passes
+//! recompute what they need from the inputs (or, for the softmax, the output) instead of
+//! keeping intermediates. They are used for contiguous f32 tensors on the CPU; anything else
+//! (CUDA, bfloat16) takes the composite path of [`super::layers`], which has the same
+//! arithmetic. Also here: the transposes of the sequence mixer and of attention's heads,
+//! copied in parallel.
 
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use candle_core::{
     Shape, Tensor,
 };
 
-/// Elements per rayon task: enough work per task that scheduling does not dominate.
+/// Elements per task: enough work per task that scheduling does not dominate.
 const MIN_ELEMS_PER_TASK: usize = 16 * 1024;
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -117,34 +120,18 @@ fn par_rows(
     })
 }
 
-/// The start of an output buffer, shared by the tasks that fill disjoint parts of it.
-#[derive(Clone, Copy)]
-struct Ptr(*mut f32);
-
-// SAFETY: the tasks write disjoint parts of the buffer.
-unsafe impl Send for Ptr {}
-unsafe impl Sync for Ptr {}
-
-impl Ptr {
-    /// # Safety
-    /// `i` lies inside the allocation.
-    unsafe fn at(self, i: usize) -> *mut f32 {
-        self.0.add(i)
-    }
-}
-
 /// A buffer of `n` floats filled chunk by chunk in parallel by `fill(chunk_index, chunk)`,
 /// without zeroing it first (every element is written exactly once by `fill`).
 fn par_fill(n: usize, chunk: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let chunk = chunk.max(1);
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    let base = Ptr(out.as_mut_ptr());
+    let base = super::sgemm::SendPtr(out.as_mut_ptr());
     super::team::for_each(n.div_ceil(chunk), |i| {
         let len = chunk.min(n - i * chunk);
         // SAFETY: chunk i is its own run of the `n` floats allocated, written by this task
         // only; every bit pattern is a valid f32, and the slice is only written through
         // (never read before `fill` writes it).
-        let c = unsafe { std::slice::from_raw_parts_mut(base.at(i * chunk), len) };
+        let c = unsafe { std::slice::from_raw_parts_mut(base.offset(i * chunk).0, len) };
         fill(i, c);
     });
     // SAFETY: the chunks cover `0..n` and `fill` wrote each of them.

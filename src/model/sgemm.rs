@@ -347,12 +347,13 @@ fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize, parallel: bool) -> Vec<f32> 
     })
 }
 
+/// An output buffer shared by the tasks that write disjoint parts of it.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(super) struct SendPtr(pub(super) *mut f32);
 impl SendPtr {
     /// # Safety
     /// The result stays inside the same allocation.
-    unsafe fn offset(self, n: usize) -> Self {
+    pub(super) unsafe fn offset(self, n: usize) -> Self {
         Self(self.0.add(n))
     }
 }
