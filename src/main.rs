@@ -18,9 +18,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// After each of its parallel element-wise ops (the gradient sums of backprop, mostly),
 /// candle's own worker pool spins for 25,000 `pause`s (about half a millisecond here) before
-/// it sleeps, and the spinning worker takes a core from the matrix products that follow on
-/// the rayon pool: 2.6% of all CPU samples of a paper-size attention training step. A short
-/// spin still catches back-to-back ops.
+/// it sleeps, and the spinning worker takes a core from the matrix products that follow:
+/// 2.6% of all CPU samples of a paper-size attention training step (measured when the
+/// products still ran on rayon's pool). A short spin still catches back-to-back ops.
 const CANDLE_SPIN_LIMIT: &str = "1000";
 
 fn main() {

@@ -9,7 +9,7 @@
 //! keeping intermediates. They are used for contiguous f32 tensors on the CPU; anything else
 //! (CUDA, bfloat16) takes the composite path of [`super::layers`], which has the same
 //! arithmetic. Also here: the transposes of the sequence mixer and of attention's heads,
-//! copied in parallel.
+//! copied in parallel outside a graph.
 
 use std::sync::Arc;
 

@@ -980,7 +980,8 @@ mod tests {
             .iter()
             .zip(&three)
             .all(|(x, y)| x.to_bits() == y.to_bits()));
-        // Outside any rayon pool: the team's threads.
+        // Outside any rayon pool: the team's threads (rayon's while another test holds the
+        // team; the bits must agree either way).
         let team = matmul(
             MatRef::new(&a, 0, m, k, k, 1).unwrap(),
             MatRef::new(&b, 0, k, n, n, 1).unwrap(),

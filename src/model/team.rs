@@ -1,9 +1,10 @@
-//! The fork-join team of the CPU kernels (matrix products, packing, the fused row-wise ops):
+//! The fork-join team of the CPU kernels (matrix products, packing, the fused row-wise ops,
+//! the transposes):
 //! `for_each(tasks, f)` runs `f(0) .. f(tasks - 1)` on the calling thread and on helper
 //! threads that wait for the next job by spinning for a short while before they sleep.
 //!
-//! A solve forks and joins about 6,000 times (a few per product or row-wise op, 20 net calls
-//! per supervision step), often a few tens of microseconds apart. rayon's idle workers sleep
+//! A paper-size solve forks and joins about 6,900 times (attention 10,900: a few per product
+//! or row-wise op, 21 net calls per supervision step), often a few tens of microseconds apart. rayon's idle workers sleep
 //! after a few dozen `sched_yield`s, and waking a sleeping thread here takes 12 µs (57 µs when
 //! its virtual CPU had halted), while the caller, not being a pool thread, sleeps and is woken
 //! itself at every join. The team's helpers see a new job within a fraction of a microsecond
@@ -65,7 +66,6 @@ impl Job {
 }
 
 struct Team {
-    helpers: usize,
     /// The latest job (helpers that find an old one get no task from it).
     job: Mutex<Option<Arc<Job>>>,
     /// Bumped (under `job`'s lock) for every job.
@@ -85,7 +85,6 @@ fn team() -> &'static Team {
     TEAM.get_or_init(|| {
         let helpers = rayon::current_num_threads().saturating_sub(1);
         let team: &'static Team = Box::leak(Box::new(Team {
-            helpers,
             job: Mutex::new(None),
             generation: AtomicUsize::new(0),
             wake: Condvar::new(),
@@ -158,24 +157,18 @@ pub fn for_each(tasks: usize, f: impl Fn(usize) + Sync) {
     if tasks == 0 {
         return;
     }
-    if tasks == 1 || IN_TEAM.with(Cell::get) {
+    // One task, a nested call, or one thread in all (`RAYON_NUM_THREADS=1`, a one-thread
+    // pool): no hand-off at all.
+    if tasks == 1 || IN_TEAM.with(Cell::get) || rayon::current_num_threads() < 2 {
         (0..tasks).for_each(f);
         return;
     }
-    if rayon::current_num_threads() < 2 {
-        // One thread (`RAYON_NUM_THREADS=1`, or a one-thread pool): no hand-off at all.
-        (0..tasks).for_each(f);
-        return;
-    }
-    if rayon::current_thread_index().is_some() {
+    // From a rayon pool thread the team is not created (it would take that pool's size).
+    let team = (rayon::current_thread_index().is_none()).then(team);
+    let Some(team) = team.filter(|t| !t.busy.swap(true, Ordering::Acquire)) else {
         (0..tasks).into_par_iter().for_each(&f);
         return;
-    }
-    let team = team();
-    if team.helpers == 0 || team.busy.swap(true, Ordering::Acquire) {
-        (0..tasks).into_par_iter().for_each(&f);
-        return;
-    }
+    };
     let f: &(dyn Fn(usize) + Sync) = &f;
     // SAFETY: only the lifetime is erased; see `Job::f` for why every call happens while `f`
     // is alive.
