@@ -5,7 +5,9 @@
 //! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers (the last tiles of fewer rows
 //! run the same kernel at their own row count; see [`RowPanels`]). The tiles of `C` are grouped
 //! into blocks of about [`MC`] rows and [`NC`] columns, one task each of [`super::team`];
-//! batched products run one matrix per task instead.
+//! batched products run one matrix per task instead. While a `B` micro-panel serves its
+//! column of tiles, the next one is prefetched into L2 a slice per tile (a paper-size weight
+//! does not stay in the shared L3 between net calls).
 //!
 //! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
 //! whatever the blocking or the number of threads, so results do not depend on the pool size
@@ -249,7 +251,28 @@ fn gemm_into(
             let kc = KC.min(k - p0);
             for jp in jp0..jp1 {
                 let nr = NR.min(n - jp * NR);
+                // The B micro-panel after this one (the next column panel, or the block's
+                // first one at the next depth), fetched into L2 a slice per row panel while
+                // this one runs, so that its first tile does not wait on memory.
+                let next = if jp + 1 < jp1 {
+                    Some((jp + 1, p0))
+                } else if p0 + kc < k {
+                    Some((jp0, p0 + kc))
+                } else {
+                    None
+                };
+                let next = next.map(|(jn, pn)| {
+                    // SAFETY: inside the packed panels (see below).
+                    (unsafe { packed_b.as_ptr().add(jn * k * NR + pn * NR) }, KC.min(k - pn))
+                });
                 for ip in ip0..ip1 {
+                    if let Some((ptr, kn)) = next {
+                        // One line of 64 bytes per depth step (NR floats).
+                        let (i, cnt) = (ip - ip0, ip1 - ip0);
+                        let (l0, l1) = (kn * i / cnt, kn * (i + 1) / cnt);
+                        // SAFETY: lines l0..l1 of the next panel's kn steps lie in packed_b.
+                        unsafe { prefetch_l2(ptr.add(l0 * NR), l1 - l0) };
+                    }
                     let (r0, mr) = rows.at(ip);
                     // SAFETY: the packed panels hold `k` steps of MR (NR) floats, and the
                     // in-place rows of A `k` floats from their start; the tile
@@ -294,6 +317,23 @@ fn gemm_into(
     } else {
         (0..tasks).for_each(run);
     }
+}
+
+/// Hint the CPU to bring `lines` cache lines from `ptr` on into L2.
+///
+/// # Safety
+/// The lines lie inside one allocation.
+#[inline(always)]
+unsafe fn prefetch_l2(ptr: *const f32, lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        for l in 0..lines {
+            _mm_prefetch::<_MM_HINT_T1>(ptr.add(l * NR) as *const i8);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, lines);
 }
 
 /// How the `m` rows of `C` fall into micro-panels: [`MR`] rows each, except that a
