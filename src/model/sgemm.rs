@@ -263,7 +263,10 @@ fn gemm_into(
                 };
                 let next = next.map(|(jn, pn)| {
                     // SAFETY: inside the packed panels (see below).
-                    (unsafe { packed_b.as_ptr().add(jn * k * NR + pn * NR) }, KC.min(k - pn))
+                    (
+                        unsafe { packed_b.as_ptr().add(jn * k * NR + pn * NR) },
+                        KC.min(k - pn),
+                    )
                 });
                 for ip in ip0..ip1 {
                     if let Some((ptr, kn)) = next {
