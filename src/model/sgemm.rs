@@ -7,7 +7,7 @@
 //! into blocks of about [`MC`] rows and [`NC`] columns, one task each of [`super::team`];
 //! batched products run one matrix per task instead. While a `B` micro-panel serves its
 //! column of tiles, the next one is prefetched into L2 a slice per tile (a paper-size weight
-//! does not stay in the shared L3 between net calls).
+//! may no longer be in the L3, which other tenants share, at the next net call).
 //!
 //! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
 //! whatever the blocking or the number of threads, so results do not depend on the pool size
