@@ -117,28 +117,9 @@ fn par_rows(
     fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let chunk = rows_per_task(width) * width;
-    par_fill(n, chunk, |i, out| {
+    super::team::fill(n, chunk, true, |i, out| {
         fill(i * chunk..i * chunk + out.len(), out)
     })
-}
-
-/// A buffer of `n` floats filled chunk by chunk in parallel by `fill(chunk_index, chunk)`,
-/// without zeroing it first (every element is written exactly once by `fill`).
-fn par_fill(n: usize, chunk: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
-    let chunk = chunk.max(1);
-    let mut out: Vec<f32> = Vec::with_capacity(n);
-    let base = super::sgemm::SendPtr(out.as_mut_ptr());
-    super::team::for_each(n.div_ceil(chunk), |i| {
-        let len = chunk.min(n - i * chunk);
-        // SAFETY: chunk i is its own run of the `n` floats allocated, written by this task
-        // only; every bit pattern is a valid f32, and the slice is only written through
-        // (never read before `fill` writes it).
-        let c = unsafe { std::slice::from_raw_parts_mut(base.offset(i * chunk).0, len) };
-        fill(i, c);
-    });
-    // SAFETY: the chunks cover `0..n` and `fill` wrote each of them.
-    unsafe { out.set_len(n) };
-    out
 }
 
 /// `exp(x)` for f32 in plain arithmetic that the compiler vectorises (libm's `expf` is a
@@ -405,7 +386,7 @@ impl CustomOp1 for Rope {
         let (cos, sin) = (&self.cos[..len * hd], &self.sin[..len * hd]);
         let rows_per = rows_per_task(hd);
         let chunk = rows_per * hd;
-        let y = par_fill(x.len(), chunk, |i, y| {
+        let y = super::team::fill(x.len(), chunk, true, |i, y| {
             let at = i * chunk;
             rope_rows(
                 &x[at..at + y.len()],
@@ -446,7 +427,7 @@ impl CustomOp1 for Transpose12 {
         // Output rows (b, c) of `a * inner` floats, gathered from rows (b, a) of the input.
         let width = (a * inner).max(1);
         let rows_per = rows_per_task(width);
-        let y = par_fill(x.len(), rows_per * width, |i, y| {
+        let y = super::team::fill(x.len(), rows_per * width, true, |i, y| {
             for (r, row) in y.chunks_mut(width).enumerate() {
                 let (bi, ci) = ((i * rows_per + r) / c, (i * rows_per + r) % c);
                 let src = &x[(bi * a * c + ci) * inner..];
@@ -549,7 +530,7 @@ impl CustomOp1 for SiluMulSplit {
         let width = l.dims().last().copied().unwrap_or(2).max(2);
         let inter = width / 2;
         let rows_per = rows_per_task(inter);
-        let h = par_fill(gu.len() / 2, rows_per * inter, |i, h| {
+        let h = super::team::fill(gu.len() / 2, rows_per * inter, true, |i, h| {
             let first = i * rows_per;
             for (r, h) in h.chunks_mut(inter).enumerate() {
                 let row = &gu[(first + r) * width..][..width];
@@ -590,7 +571,7 @@ impl CustomOp2 for SiluMulSplitBwd {
         let width = l1.dims().last().copied().unwrap_or(2).max(2);
         let inter = width / 2;
         let rows_per = rows_per_task(width);
-        let d = par_fill(gu.len(), rows_per * width, |i, d| {
+        let d = super::team::fill(gu.len(), rows_per * width, true, |i, d| {
             let first = i * rows_per;
             for (r, d) in d.chunks_mut(width).enumerate() {
                 let row = first + r;

@@ -29,6 +29,8 @@ use candle_core::{
     Tensor, TensorId,
 };
 
+use super::team::SendPtr;
+
 /// Rows of a micro-tile.
 pub const MR: usize = 6;
 /// Columns of a micro-tile (two AVX registers).
@@ -209,7 +211,7 @@ fn gemm_into(
     let packed_a = if direct_a {
         Vec::new()
     } else {
-        panels(m_panels, k * MR, parallel, |ip, panel| {
+        super::team::fill(m_panels * k * MR, k * MR, parallel, |ip, panel| {
             let (r0, mr) = rows.at(ip);
             pack_a(a, r0, mr, k, panel)
         })
@@ -383,53 +385,11 @@ enum Operand<'a> {
 
 /// All of `B: k × n` as [`NR`]-column micro-panels, `k`-major, packed in parallel.
 fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize, parallel: bool) -> Vec<f32> {
-    panels(n.div_ceil(NR), k * NR, parallel, |jp, panel| {
+    super::team::fill(n.div_ceil(NR) * k * NR, k * NR, parallel, |jp, panel| {
         let cols = NR.min(n - jp * NR);
         // SAFETY: callers checked `available()`.
         unsafe { pack_b(b, jp * NR, cols, k, panel) }
     })
-}
-
-/// An output buffer shared by the tasks that write disjoint parts of it.
-#[derive(Clone, Copy)]
-pub(super) struct SendPtr(pub(super) *mut f32);
-impl SendPtr {
-    /// # Safety
-    /// The result stays inside the same allocation.
-    pub(super) unsafe fn offset(self, n: usize) -> Self {
-        Self(self.0.add(n))
-    }
-}
-
-// SAFETY: the tasks write disjoint blocks of the buffer the pointer addresses.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-/// `count` panels of `size` floats, filled (in parallel when asked) by `fill(index, panel)`,
-/// which writes every float of its panel.
-fn panels(
-    count: usize,
-    size: usize,
-    parallel: bool,
-    fill: impl Fn(usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
-    let n = count * size;
-    let mut out: Vec<f32> = Vec::with_capacity(n);
-    let base = SendPtr(out.as_mut_ptr());
-    let each = |i: usize| {
-        // SAFETY: panel i is the i-th run of `size` floats of the `n` allocated, written by
-        // this task only; every bit pattern is an f32 and `fill` only writes.
-        let c = unsafe { std::slice::from_raw_parts_mut(base.offset(i * size).0, size) };
-        fill(i, c);
-    };
-    if parallel && count > 1 {
-        super::team::for_each(count, each);
-    } else {
-        (0..count).for_each(each);
-    }
-    // SAFETY: every panel was filled.
-    unsafe { out.set_len(n) };
-    out
 }
 
 /// The transpose of eight rows of eight floats: `out[j][i] = rows[i][j]`.

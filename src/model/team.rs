@@ -1,7 +1,8 @@
 //! The fork-join team of the CPU kernels (matrix products, packing, the fused row-wise ops,
 //! the transposes):
 //! `for_each(tasks, f)` runs `f(0) .. f(tasks - 1)` on the calling thread and on helper
-//! threads that wait for the next job by spinning for a short while before they sleep.
+//! threads that wait for the next job by spinning for a short while before they sleep;
+//! `fill` builds a fresh buffer from chunks written by such tasks.
 //!
 //! A paper-size solve forks and joins about 6,900 times (attention 10,900: a few per product
 //! or row-wise op, 21 net calls per supervision step), often a few tens of microseconds apart. rayon's idle workers sleep
@@ -212,6 +213,52 @@ pub fn for_each(tasks: usize, f: impl Fn(usize) + Sync) {
     }
 }
 
+/// An output buffer shared by the tasks that write disjoint parts of it.
+#[derive(Clone, Copy)]
+pub(super) struct SendPtr(pub(super) *mut f32);
+impl SendPtr {
+    /// # Safety
+    /// The result stays inside the same allocation.
+    pub(super) unsafe fn offset(self, n: usize) -> Self {
+        Self(self.0.add(n))
+    }
+}
+
+// SAFETY: the tasks write disjoint blocks of the buffer the pointer addresses.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// A buffer of `n` floats filled chunk by chunk by `write(chunk_index, chunk)` (chunks of
+/// `chunk` floats, the last one shorter), in parallel through [`for_each`] when `parallel`,
+/// without zeroing it first: `write` must write every element of its chunk.
+pub(super) fn fill(
+    n: usize,
+    chunk: usize,
+    parallel: bool,
+    write: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let chunk = chunk.max(1);
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    let base = SendPtr(out.as_mut_ptr());
+    let each = |i: usize| {
+        let len = chunk.min(n - i * chunk);
+        // SAFETY: chunk i is its own run of the `n` floats allocated, written by this task
+        // only; every bit pattern is a valid f32, and the slice is only written through
+        // (never read before `write` writes it).
+        let c = unsafe { std::slice::from_raw_parts_mut(base.offset(i * chunk).0, len) };
+        write(i, c);
+    };
+    let tasks = n.div_ceil(chunk);
+    if parallel {
+        for_each(tasks, each);
+    } else {
+        (0..tasks).for_each(each);
+    }
+    // SAFETY: the chunks cover `0..n` and `write` wrote each of them.
+    unsafe { out.set_len(n) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +287,22 @@ mod tests {
             .collect();
         for c in callers {
             c.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn fill_writes_every_chunk_once_in_order_whatever_the_split() {
+        for parallel in [false, true] {
+            for (n, chunk) in [(0, 4), (1, 4), (10, 3), (12, 4), (7, 0), (1000, 64)] {
+                let got = fill(n, chunk, parallel, |i, c| {
+                    let first = i * chunk.max(1);
+                    for (j, v) in c.iter_mut().enumerate() {
+                        *v = (first + j) as f32;
+                    }
+                });
+                let want: Vec<f32> = (0..n).map(|x| x as f32).collect();
+                assert_eq!(got, want, "n {n}, chunk {chunk}, parallel {parallel}");
+            }
         }
     }
 
