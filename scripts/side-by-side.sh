@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Train trm-tui and the official TRM code side by side on the same built data and recipe, for
+# several seeds, one thread per run, then tabulate and plot both codes' held-out exact accuracy
+# (means, seed bands, Welch CI of the difference, variance ratio with its F bounds).
+#
+#   scripts/side-by-side.sh --official ../shared/reference/official-trm [options]
+#
+# Options:
+#   --official DIR   the official TRM code (models/, puzzle_dataset.py, dataset/): required
+#   --driver PY      the official-code driver (default: DIR/../../tools/train_official.py, which
+#                    trains the official modules like pretrain.py)
+#   --python PY      a Python with torch, numpy, einops, pydantic, scipy, matplotlib
+#                    (default: $PYTHON or python3; docs/fidelity.md says how to make one)
+#   --bin PATH       the trm-tui binary (default: a copy of target/release/trm-tui taken at start,
+#                    so rebuilding during the runs changes nothing)
+#   --out DIR        where data, runs, table and figure go (default: runs/side-by-side)
+#   --seeds A-B      seeds, inclusive range or comma list (default 0-9)
+#   --steps N        optimizer steps per run (default 1000; evals every 100)
+#   --jobs N         runs at once, one thread each (default 2)
+#   --only ours|official   train only one code
+#   --report-only    skip training; tabulate what is there
+#
+# The recipe is the sudoku6-cpu preset at hidden 64, MLP-t, T = 2, n = 3, 6 supervision steps,
+# batch 64, lr 1e-3, 100 warm-up steps, EMA 0.99, weight decay 0.1 (both optimizers); data: 3000
+# generated 6x6 easy Sudokus x 9 variants for train, 200 (seed 1000003) for test, built once by
+# trm-tui into the official on-disk layout that both codes read. A finished run is skipped, so
+# the script continues where it stopped (an unfinished official run starts again; an unfinished
+# trm-tui run resumes from its latest checkpoint).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+official="" driver="" python="${PYTHON:-python3}" bin="" out="runs/side-by-side"
+seeds="0-9" steps=1000 jobs=2 only="" report_only=0
+die() { echo "side-by-side: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --official) official="${2:?}"; shift 2 ;;
+        --driver) driver="${2:?}"; shift 2 ;;
+        --python) python="${2:?}"; shift 2 ;;
+        --bin) bin="${2:?}"; shift 2 ;;
+        --out) out="${2:?}"; shift 2 ;;
+        --seeds) seeds="${2:?}"; shift 2 ;;
+        --steps) steps="${2:?}"; shift 2 ;;
+        --jobs) jobs="${2:?}"; shift 2 ;;
+        --only) only="${2:?}"; shift 2 ;;
+        --report-only) report_only=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[ -n "$official" ] || die "--official DIR is required (the official TRM code, e.g. ../shared/reference/official-trm)"
+[ -f "$official/puzzle_dataset.py" ] || die "--official $official: no puzzle_dataset.py there"
+official=$(cd "$official" && pwd)
+[ -n "$driver" ] || driver="$official/../../tools/train_official.py"
+[ -f "$driver" ] || die "--driver $driver: not found"
+driver=$(cd "$(dirname "$driver")" && pwd)/$(basename "$driver")
+case "$only" in ""|ours|official) ;; *) die "--only takes ours or official" ;; esac
+[[ "$steps" =~ ^[0-9]+$ ]] && [ "$steps" -ge 100 ] || die "--steps must be a number >= 100"
+[[ "$jobs" =~ ^[0-9]+$ ]] && [ "$jobs" -ge 1 ] || die "--jobs must be a positive number"
+if [[ "$seeds" =~ ^([0-9]+)-([0-9]+)$ ]]; then
+    seed_list=$(seq "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
+elif [[ "$seeds" =~ ^[0-9]+(,[0-9]+)*$ ]]; then
+    seed_list=$(tr , '\n' <<<"$seeds")
+else
+    die "--seeds takes A-B or a comma list, not '$seeds'"
+fi
+"$python" -c "import torch, numpy, einops, pydantic, scipy, matplotlib" 2>/dev/null \
+    || die "$python lacks torch, numpy, einops, pydantic, scipy or matplotlib (docs/fidelity.md: how to install them)"
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+if [ -z "$bin" ]; then
+    [ -x target/release/trm-tui ] || cargo build --release
+    mkdir -p "$out/bin"
+    cp target/release/trm-tui "$out/bin/trm-tui"
+    bin="$out/bin/trm-tui"
+fi
+[ -x "$bin" ] || die "--bin $bin: not an executable"
+
+data="$out/data"
+if [ ! -f "$data/test/dataset.json" ]; then
+    mkdir -p "$out/csv"
+    "$bin" puzzles gen sudoku --size 6 --difficulty easy --count 3000 --seed 0 --out "$out/csv/train.csv"
+    "$bin" puzzles gen sudoku --size 6 --difficulty easy --count 200 --seed 1000003 --out "$out/csv/test.csv"
+    "$bin" data build sudoku --input "$out/csv/train.csv" --test-input "$out/csv/test.csv" \
+        --num-aug 8 --seed 0 --out "$data.tmp"
+    rm -rf "$data" && mv "$data.tmp" "$data"
+fi
+
+# One run: "ours SEED" or "official SEED". Finished runs (an eval line at the last step) are
+# skipped.
+run_one() {
+    local code=$1 seed=$2
+    case "$code" in
+        ours)
+            local dir="$out/ours/seed$seed"
+            if [ -f "$dir/metrics.jsonl" ] && grep -q "\"step\":$steps,[^}]*\"split\":\"eval\"" "$dir/metrics.jsonl"; then
+                return 0
+            fi
+            local resume=()
+            [ -f "$dir/config.toml" ] && resume=(--resume latest)
+            echo "[$(date +%H:%M:%S)] trm-tui seed $seed"
+            RAYON_NUM_THREADS=1 "$bin" train --preset sudoku6-cpu --data "$data" --steps "$steps" \
+                --set lr_warmup_steps=100 --set ema_rate=0.99 --set eval_interval=100 \
+                --set seed="$seed" --run-dir "$dir" "${resume[@]}" > "$out/logs/ours-$seed.log" 2>&1 \
+                || { echo "trm-tui seed $seed failed: $out/logs/ours-$seed.log" >&2; return 1; }
+            ;;
+        official)
+            local file="$out/official/seed$seed.jsonl"
+            if [ -f "$file" ] && grep -q "\"kind\": \"eval\", \"step\": $steps," "$file"; then
+                return 0
+            fi
+            echo "[$(date +%H:%M:%S)] official seed $seed"
+            OMP_NUM_THREADS=1 "$python" "$driver" train --ref-src "$official" --data "$data" \
+                --out "$file.part" --hidden_size 64 --num_heads 2 --expansion 4 --L_layers 2 \
+                --H_cycles 2 --L_cycles 3 --halt_max_steps 6 --halt_exploration_prob 0.1 --mlp_t \
+                --pos_encodings none --puzzle_emb_len 1 --batch_size 64 --lr 1e-3 \
+                --lr_min_ratio 1.0 --warmup_steps 100 --weight_decay 0.1 --beta1 0.9 --beta2 0.95 \
+                --puzzle_emb_lr 1e-3 --puzzle_emb_weight_decay 0.1 --ema --ema_rate 0.99 \
+                --steps "$steps" --eval_every 100 --log_every 100 --seed "$seed" --threads 1 \
+                > "$out/logs/official-$seed.log" 2>&1 \
+                || { echo "official seed $seed failed: $out/logs/official-$seed.log" >&2; return 1; }
+            mv "$file.part" "$file"
+            ;;
+    esac
+}
+export -f run_one
+export out steps bin data python driver official
+
+if [ "$report_only" = 0 ]; then
+    mkdir -p "$out/ours" "$out/official" "$out/logs"
+    # Alternate the codes so that both see the same machine load over the whole study.
+    for s in $seed_list; do
+        [ "$only" = official ] || echo "ours $s"
+        [ "$only" = ours ] || echo "official $s"
+    done | xargs -P "$jobs" -L 1 bash -c 'run_one "$0" "$1"' || failed=1
+fi
+
+"$python" "$repo/scripts/side_by_side_report.py" "$out"
+[ "${failed:-0}" = 0 ] || die "some runs failed (their logs are in $out/logs); the table covers the finished ones"
