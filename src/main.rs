@@ -2,13 +2,12 @@
 
 /// mimalloc instead of the system allocator: candle's CPU backend allocates a fresh buffer
 /// for every op, and glibc's malloc hands big freed blocks back to the kernel, so every step
-/// paid page faults and page clearing for the same memory again. `trm-tui bench --preset
-/// sudoku6-cpu --batch 64`, one thread: 1.70 s per step with glibc, 0.85 s with mimalloc.
+/// would pay page faults and page clearing for the same memory again; mimalloc keeps them.
 ///
-/// By default mimalloc still hands freed pages back to the kernel 10 ms after they are freed
-/// (`purge_delay`), and the next step faults and clears them again: purging is turned off,
-/// which makes the `sudoku6-cpu` step another 8% faster. Resident memory stays at the peak of
-/// the run instead of shrinking between steps.
+/// By default mimalloc still hands freed pages back to the kernel shortly after they are
+/// freed (`purge_delay`), and the next step faults and clears them again: purging is turned
+/// off unless `MIMALLOC_PURGE_DELAY` is set. Resident memory stays at the peak of the run
+/// instead of shrinking between steps. docs/performance.md has the figures.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -17,10 +16,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// After each of its parallel element-wise ops (the gradient sums of backprop, mostly),
-/// candle's own worker pool spins for 25,000 `pause`s (about half a millisecond here) before
-/// it sleeps, and the spinning worker takes a core from the matrix products that follow:
-/// 2.6% of all CPU samples of a paper-size attention training step (measured when the
-/// products still ran on rayon's pool). A short spin still catches back-to-back ops.
+/// candle's own worker pool spins for 25,000 `pause`s before it sleeps, and the spinning
+/// worker holds a core that the matrix products after it need. A short spin still catches
+/// back-to-back ops.
 const CANDLE_SPIN_LIMIT: &str = "1000";
 
 fn main() {

@@ -1,4 +1,5 @@
-//! Augmentations with their inverses (spec §6.2, §6.4):
+//! Augmentations with their inverses (the official `dataset/build_sudoku_dataset.py`,
+//! `shuffle_sudoku`; `dataset/common.py`, `dihedral_transform`; `dataset/build_arc_dataset.py`):
 //! - the 8 dihedral transforms with numpy's conventions and the inverse table;
 //! - Sudoku shuffles: digit relabel, band/row and stack/column permutations, transpose;
 //! - ARC: colour permutation with black fixed, then a dihedral transform; variant names
@@ -55,7 +56,7 @@ pub fn inverse_dihedral(grid: &Grid, t: u8) -> Grid {
     dihedral(grid, DIHEDRAL_INVERSE[(t % 8) as usize])
 }
 
-/// A Sudoku shuffle (spec §6.2 generalised to 4x4 and 6x6): transpose (square boxes only)
+/// A Sudoku shuffle (the official `shuffle_sudoku`, generalised to 4x4 and 6x6): transpose (square boxes only)
 /// first, then new cell (i, j) takes old cell (row_perm[i], col_perm[j]), digit map last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SudokuShuffle {

@@ -1,4 +1,6 @@
-//! Dataset builders in the official layout (spec §6.1–6.4), seeded and reproducible.
+//! Dataset builders in the official layout (`dataset/common.py`; the builders are
+//! `dataset/build_sudoku_dataset.py`, `build_maze_dataset.py` and `build_arc_dataset.py`),
+//! seeded and reproducible.
 //!
 //! - Sudoku ([`build_sudoku`]): HF CSVs; the test split is either given files or a fraction of
 //!   the source puzzles; the train split is optionally subsampled; each train group holds the

@@ -1,4 +1,5 @@
-//! The official built-dataset folder (spec §6.1), shared by HRM and TRM:
+//! The official built-dataset folder (`dataset/common.py`, `PuzzleDatasetMetadata`;
+//! `puzzle_dataset.py`), shared by HRM and TRM:
 //!
 //! ```text
 //! <out>/identifiers.json                    list: id -> name ("<blank>" at 0)

@@ -1,5 +1,5 @@
 //! `TrmConfig`: the architecture settings with the official field names and defaults
-//! (spec §1.1), validation with errors that name the field, derived sizes and parameter counts.
+//! (`config/arch/trm.yaml` of the official code), validation with errors that name the field, derived sizes and parameter counts.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +33,8 @@ pub enum LossType {
     SoftmaxCrossEntropy,
 }
 
-/// Which latent features the recursion carries (spec §2, paper Table 2).
+/// Which latent features the recursion carries (paper Table 2; the official
+/// `models/recursive_reasoning/trm.py`, `trm_singlez.py` and `trm_hier6.py`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Latent {
@@ -184,7 +185,7 @@ impl TrmConfig {
         }
     }
 
-    /// The HRM baseline (`config/arch/hrm.yaml` of the official repository, spec §2): separate
+    /// The HRM baseline (`config/arch/hrm.yaml` of the official repository): separate
     /// 4-layer H and L attention networks, H/L cycles 2/2, the 1-step gradient, the Q-learning
     /// continue loss, one puzzle-prefix position. 27,275,266 parameters for Sudoku.
     pub fn hrm(vocab_size: usize, seq_len: usize) -> Self {
@@ -380,7 +381,7 @@ mod tests {
 
     #[test]
     fn variant_parameter_counts_and_depths() {
-        // spec §10: HRM = 8 attention blocks + embeddings and heads.
+        // HRM = 8 attention blocks + embeddings and heads (the paper's 27M, Table 1).
         let hrm = TrmConfig::hrm(11, 81);
         assert_eq!(hrm.num_parameters(), 27_275_266);
         assert_eq!(hrm.effective_depth(), 24);

@@ -94,11 +94,9 @@ pub fn rope(x: &Tensor, cos: &Arc<Vec<f32>>, sin: &Arc<Vec<f32>>) -> Result<Opti
 /// `x.transpose(1, 2)` made contiguous, for `x` of rank 3 or 4 (the sequence mixer's
 /// `[B, L, D] -> [B, D, L]` and back, attention's `[B, L, H, hd] <-> [B, H, L, hd]`), copied
 /// in parallel where candle copies on one thread, for tensors outside a graph: every net call
-/// of a solve and the `T-1` no-gradient cycles of a training step. In a graph candle's
-/// transpose and copy remain: a first version of this op with a transposing backward pass
-/// measured 2300 MiB of peak memory for the paper-MLP training step against 2090 MiB without
-/// it (2026-11-28; a day later every build, the one before the transposes included, measured
-/// about 2300 MiB, so that difference no longer shows).
+/// of a solve and the `T-1` no-gradient cycles of a training step. This op has no backward
+/// pass: tensors tracked by a graph keep candle's transpose and copy, whose gradient candle
+/// provides.
 pub fn transpose12(x: &Tensor) -> Result<Tensor> {
     if !fusable(&[x]) || !(3..=4).contains(&x.rank()) || x.track_op() {
         return x.transpose(1, 2)?.contiguous();

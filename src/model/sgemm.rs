@@ -7,7 +7,7 @@
 //! into blocks of about [`MC`] rows and [`NC`] columns, one task each of [`super::team`];
 //! batched products run one matrix per task instead. While a `B` micro-panel serves its
 //! column of tiles, the next one is prefetched into L2 a slice per tile (a paper-size weight
-//! may no longer be in the L3, which other tenants share, at the next net call).
+//! may no longer be in the L3, which other cores and processes share, at the next net call).
 //!
 //! Each element of `C` is one chain of fused multiply-adds over `k` in increasing order,
 //! whatever the blocking or the number of threads, so results do not depend on the pool size
@@ -343,8 +343,8 @@ unsafe fn prefetch_l2(ptr: *const f32, lines: usize) {
 
 /// How the `m` rows of `C` fall into micro-panels: [`MR`] rows each, except that a
 /// remainder of one row is joined to the panel before it and the seven rows split as 4 + 3.
-/// A one-row tile does two multiply-adds per three loads, so it runs at load speed (a 97-row
-/// product spent 3% of its time on its last row); tiles of three rows or more are bound by
+/// A one-row tile does two multiply-adds per three loads, so it runs at load speed and costs
+/// several times its share of the product's time; tiles of three rows or more are bound by
 /// their multiply-adds. Each element of `C` is still the same chain, whatever its tile.
 #[derive(Clone, Copy)]
 struct RowPanels {

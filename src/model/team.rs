@@ -5,11 +5,12 @@
 //! `fill` builds a fresh buffer from chunks written by such tasks.
 //!
 //! A paper-size solve forks and joins about 6,900 times (attention 10,900: a few per product
-//! or row-wise op, 21 net calls per supervision step), often a few tens of microseconds apart. rayon's idle workers sleep
-//! after a few dozen `sched_yield`s, and waking a sleeping thread here takes 12 µs (57 µs when
-//! its virtual CPU had halted), while the caller, not being a pool thread, sleeps and is woken
-//! itself at every join. The team's helpers see a new job within a fraction of a microsecond
-//! as long as they are spinning, and the caller takes tasks too.
+//! or row-wise op, 21 net calls per supervision step), often only microseconds apart. rayon's
+//! idle workers sleep after a few dozen `sched_yield`s, and waking a sleeping thread goes
+//! through the kernel's scheduler (slower still when its CPU has gone idle), while the caller,
+//! not being a pool thread, sleeps and is woken itself at every join. The team's helpers see a
+//! new job as soon as it is published as long as they are spinning, and the caller takes tasks
+//! too.
 //!
 //! One job runs at a time. A call that finds the team busy (another thread's kernels) or comes
 //! from a rayon pool thread (a pool the caller chose, as in tests) runs on rayon's pool; a call

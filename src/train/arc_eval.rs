@@ -1,4 +1,4 @@
-//! The official ARC evaluator (spec §7.2, `evaluators/arc.py`): every test sequence's
+//! The official ARC evaluator (`evaluators/arc.py`, class `ARC`): every test sequence's
 //! prediction is cropped (`_crop`), mapped back through its variant's inverse augmentation and
 //! hashed; its input gets the same treatment to find the original test input it belongs to;
 //! the variants then vote, ranked by `(count, mean sigmoid(q_halt))` in descending order (ties

@@ -10,7 +10,7 @@ use crate::model::TrmConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
-    /// The official optimizer (spec §5.1).
+    /// The official optimizer (`adam_atan2.AdamATan2`, as `pretrain.py` builds it).
     AdamAtan2,
     /// Decoupled AdamW (the paper's text), `eps = 1e-8`.
     AdamW,

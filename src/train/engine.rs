@@ -1,7 +1,8 @@
 //! One training session in memory: model, optimizers, EMA, persistent ACT carries (one per
 //! micro-batch), sampler and RNG; `train_step` runs one optimizer step of the official loop
-//! (spec §4), `evaluate` runs the EMA model over the test split for all `halt_max_steps`
-//! (spec §7), and checkpoints hold everything needed to continue bit-identically.
+//! (official `pretrain.py`, `train_batch`, around `TinyRecursiveReasoningModel_ACTV1.forward`),
+//! `evaluate` runs the EMA model over the test split for all `halt_max_steps` (`pretrain.py`,
+//! `evaluate`), and checkpoints hold everything needed to continue bit-identically.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

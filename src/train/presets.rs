@@ -1,4 +1,5 @@
-//! Named training configurations: the paper's (official hyperparameters, spec §1.1 and §5;
+//! Named training configurations: the paper's (official hyperparameters of `config/arch/trm.yaml`,
+//! `config/cfg_pretrain.yaml` and the official README's commands;
 //! they need a GPU and a dataset built with `trm-tui data build`), CPU-sized ones that learn
 //! something real on a laptop in minutes, and `smoke` for tests.
 

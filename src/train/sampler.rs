@@ -1,4 +1,5 @@
-//! The official training sampler (spec §6.5): each "iteration" covers `eval_interval` epochs;
+//! The official training sampler (`puzzle_dataset.py`, `PuzzleDataset._iter_train` and
+//! `_sample_batch`): each "iteration" covers `eval_interval` epochs;
 //! its group order is `eval_interval` shuffles of the groups; each group contributes one random
 //! puzzle (augmented variant) whose examples fill the batch; incomplete last batches are
 //! dropped. Its whole state (iteration, position, RNG) is saved in checkpoints, so a resumed
