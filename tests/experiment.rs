@@ -491,7 +491,7 @@ fn shipped_experiment_files_parse() {
                 } else {
                     assert!(!c.data.path.is_empty(), "{}: {}", f.display(), v.name);
                 }
-                // HRM is HRM's size (spec §10: 27,275,266 parameters for Sudoku).
+                // HRM is HRM's size (27,275,266 parameters for Sudoku).
                 if v.name.starts_with("hrm") && size == "paper" {
                     assert_eq!(c.arch.num_parameters(), 27_275_266, "{}", f.display());
                 }

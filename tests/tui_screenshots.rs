@@ -1,4 +1,4 @@
-//! Text screenshots of the real app for the README: a real `smoke` run trained to the end on
+//! Text screenshots of the real app for the docs: a real `smoke` run trained to the end on
 //! the trainer thread, its curves, the runs pane, and its checkpoint opened in the solver on a
 //! shipped puzzle. Ignored by default (it trains); run with
 //! `cargo test --test tui_screenshots -- --ignored` and find the files in

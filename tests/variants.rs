@@ -1,6 +1,7 @@
-//! The paper's ablation variants as config options of one model family (spec §2, §8 Tables
-//! 1-3): every variant trains end to end at smoke size, its gradients reach every parameter,
-//! and the switches that should reduce to TRM do so exactly.
+//! The paper's ablation variants as config options of one model family (paper Tables 1-3;
+//! the official `trm.py`, `trm_singlez.py`, `trm_hier6.py` and `config/arch/hrm.yaml`): every
+//! variant trains end to end at smoke size, its gradients reach every parameter, and the
+//! switches that should reduce to TRM do so exactly.
 
 use std::collections::BTreeMap;
 

@@ -56,8 +56,9 @@ pub fn inverse_dihedral(grid: &Grid, t: u8) -> Grid {
     dihedral(grid, DIHEDRAL_INVERSE[(t % 8) as usize])
 }
 
-/// A Sudoku shuffle (the official `shuffle_sudoku`, generalised to 4x4 and 6x6): transpose (square boxes only)
-/// first, then new cell (i, j) takes old cell (row_perm[i], col_perm[j]), digit map last.
+/// A Sudoku shuffle (the official `shuffle_sudoku`, generalised to 4x4 and 6x6): transpose
+/// (square boxes only) first, then new cell (i, j) takes old cell (row_perm[i], col_perm[j]),
+/// digit map last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SudokuShuffle {
     /// `digit_map[d]` is the new digit of old digit `d`; `digit_map[0] = 0`.

@@ -1,5 +1,6 @@
 //! `TrmConfig`: the architecture settings with the official field names and defaults
-//! (`config/arch/trm.yaml` of the official code), validation with errors that name the field, derived sizes and parameter counts.
+//! (`config/arch/trm.yaml` of the official code), validation with errors that name the field,
+//! derived sizes and parameter counts.
 
 use serde::{Deserialize, Serialize};
 
