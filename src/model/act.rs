@@ -3,10 +3,11 @@
 //! (q_halt > 0, or q_halt > q_continue with the continue loss) with exploration during
 //! training, evaluation running all `halt_max_steps`, and the HRM-style continue target.
 
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{Device, Result, Tensor, Var};
 
 use super::config::TrmConfig;
-use super::loss::{loss_head, LossOutput};
+use super::host;
+use super::loss::{loss_head, Labels, LossOutput};
 use super::net::{InnerCarry, StepOutput, TrmModel};
 use crate::util::Rng;
 
@@ -32,16 +33,29 @@ impl Batch {
         }
     }
 
+    /// `[B, S]` u32 token ids (converted on the host: the model casts no integer tensor).
     pub fn inputs_tensor(&self, dev: &Device) -> Result<Tensor> {
-        Tensor::from_vec(self.inputs.clone(), (self.size, self.seq_len), dev)
+        Tensor::from_vec(
+            to_u32(&self.inputs, "token id")?,
+            (self.size, self.seq_len),
+            dev,
+        )
     }
 
+    /// `[B, S]` i64 labels (`-100` ignored), converted on the host.
     pub fn labels_tensor(&self, dev: &Device) -> Result<Tensor> {
-        Tensor::from_vec(self.labels.clone(), (self.size, self.seq_len), dev)?.to_dtype(DType::I64)
+        let labels: Vec<i64> = self.labels.iter().map(|&l| i64::from(l)).collect();
+        Tensor::from_vec(labels, (self.size, self.seq_len), dev)
     }
 
+    /// The labels as the loss head takes them (counted-position mask and gather targets).
+    pub fn labels(&self, dev: &Device) -> Result<Labels> {
+        Labels::new(&self.labels, self.size, self.seq_len, dev)
+    }
+
+    /// `[B]` u32 puzzle identifiers, converted on the host.
     pub fn ids_tensor(&self, dev: &Device) -> Result<Tensor> {
-        Tensor::from_vec(self.puzzle_ids.clone(), self.size, dev)
+        Tensor::from_vec(to_u32(&self.puzzle_ids, "puzzle id")?, self.size, dev)
     }
 
     /// Copy row `i` of `other` into row `i` of `self`.
@@ -51,6 +65,15 @@ impl Batch {
         self.labels[i * s..(i + 1) * s].copy_from_slice(&other.labels[i * s..(i + 1) * s]);
         self.puzzle_ids[i] = other.puzzle_ids[i];
     }
+}
+
+/// Host ids as the u32 an index op takes; a negative one is an error naming it.
+fn to_u32(v: &[i32], what: &str) -> Result<Vec<u32>> {
+    v.iter()
+        .map(|&x| {
+            u32::try_from(x).map_err(|_| candle_core::Error::Msg(format!("{what} {x} is negative")))
+        })
+        .collect()
 }
 
 /// The ACT carry: recurrent state, per-slot step counts and halting flags, and the examples
@@ -140,8 +163,12 @@ impl TrmModel {
         let mut halted = is_last.clone();
         let mut target_q_continue = None;
         if train && cfg.halt_max_steps > 1 {
-            let qh: Vec<f32> = step.q_halt.detach().to_vec1()?;
-            let qc: Vec<f32> = step.q_continue.detach().to_vec1()?;
+            // The halting logits in one host read: `[q_halt; q_continue]`.
+            let q: Vec<f32> = host::to_vec(&Tensor::stack(
+                &[step.q_halt.detach(), step.q_continue.detach()],
+                0,
+            )?)?;
+            let (qh, qc) = q.split_at(halted.len());
             for i in 0..halted.len() {
                 let wants = if cfg.no_act_continue {
                     qh[i] > 0.0
@@ -156,21 +183,13 @@ impl TrmModel {
                 halted[i] &= steps[i] >= min_steps[i];
             }
             if !cfg.no_act_continue {
-                // HRM-style target: the next step's Q values from the new carry (no gradient).
+                // HRM-style target: sigmoid of the next step's q_halt (at the last step) or
+                // max(q_halt, q_continue), from the new carry, on the device (no gradient).
                 let next = self.step(&step.carry, &inputs, rows_ref.as_ref(), false, false)?;
-                let nqh: Vec<f32> = next.q_halt.to_vec1()?;
-                let nqc: Vec<f32> = next.q_continue.to_vec1()?;
-                let target: Vec<f32> = (0..halted.len())
-                    .map(|i| {
-                        let v = if is_last[i] {
-                            nqh[i]
-                        } else {
-                            nqh[i].max(nqc[i])
-                        };
-                        1.0 / (1.0 + (-v).exp())
-                    })
-                    .collect();
-                target_q_continue = Some(Tensor::from_vec(target, halted.len(), &dev)?);
+                let last: Vec<u8> = is_last.iter().map(|&l| u8::from(l)).collect();
+                let v = Tensor::from_vec(last, halted.len(), &dev)?
+                    .where_cond(&next.q_halt, &next.q_halt.maximum(&next.q_continue)?)?;
+                target_q_continue = Some(((v.neg()?.exp()? + 1.0)?.recip()?).detach());
             }
         }
         let new_carry = ActCarry {
@@ -199,7 +218,7 @@ impl TrmModel {
         rng: &mut Rng,
     ) -> Result<(ActCarry, ActOutput, LossOutput)> {
         let (new_carry, out) = self.act_step(carry, offered, train, rng)?;
-        let labels = new_carry.current.labels_tensor(self.device())?;
+        let labels = new_carry.current.labels(self.device())?;
         let loss = loss_head(
             &out.step.logits,
             &out.step.q_halt,
@@ -209,6 +228,7 @@ impl TrmModel {
             &new_carry.halted,
             &new_carry.steps,
             self.config.loss_type,
+            !train,
         )?;
         Ok((new_carry, out, loss))
     }

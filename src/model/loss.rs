@@ -2,7 +2,7 @@
 //! per-sequence normalisation and `-100` ignored, the BCE halting loss, the optional
 //! q-continue loss, and the official metric sums.
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 
 use super::config::LossType;
 
@@ -38,20 +38,90 @@ pub fn log_softmax(logits: &Tensor) -> Result<Tensor> {
     shifted.broadcast_sub(&lse)
 }
 
+/// The labels of a batch: the host copy (the metrics' token counts) and, made on the host in
+/// the dtypes their ops take, the `u8` mask of counted positions and the `u32` gather targets
+/// (ignored positions point at class 0); no integer tensor is cast on the device.
+#[derive(Debug, Clone)]
+pub struct Labels {
+    /// `[B, S]` row-major, `-100` ignored.
+    pub host: Vec<i64>,
+    pub size: usize,
+    pub seq_len: usize,
+    /// `[B, S]` u8: 1 where the label counts.
+    pub valid: Tensor,
+    /// `[B, S]` u32: the label, or 0 where ignored.
+    pub targets: Tensor,
+}
+
+impl Labels {
+    /// `host` is `[size, seq_len]` row-major.
+    pub fn new(host: &[i32], size: usize, seq_len: usize, dev: &Device) -> Result<Self> {
+        Self::from_host(
+            host.iter().map(|&l| l as i64).collect(),
+            &[size, seq_len],
+            dev,
+        )
+    }
+
+    /// Labels of any shape (`dims`), the last dimension being the sequence.
+    fn from_host(host: Vec<i64>, dims: &[usize], dev: &Device) -> Result<Self> {
+        if let Some(bad) = host.iter().find(|&&l| l < 0 && l != IGNORE_LABEL_ID) {
+            candle_core::bail!("label {bad} is negative and not the ignored id {IGNORE_LABEL_ID}");
+        }
+        let valid: Vec<u8> = host
+            .iter()
+            .map(|&l| u8::from(l != IGNORE_LABEL_ID))
+            .collect();
+        let targets: Vec<u32> = host.iter().map(|&l| l.max(0) as u32).collect();
+        let seq_len = dims.last().copied().unwrap_or(1);
+        Ok(Self {
+            size: host.len() / seq_len.max(1),
+            seq_len,
+            valid: Tensor::from_vec(valid, dims, dev)?,
+            targets: Tensor::from_vec(targets, dims, dev)?,
+            host,
+        })
+    }
+
+    /// Labels held in an integer tensor (fixtures, tests): read to the host once.
+    pub fn from_tensor(labels: &Tensor) -> Result<Self> {
+        let host: Vec<i64> = match labels.dtype() {
+            DType::I64 => labels.flatten_all()?.to_vec1()?,
+            DType::I32 => labels
+                .flatten_all()?
+                .to_vec1::<i32>()?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            DType::U32 => labels
+                .flatten_all()?
+                .to_vec1::<u32>()?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            other => candle_core::bail!("labels must be integers, got {other:?}"),
+        };
+        Self::from_host(host, labels.dims(), labels.device())
+    }
+}
+
 /// Per-token cross-entropy `[...]` (f64), 0 where the label is `-100`.
 /// `logits: [..., V]`, `labels: [...]` integer.
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor, kind: LossType) -> Result<Tensor> {
+    cross_entropy_of(logits, &Labels::from_tensor(labels)?, kind)
+}
+
+fn cross_entropy_of(logits: &Tensor, labels: &Labels, kind: LossType) -> Result<Tensor> {
     let logp = match kind {
         LossType::StablemaxCrossEntropy => log_stablemax(logits)?,
         LossType::SoftmaxCrossEntropy => log_softmax(logits)?,
     };
-    let labels = labels.to_dtype(DType::I64)?;
-    let valid = labels.ne(IGNORE_LABEL_ID)?;
-    let safe = valid.where_cond(&labels, &labels.zeros_like()?)?;
     let picked = logp
-        .gather(&safe.to_dtype(DType::U32)?.unsqueeze(D::Minus1)?, D::Minus1)?
+        .gather(&labels.targets.unsqueeze(D::Minus1)?, D::Minus1)?
         .squeeze(D::Minus1)?;
-    valid.where_cond(&picked.neg()?, &picked.zeros_like()?)
+    labels
+        .valid
+        .where_cond(&picked.neg()?, &picked.zeros_like()?)
 }
 
 /// `sum(BCEWithLogits(x, t))`, numerically stable, in the dtype of `x`.
@@ -94,76 +164,129 @@ impl MetricSums {
 pub struct LossOutput {
     /// `lm_loss + 0.5 * (q_halt_loss + q_continue_loss)`, f64 scalar (differentiable).
     pub total: Tensor,
+    /// The value of `total`, read with the metrics.
+    pub total_value: f64,
     pub metrics: MetricSums,
-    /// Per sequence: every valid token predicted correctly.
+    /// Per sequence: every valid token predicted correctly (with `detail` only, else empty).
     pub seq_correct: Vec<bool>,
-    /// Argmax predictions `[B][S]`.
+    /// Argmax predictions `[B][S]` (with `detail` only, else empty).
     pub preds: Vec<Vec<u32>>,
 }
 
 /// The loss head for one supervision step. `halted` and `steps` are the carry after the step
 /// (metrics count halted slots only); `target_q_continue` enables the continue loss.
+/// The metrics are computed on the device and read back with the losses in one host read;
+/// `detail` (evaluation) also reads the predictions and gives `preds` and `seq_correct`.
 #[allow(clippy::too_many_arguments)]
 pub fn loss_head(
     logits: &Tensor,
     q_halt: &Tensor,
     q_continue: &Tensor,
     target_q_continue: Option<&Tensor>,
-    labels: &Tensor,
+    labels: &Labels,
     halted: &[bool],
     steps: &[u32],
     kind: LossType,
+    detail: bool,
 ) -> Result<LossOutput> {
-    let (b, s) = labels.dims2()?;
-    let labels_v: Vec<Vec<i64>> = labels.to_dtype(DType::I64)?.to_vec2()?;
-    let preds: Vec<Vec<u32>> = logits.detach().argmax(D::Minus1)?.to_vec2()?;
-    let q_halt_v: Vec<f32> = q_halt.detach().to_dtype(DType::F32)?.to_vec1()?;
-    let mut metrics = MetricSums::default();
-    let mut seq_correct = Vec::with_capacity(b);
-    let mut divisors = Vec::with_capacity(b);
-    for i in 0..b {
-        let mut count = 0usize;
-        let mut correct = 0usize;
-        for t in 0..s {
-            let l = labels_v[i][t];
-            if l != IGNORE_LABEL_ID {
-                count += 1;
-                if preds[i][t] as i64 == l {
-                    correct += 1;
-                }
-            }
-        }
-        let is_correct = correct == count;
-        seq_correct.push(is_correct);
-        let divisor = count.max(1) as f64;
-        divisors.push(divisor);
-        let valid = halted[i] && count > 0;
-        if valid {
-            metrics.count += 1.0;
-            metrics.accuracy += correct as f64 / divisor;
-            metrics.exact_accuracy += is_correct as u8 as f64;
-            metrics.q_halt_accuracy += ((q_halt_v[i] >= 0.0) == is_correct) as u8 as f64;
-            metrics.steps += steps[i] as f64;
-        }
+    let (b, s) = (labels.size, labels.seq_len);
+    if labels.host.len() != b * s || halted.len() != b || steps.len() != b {
+        candle_core::bail!(
+            "loss head: {} labels, {} halting flags and {} step counts for a batch of [{b}, {s}]",
+            labels.host.len(),
+            halted.len(),
+            steps.len()
+        );
     }
     let dev = logits.device();
-    let ce = cross_entropy(logits, labels, kind)?; // [B, S] f64
-    let div = Tensor::from_vec(divisors, (b, 1), dev)?;
-    let lm_loss = ce.broadcast_div(&div)?.sum_all()?;
-    let target: Vec<f32> = seq_correct.iter().map(|&c| c as u8 as f32).collect();
-    let target = Tensor::from_vec(target, b, dev)?;
-    let q_halt_loss = bce_with_logits_sum(q_halt, &target)?;
-    let mut q_sum = q_halt_loss.to_dtype(DType::F64)?;
-    metrics.lm_loss = lm_loss.to_scalar::<f64>()?;
-    metrics.q_halt_loss = q_halt_loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-    if let Some(tq) = target_q_continue {
-        let q_cont_loss = bce_with_logits_sum(q_continue, tq)?;
-        metrics.q_continue_loss = Some(q_cont_loss.to_dtype(DType::F64)?.to_scalar::<f64>()?);
-        q_sum = q_sum.add(&q_cont_loss.to_dtype(DType::F64)?)?;
+    // What the host knows: the counted tokens of each row, and which rows the metrics count.
+    let counts: Vec<f64> = labels
+        .host
+        .chunks(s.max(1))
+        .map(|row| row.iter().filter(|&&l| l != IGNORE_LABEL_ID).count() as f64)
+        .collect();
+    let divisors: Vec<f64> = counts.iter().map(|&c| c.max(1.0)).collect();
+    let counted: Vec<u8> = (0..b)
+        .map(|i| u8::from(halted[i] && counts[i] > 0.0))
+        .collect();
+    let mut metrics = MetricSums::default();
+    for i in (0..b).filter(|&i| counted[i] == 1) {
+        metrics.count += 1.0;
+        metrics.steps += steps[i] as f64;
     }
+    // On the device: correct tokens per row, whole-row correctness, and the masked sums.
+    let preds = logits.detach().argmax(D::Minus1)?; // [B, S] u32
+    let hit = preds.eq(&labels.targets)?.mul(&labels.valid)?;
+    let correct = hit
+        .where_cond(
+            &Tensor::ones((b, s), DType::F64, dev)?,
+            &Tensor::zeros((b, s), DType::F64, dev)?,
+        )?
+        .sum(1)?; // [B] f64
+    let seq_ok = correct.eq(&Tensor::from_vec(counts.clone(), b, dev)?)?; // [B] u8
+    let counted = Tensor::from_vec(counted, b, dev)?;
+    let ones = Tensor::ones(b, DType::F64, dev)?;
+    let zeros = Tensor::zeros(b, DType::F64, dev)?;
+    let masked_sum = |x: &Tensor| counted.where_cond(x, &zeros)?.sum_all();
+    let accuracy = masked_sum(&correct.div(&Tensor::from_vec(divisors, b, dev)?)?)?;
+    let exact = masked_sum(&seq_ok.where_cond(&ones, &zeros)?)?;
+    let q_halt_ok = q_halt.detach().ge(0.0)?.eq(&seq_ok)?;
+    let q_halt_acc = masked_sum(&q_halt_ok.where_cond(&ones, &zeros)?)?;
+
+    let ce = cross_entropy_of(logits, labels, kind)?; // [B, S] f64
+    let div = Tensor::from_vec(counts.iter().map(|&c| c.max(1.0)).collect(), (b, 1), dev)?;
+    let lm_loss = ce.broadcast_div(&div)?.sum_all()?;
+    let target = seq_ok.where_cond(
+        &Tensor::ones(b, DType::F32, dev)?,
+        &Tensor::zeros(b, DType::F32, dev)?,
+    )?;
+    let q_halt_loss = bce_with_logits_sum(q_halt, &target)?.to_dtype(DType::F64)?;
+    let q_cont_loss = match target_q_continue {
+        Some(tq) => Some(bce_with_logits_sum(q_continue, tq)?.to_dtype(DType::F64)?),
+        None => None,
+    };
+    let q_sum = match &q_cont_loss {
+        Some(qc) => q_halt_loss.add(qc)?,
+        None => q_halt_loss.clone(),
+    };
     let total = lm_loss.add(&(q_sum * 0.5)?)?;
+    let zero = Tensor::zeros((), DType::F64, dev)?;
+    let packed = Tensor::stack(
+        &[
+            total.detach(),
+            lm_loss.detach(),
+            q_halt_loss.detach(),
+            q_cont_loss.as_ref().map_or(zero, Tensor::detach),
+            accuracy,
+            exact,
+            q_halt_acc,
+        ],
+        0,
+    )?;
+    let v: Vec<f64> = super::host::to_vec(&packed)?;
+    metrics.lm_loss = v[1];
+    metrics.q_halt_loss = v[2];
+    metrics.q_continue_loss = q_cont_loss.is_some().then_some(v[3]);
+    metrics.accuracy = v[4];
+    metrics.exact_accuracy = v[5];
+    metrics.q_halt_accuracy = v[6];
+    let (preds, seq_correct) = if detail {
+        let preds: Vec<Vec<u32>> = super::host::to_vec2(&preds)?;
+        let seq_correct = (0..b)
+            .map(|i| {
+                let row = &labels.host[i * s..(i + 1) * s];
+                row.iter()
+                    .zip(&preds[i])
+                    .all(|(&l, &p)| l == IGNORE_LABEL_ID || p as i64 == l)
+            })
+            .collect();
+        (preds, seq_correct)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(LossOutput {
         total,
+        total_value: v[0],
         metrics,
         seq_correct,
         preds,

@@ -5,11 +5,15 @@
 //! building blocks), [`fused`] (fused CPU kernels with hand-written backward), [`sgemm`] (the f32 matrix product
 //! of the CPU path), [`team`] (the threads the CPU kernels fork and join on), [`net`] (parameters, init, one supervision step), [`act`] (persistent
 //! batch carry and halting), [`loss`] (stable-max CE, BCE halting loss, metrics), [`weights`]
-//! (safetensors and official checkpoint import), [`solve`] (step-by-step inference).
+//! (safetensors and official checkpoint import), [`solve`] (step-by-step inference), [`host`]
+//! (the counted device-to-host reads of the step path), [`atan2`] (the element-wise op candle
+//! lacks, with a CUDA kernel).
 
 pub mod act;
+pub mod atan2;
 pub mod config;
 pub mod fused;
+pub mod host;
 pub mod layers;
 pub mod loss;
 pub mod net;

@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Result, Tensor, Var, D};
 
 use super::config::{ForwardDtype, Latent, PosEncoding, TrmConfig};
 use super::fused::{self, add_rms_norm};
+use super::host::check_index;
 use super::layers::{attention, linear, swiglu, Rope};
 use crate::util::Rng;
 
@@ -391,15 +392,17 @@ impl TrmModel {
     }
 
     /// Gather the puzzle-embedding rows of a batch: `[B, puzzle_emb_ndim]` (None without one).
+    /// `puzzle_ids` are `u32`, made on the host.
     pub fn puzzle_rows(&self, puzzle_ids: &Tensor) -> Result<Option<Tensor>> {
+        check_index(puzzle_ids, "puzzle ids")?;
         if self.config.puzzle_emb_ndim == 0 {
             return Ok(None);
         }
-        let ids = puzzle_ids.to_dtype(DType::U32)?;
-        Ok(Some(self.puzzle_emb.index_select(&ids, 0)?))
+        Ok(Some(self.puzzle_emb.index_select(puzzle_ids, 0)?))
     }
 
     /// `[B, L, D]` input embedding: tokens (and the puzzle prefix), positions, times sqrt(D).
+    /// `inputs` are `u32` token ids, made on the host.
     fn input_embeddings(
         &self,
         w: &Weights,
@@ -410,11 +413,13 @@ impl TrmModel {
         let dt = self.forward_dtype();
         let (b, s) = inputs.dims2()?;
         let d = cfg.hidden_size;
-        let ids = inputs.to_dtype(DType::U32)?.flatten_all()?;
+        check_index(inputs, "token ids")?;
+        // Gather from the float32 table, then cast: the gradient of the lookup accumulates
+        // (index_add) into a float32 buffer, not a bfloat16 one.
         let tok = w
             .embed_tokens
+            .index_select(&inputs.flatten_all()?, 0)?
             .to_dtype(dt)?
-            .index_select(&ids, 0)?
             .reshape((b, s, d))?;
         let prefix = cfg.prefix_len();
         let mut emb = match puzzle_rows {

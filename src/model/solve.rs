@@ -90,13 +90,16 @@ impl<'m> StepSolver<'m> {
             );
         }
         let dev: &Device = model.device();
-        let inputs = Tensor::from_vec(inputs.to_vec(), (1, cfg.seq_len), dev)?;
+        // u32 ids made on the host (checked non-negative above): the model casts no integer
+        // tensor on the device.
+        let tokens: Vec<u32> = inputs.iter().map(|&t| t as u32).collect();
+        let inputs = Tensor::from_vec(tokens, (1, cfg.seq_len), dev)?;
         let id = if cfg.puzzle_emb_ndim > 0 {
             puzzle_id.clamp(0, cfg.num_puzzle_identifiers as i32 - 1)
         } else {
             0
         };
-        let rows = model.puzzle_rows(&Tensor::new(&[id], dev)?)?;
+        let rows = model.puzzle_rows(&Tensor::new(&[id as u32], dev)?)?;
         Ok(Self {
             model,
             inputs,

@@ -259,7 +259,7 @@ impl Session {
             let (new_carry, out, loss) =
                 self.model
                     .act_loss_step(carry, &chunk, true, &mut self.act_rng)?;
-            let total = loss.total.to_scalar::<f64>()?;
+            let total = loss.total_value;
             if !total.is_finite() {
                 bail!(
                     "the loss is {total} at step {} (lm_loss {}, q_halt_loss {}): stopping; the last good checkpoint is kept",
@@ -365,7 +365,7 @@ impl Session {
         let local: Vec<f32> = if emb_grads.is_empty() {
             Vec::new()
         } else {
-            Tensor::cat(emb_grads, 0)?.flatten_all()?.to_vec1()?
+            crate::model::host::to_vec(&Tensor::cat(emb_grads, 0)?)?
         };
         let all = dist::all_gather_f32(comm, &local)?;
         let ids = dist::all_gather_i32(comm, emb_ids)?;
@@ -557,7 +557,6 @@ impl Session {
         wall_s: f64,
         eval_metrics: Option<&BTreeMap<String, Option<f64>>>,
     ) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>)> {
-        let dev = Device::Cpu;
         let mut t = self.model.state_dict();
         if let Some(ema) = &self.ema {
             for (n, s) in &ema.shadow {
@@ -565,14 +564,8 @@ impl Session {
             }
         }
         for (n, m) in &self.opt.state {
-            t.insert(
-                format!("optim.m.{n}"),
-                Tensor::from_slice(&m.m, m.m.len(), &dev)?,
-            );
-            t.insert(
-                format!("optim.v.{n}"),
-                Tensor::from_slice(&m.v, m.v.len(), &dev)?,
-            );
+            t.insert(format!("optim.m.{n}"), m.m.clone());
+            t.insert(format!("optim.v.{n}"), m.v.clone());
         }
         if self.comm.world() > 1 {
             self.announce(Control::Save)?;
@@ -692,13 +685,7 @@ impl Session {
                 t.remove(&format!("optim.m.{n}")),
                 t.remove(&format!("optim.v.{n}")),
             ) {
-                s.opt.state.insert(
-                    n.clone(),
-                    Moments {
-                        m: m.to_dtype(DType::F32)?.to_vec1()?,
-                        v: v.to_dtype(DType::F32)?.to_vec1()?,
-                    },
-                );
+                s.opt.state.insert(n.clone(), Moments::from_tensors(&m, &v)?);
             }
         }
         let first = s.owned.start;
