@@ -7,6 +7,8 @@
 //! - [`train`]: the training engine (recipe, optimizers, sampler, evaluation, checkpoints,
 //!   presets) and the trainer thread driven by typed messages through a pure state machine;
 //! - [`dist`]: data-parallel jobs: the launch environment, the collective engines, the `--nproc` launcher;
+//! - [`fetch`]: `data fetch`: the paper datasets' sources downloaded (resumable, checked) into
+//!   the user's data directory, and where the paper presets' built datasets live;
 //! - [`experiment`]: ablation experiments as files (variants x seeds), run headless through
 //!   the trainer, and their reports (per-variant means and spreads from the runs' metrics);
 //! - [`tui`]: the terminal workbench (panes, themes), talking to the trainer over channels;
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod data;
 pub mod dist;
 pub mod experiment;
+pub mod fetch;
 pub mod model;
 pub mod telemetry;
 pub mod train;

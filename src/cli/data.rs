@@ -1,20 +1,53 @@
-//! `trm-tui data build ...`: build datasets in the official on-disk layout.
+//! `trm-tui data fetch NAME...`: download the paper datasets' sources (see [`crate::fetch`]);
+//! `trm-tui data build ...`: build datasets in the official on-disk layout, from files given
+//! on the command line or (`--preset NAME`) from the fetched sources with the official settings.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand, ValueEnum};
-use color_eyre::eyre::bail;
+use color_eyre::eyre::{bail, eyre};
 
 use crate::data::build::{self, ArcBuildConfig, Built, GridBuildConfig, Output};
 use crate::data::shared_dir;
+use crate::fetch::paper::{self, Recipe};
+use crate::fetch::{self, FetchOptions, SourceId, SOURCES};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
+    /// Download the sources of the paper datasets into the data directory ($TRM_TUI_DATA, else
+    /// the platform's data directory): resumable, checked, never a half-written file.
+    Fetch(FetchArgs),
     /// Build a dataset folder (`identifiers.json`, `{train,test}/dataset.json`, `all__*.npy`)
     /// that the trainer, and the official TRM code, can read.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Sources: sudoku-extreme, maze-hard, arc1, arc2, conceptarc, or `all`.
+    #[arg(required = true, num_args = 1.., value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Do not use the network (also `HF_HUB_OFFLINE=1`): take files already on disk or in the
+    /// Hugging Face cache, and say what is missing and where to put it.
+    #[arg(long)]
+    pub offline: bool,
+    /// A revision (Hub branch or commit; GitHub commit) other than the pinned one. ARC files
+    /// of another commit are not checked against the pinned commit's digest and task counts.
+    #[arg(long)]
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BuildArgs {
+    /// Build a paper preset's dataset (sudoku-extreme-mlp, sudoku-extreme-att, maze-hard, arc1,
+    /// arc2) from the fetched sources, with the official settings, into the data directory's
+    /// `datasets/`, where `train --preset NAME` finds it.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     #[command(subcommand)]
-    Build(BuildCommand),
+    pub what: Option<BuildCommand>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,7 +113,23 @@ pub struct ArcArgs {
 }
 
 pub fn run(cmd: DataCommand) -> color_eyre::Result<()> {
-    let DataCommand::Build(what) = cmd;
+    let what = match cmd {
+        DataCommand::Fetch(args) => return run_fetch(&args),
+        DataCommand::Build(BuildArgs {
+            preset: Some(preset),
+            ..
+        }) => return run_build_preset(&preset),
+        DataCommand::Build(BuildArgs {
+            what: Some(what), ..
+        }) => what,
+        DataCommand::Build(BuildArgs {
+            preset: None,
+            what: None,
+        }) => bail!(
+            "data build: give --preset NAME ({}) or one of the subcommands sudoku, maze, arc",
+            paper::preset_names().join(", ")
+        ),
+    };
     let start = Instant::now();
     let (out, built) = match what {
         BuildCommand::Sudoku(a) => {
@@ -103,6 +152,69 @@ pub fn run(cmd: DataCommand) -> color_eyre::Result<()> {
     Ok(())
 }
 
+/// The sources named on the command line (`all`: every one), in catalogue order.
+fn sources(names: &[String]) -> color_eyre::Result<Vec<SourceId>> {
+    let mut ids = Vec::new();
+    for n in names {
+        if n == "all" {
+            ids.extend(SOURCES.iter().map(|s| s.id));
+        } else {
+            ids.push(
+                n.parse::<SourceId>()
+                    .map_err(|e| eyre!("data fetch: {e}"))?,
+            );
+        }
+    }
+    let mut ordered: Vec<SourceId> = SOURCES.iter().map(|s| s.id).collect();
+    ordered.retain(|id| ids.contains(id));
+    Ok(ordered)
+}
+
+fn run_fetch(args: &FetchArgs) -> color_eyre::Result<()> {
+    let ids = sources(&args.names)?;
+    let mut opts = FetchOptions::from_env();
+    opts.offline |= args.offline;
+    opts.revision = args.revision.clone();
+    for id in ids {
+        let done = fetch::fetch(id, &opts)?;
+        let names = |v: &[std::path::PathBuf]| {
+            v.iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if done.written.is_empty() {
+            println!(
+                "{id}: already fetched in {} ({})",
+                done.dir.display(),
+                names(&done.present)
+            );
+        } else {
+            println!(
+                "{id}: fetched {} into {}",
+                names(&done.written),
+                done.dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_build_preset(preset: &str) -> color_eyre::Result<()> {
+    let Some(data) = paper::for_preset(preset) else {
+        bail!(
+            "data build --preset {preset}: not a paper preset (known: {})",
+            paper::preset_names().join(", ")
+        );
+    };
+    let root = fetch::data_root();
+    let start = Instant::now();
+    let (out, built) = data.build(preset, &root)?;
+    summary(&out, &built, start.elapsed().as_secs_f64());
+    println!("  train with: trm-tui train --preset {preset}");
+    Ok(())
+}
+
 fn grid_config(a: &GridArgs) -> GridBuildConfig {
     GridBuildConfig {
         train_files: a.inputs.clone(),
@@ -116,23 +228,16 @@ fn grid_config(a: &GridArgs) -> GridBuildConfig {
 
 fn arc_config(a: &ArcArgs) -> color_eyre::Result<ArcBuildConfig> {
     let data = shared_dir().join("data");
-    let (subsets, default_test): (Vec<(String, PathBuf)>, Option<&str>) = match a.preset {
-        Some(ArcPreset::Arc1) => (
-            vec![
-                ("training".into(), data.join("arc1/training.json")),
-                ("evaluation".into(), data.join("arc1/evaluation.json")),
-                ("concept".into(), data.join("conceptarc/corpus.json")),
-            ],
-            Some("evaluation"),
-        ),
-        Some(ArcPreset::Arc2) => (
-            vec![
-                ("training2".into(), data.join("arc2/training.json")),
-                ("evaluation2".into(), data.join("arc2/evaluation.json")),
-                ("concept".into(), data.join("conceptarc/corpus.json")),
-            ],
-            Some("evaluation2"),
-        ),
+    let recipe = a.preset.map(|p| match p {
+        ArcPreset::Arc1 => Recipe::Arc1,
+        ArcPreset::Arc2 => Recipe::Arc2,
+    });
+    let (subsets, default_test): (Vec<(String, PathBuf)>, Option<&str>) = match recipe {
+        Some(r) => {
+            let (subsets, test) =
+                paper::arc_subsets(&data, r).ok_or_else(|| eyre!("{r:?} is not an ARC set"))?;
+            (subsets, Some(test))
+        }
         None => {
             let mut subsets = Vec::new();
             for s in &a.subsets {

@@ -133,6 +133,9 @@ pub fn resolve_config(args: &TrainArgs) -> Result<(TrainConfig, String)> {
     }
     if let Some(d) = &args.data {
         cfg.data.path = d.display().to_string();
+    } else if let Some(p) = &args.preset {
+        // A paper preset's dataset: `data/<dataset>` here, else where `data build --preset` put it.
+        presets::locate_data(p, &mut cfg).map_err(|m| eyre!(m))?;
     }
     if let Some(s) = args.steps {
         cfg.max_steps = s;

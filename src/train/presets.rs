@@ -78,6 +78,21 @@ pub fn about(name: &str) -> Option<&'static str> {
     PRESETS.iter().find(|p| p.name == name).map(|p| p.about)
 }
 
+/// For a paper preset, point `cfg.data.path` at its dataset: the preset's `data/<dataset>`
+/// (the official commands' layout) when it exists, else the folder `trm-tui data build
+/// --preset NAME` writes under the data root ([`crate::fetch::paper`]). `Err` says what is
+/// missing and the commands that make it. Other presets are left as they are.
+pub fn locate_data(name: &str, cfg: &mut TrainConfig) -> Result<(), String> {
+    match crate::fetch::paper::locate(name, &cfg.data.path, &crate::fetch::data_root()) {
+        Some(Ok(dir)) => {
+            cfg.data.path = dir.display().to_string();
+            Ok(())
+        }
+        Some(Err(message)) => Err(message),
+        None => Ok(()),
+    }
+}
+
 /// A small CPU recipe: higher learning rate and lighter weight decay than the paper's
 /// (batch 768, lr 1e-4, wd 1.0 assume 65k steps), EMA on, constant lr after warmup.
 fn cpu_recipe(arch: TrmConfig, data: DataConfig, batch: usize, steps: u64) -> TrainConfig {
