@@ -2,6 +2,8 @@
 //! initialisation, halting exploration and anything else that must be reproducible across
 //! platforms and resumable from a checkpoint (its whole state is one `u64` pair).
 
+pub mod atomic;
+
 /// A small, fast, seedable PRNG (xoshiro128++-like quality is not needed; SplitMix64 for
 /// seeding and PCG-XSH-RR 64/32 for output). Its state can be saved and restored exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 use trm_tui::model::weights::load_safetensors;
 use trm_tui::train::api::read_metrics;
-use trm_tui::train::trainer::latest_checkpoint;
+use trm_tui::train::{RunDir, Split};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trm-tui"))
@@ -42,7 +42,7 @@ fn train_with(mut cmd: Command, dir: &Path, extra: &[&str]) -> String {
 /// Every tensor of the run's last checkpoint, as raw bits, and its trainer state (wall time
 /// removed).
 fn final_state(dir: &Path) -> (BTreeMap<String, Vec<u32>>, serde_json::Value) {
-    let path = latest_checkpoint(dir).expect("a checkpoint");
+    let path = RunDir::new(dir).latest_checkpoint().expect("a checkpoint");
     let (t, meta) = load_safetensors(&path, &Device::Cpu).unwrap();
     let bits = t
         .into_iter()
@@ -94,7 +94,7 @@ fn assert_states_close(a: &BTreeMap<String, Vec<u32>>, b: &BTreeMap<String, Vec<
 }
 
 /// The metrics that describe the learning (not the machine): per step and split.
-fn learning_metrics(dir: &Path) -> Vec<(u64, String, BTreeMap<String, Option<f64>>)> {
+fn learning_metrics(dir: &Path) -> Vec<(u64, Split, BTreeMap<String, Option<f64>>)> {
     let (records, errors) = read_metrics(&dir.join("metrics.jsonl")).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     records
@@ -139,7 +139,7 @@ fn two_ranks_match_one_process_bit_for_bit() {
     let ma = learning_metrics(&one);
     let mb = learning_metrics(&two);
     assert_eq!(ma.len(), mb.len());
-    assert!(ma.iter().any(|(_, s, _)| s == "eval"));
+    assert!(ma.iter().any(|(_, s, _)| *s == Split::Eval));
     assert_eq!(ma, mb);
     // The run folder says how it was split.
     let cfg = std::fs::read_to_string(two.join("config.toml")).unwrap();

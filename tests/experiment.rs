@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use trm_tui::experiment::runner::{self, RunOptions, RunnerEvent, StopSignal};
 use trm_tui::experiment::{Experiment, Manifest, Report, RunStatus};
-use trm_tui::train::{TrainConfig, TrainerEvent};
+use trm_tui::train::{Split, TrainConfig, TrainerEvent};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trm-tui"));
@@ -440,7 +440,7 @@ fn a_stopped_run_continues_from_its_checkpoint() {
     let steps: Vec<u64> = run
         .records
         .iter()
-        .filter(|r| r.split == "train")
+        .filter(|r| r.split == Split::Train)
         .map(|r| r.step)
         .collect();
     assert_eq!(steps, (1..=24).collect::<Vec<_>>(), "each step logged once");

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use candle_core::{Device, Tensor};
 use trm_tui::model::weights::{load_model, load_safetensors};
 use trm_tui::train::api::read_metrics;
-use trm_tui::train::trainer::{latest_checkpoint, run_blocking, RunSpec};
-use trm_tui::train::{presets, TrainConfig, TrainerState};
+use trm_tui::train::trainer::{run_blocking, RunSpec};
+use trm_tui::train::{presets, RunDir, Split, TrainConfig, TrainerState};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trm-tui"))
@@ -23,13 +23,15 @@ fn smoke(steps: u64) -> TrainConfig {
     c
 }
 
+fn latest_checkpoint(run: &Path) -> Option<PathBuf> {
+    RunDir::new(run).latest_checkpoint()
+}
+
 fn train(cfg: TrainConfig, dir: &Path, resume: Option<PathBuf>) -> TrainerState {
     run_blocking(
         RunSpec {
-            config: cfg,
-            run_dir: dir.to_path_buf(),
             resume,
-            comm: None,
+            ..RunSpec::new(cfg, RunDir::new(dir))
         },
         |_| {},
     )
@@ -45,7 +47,7 @@ fn smoke_preset_learns() {
     assert!(errors.is_empty(), "{errors:?}");
     let losses: Vec<f64> = records
         .iter()
-        .filter(|r| r.split == "train")
+        .filter(|r| r.split == Split::Train)
         .filter_map(|r| r.get("lm_loss"))
         .collect();
     assert_eq!(losses.len(), 200);
@@ -58,7 +60,7 @@ fn smoke_preset_learns() {
     let eval = records
         .iter()
         .rev()
-        .find(|r| r.split == "eval")
+        .find(|r| r.split == Split::Eval)
         .expect("an eval record");
     let acc = eval.get("accuracy").unwrap();
     // 4x4 Sudoku: 4 digits, chance is 0.25 per cell.
@@ -146,7 +148,7 @@ fn resume_is_bit_identical() {
     let strip = |dir: &Path| -> Vec<BTreeMap<String, Option<f64>>> {
         let (r, _) = read_metrics(&dir.join("metrics.jsonl")).unwrap();
         r.into_iter()
-            .filter(|r| r.split == "train")
+            .filter(|r| r.split == Split::Train)
             .map(|r| {
                 let mut v = r.values.clone();
                 // Wall-clock and machine figures differ between runs.
@@ -377,7 +379,7 @@ fn arc_runs_report_pass_at_k() {
     let (records, _) = read_metrics(&run.join("metrics.jsonl")).unwrap();
     let eval = records
         .iter()
-        .find(|r| r.split == "eval")
+        .find(|r| r.split == Split::Eval)
         .expect("an eval record");
     for k in [1, 2, 5, 10, 100, 1000] {
         let v = eval

@@ -12,7 +12,8 @@ use trm_tui::train::api::read_metrics;
 use trm_tui::train::config::TrainConfig;
 use trm_tui::train::presets;
 use trm_tui::train::state::TrainerState;
-use trm_tui::train::trainer::{latest_checkpoint, run_blocking, RunSpec};
+use trm_tui::train::trainer::{run_blocking, RunSpec};
+use trm_tui::train::{RunDir, Split};
 use trm_tui::util::Rng;
 
 fn small() -> TrmConfig {
@@ -339,22 +340,14 @@ fn every_variant_trains_at_smoke_size() {
             cfg.ema = false; // the "no EMA" row of Table 1
         }
         let dir = tempfile::tempdir().unwrap();
-        let state = run_blocking(
-            RunSpec {
-                config: cfg.clone(),
-                run_dir: dir.path().to_path_buf(),
-                resume: None,
-                comm: None,
-            },
-            |_| {},
-        )
-        .unwrap();
+        let state =
+            run_blocking(RunSpec::new(cfg.clone(), RunDir::new(dir.path())), |_| {}).unwrap();
         assert_eq!(state, TrainerState::Finished, "{name}");
         let (records, errors) = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
         assert!(errors.is_empty(), "{name}: {errors:?}");
         let losses: Vec<f64> = records
             .iter()
-            .filter(|r| r.split == "train")
+            .filter(|r| r.split == Split::Train)
             .filter_map(|r| r.get("lm_loss"))
             .collect();
         assert_eq!(losses.len(), steps as usize, "{name}");
@@ -364,7 +357,7 @@ fn every_variant_trains_at_smoke_size() {
             last.is_finite() && last < first,
             "{name}: lm_loss went from {first:.3} to {last:.3}"
         );
-        let ckpt = latest_checkpoint(dir.path()).unwrap();
+        let ckpt = RunDir::new(dir.path()).latest_checkpoint().unwrap();
         let (model, _) = load_model(&ckpt, None, &Device::Cpu).unwrap();
         // The checkpoint holds the resolved forward dtype; everything else is the variant's.
         let expected = TrmConfig {

@@ -16,7 +16,7 @@ use super::{Interrupted, RunFailure};
 use crate::experiment::report::{format_duration, format_params, Report};
 use crate::experiment::runner::{self, Outcome, RunOptions, RunnerEvent, StopSignal};
 use crate::experiment::Experiment;
-use crate::train::TrainerEvent;
+use crate::train::{Level, Split, TrainerEvent};
 
 #[derive(Debug, Subcommand)]
 pub enum ExperimentCommand {
@@ -223,7 +223,7 @@ impl Printer {
                         );
                     }
                 }
-                TrainerEvent::Metrics(m) if m.split == "train" => {
+                TrainerEvent::Metrics(m) if m.split == Split::Train => {
                     self.train_loss = m.get("lm_loss");
                 }
                 TrainerEvent::Metrics(m) => {
@@ -239,9 +239,11 @@ impl Printer {
                         pct("accuracy")
                     ));
                 }
-                TrainerEvent::Log(l) if l.starts_with("error") || l.starts_with("model:") => {
-                    self.line(format!("  {l}"))
-                }
+                TrainerEvent::Log {
+                    level: Level::Info | Level::Warn | Level::Error,
+                    message,
+                    ..
+                } => self.line(format!("  {message}")),
                 _ => {}
             },
             RunnerEvent::Done { run, outcome } => {

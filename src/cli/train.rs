@@ -17,10 +17,9 @@ use crate::data::PuzzleKind;
 use crate::model::weights::load_model;
 use crate::train::device::{device_label, dtype_name, resolve_forward_dtype};
 use crate::train::engine::evaluate_model;
-use crate::train::trainer::{
-    latest_checkpoint, new_run_id, open_device, runs_root, spawn, RunSpec,
-};
-use crate::train::{presets, TrainCommand, TrainConfig, TrainerEvent, TrainerState};
+use crate::train::run_dir::{new_run_id, runs_root, CheckpointMeta, RunDir};
+use crate::train::trainer::{open_device, spawn, RunSpec};
+use crate::train::{presets, Level, Split, TrainCommand, TrainConfig, TrainerEvent, TrainerState};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -105,20 +104,12 @@ pub fn resolve_config(args: &TrainArgs) -> Result<(TrainConfig, String)> {
             (cfg, label)
         }
         (None, None) => match (&args.resume, &args.run_dir) {
-            (Some(_), Some(dir)) => {
-                let path = dir.join("config.toml");
-                let text = std::fs::read_to_string(&path).wrap_err_with(|| {
-                    format!(
-                        "{}: cannot read (give --preset or --config)",
-                        path.display()
-                    )
-                })?;
-                (
-                    TrainConfig::from_toml_str(&text)
-                        .wrap_err_with(|| format!("{}: bad config", path.display()))?,
-                    "resume".into(),
-                )
-            }
+            (Some(_), Some(dir)) => (
+                RunDir::new(dir)
+                    .read_config()
+                    .wrap_err("give --preset or --config, or a --run-dir with its config")?,
+                "resume".into(),
+            ),
             _ => bail!(
                 "give --preset NAME or --config FILE (presets: {})",
                 presets::names().join(", ")
@@ -199,7 +190,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         // Rank 0 resolves the checkpoint and sends it to the others (below).
         _ if comm.rank() > 0 => None,
         None => None,
-        Some("latest") => Some(latest_checkpoint(&run_dir).ok_or_else(|| {
+        Some("latest") => Some(RunDir::new(&run_dir).latest_checkpoint().ok_or_else(|| {
             eyre!(
                 "--resume latest: {} has no checkpoints/latest",
                 run_dir.display()
@@ -229,20 +220,18 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         // Ctrl-C goes to rank 0, which stops every rank.
         let _ = ctrlc::set_handler(|| {});
         return crate::train::trainer::run_follower(RunSpec {
-            config: cfg,
-            run_dir,
             resume,
             comm: Some(comm),
         });
     }
     let handle = spawn(RunSpec {
-        config: cfg,
-        run_dir: run_dir.clone(),
+            ..RunSpec::new(cfg, RunDir::new(run_dir))
         resume,
         comm: (comm.world() > 1).then_some(comm),
     })?;
     let presses = Arc::new(AtomicUsize::new(0));
     {
+        ..RunSpec::new(cfg, RunDir::new(&run_dir))
         let h = std::sync::Mutex::new(handle.command_sender());
         let presses = Arc::clone(&presses);
         let _ = ctrlc::set_handler(move || {
@@ -308,7 +297,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                     }
                 }
                 TrainerEvent::Metrics(m) => {
-                    if m.split == "train" {
+                    if m.split == Split::Train {
                         train_loss = m.get("lm_loss");
                     } else {
                         let line = format_metrics(&m.values);
@@ -318,10 +307,21 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                         }
                     }
                 }
-                TrainerEvent::Log(l) => match &bar {
-                    Some(b) => b.println(l),
-                    None => eprintln!("{l}"),
-                },
+                TrainerEvent::Log {
+                    level,
+                    source,
+                    message,
+                } => {
+                    let line = match level {
+                        Level::Warn => format!("warning: {message}"),
+                        Level::Error => format!("error: {message}"),
+                        Level::Debug | Level::Info => format!("{}: {message}", source.label()),
+                    };
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => eprintln!("{line}"),
+                    }
+                }
                 TrainerEvent::Event(_) => {}
             }
         }
@@ -338,7 +338,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         TrainerState::Failed(m) if !stepped => Err(eyre!(m)),
         TrainerState::Failed(m) => Err(eyre!(RunFailure(m))),
         _ => {
-            if let Some(p) = latest_checkpoint(&run_dir) {
+            if let Some(p) = RunDir::new(&run_dir).latest_checkpoint() {
                 eprintln!("latest checkpoint: {}", p.display());
             }
             Ok(())
@@ -410,11 +410,8 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             m.insert("untrained_seed".into(), Some(seed as f64));
         }
         None => {
-            if let Some(step) = meta
-                .get(crate::train::engine::META_STEP)
-                .and_then(|s| s.parse::<f64>().ok())
-            {
-                m.insert("checkpoint_step".into(), Some(step));
+            if let Some(step) = CheckpointMeta::from_metadata(&meta).step {
+                m.insert("checkpoint_step".into(), Some(step as f64));
             }
         }
     }

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::spec::{Experiment, PlannedRun};
-use crate::train::api::{read_metrics, MetricRecord, RunEvent};
+use crate::train::api::{MetricRecord, RunEvent, RunEventKind, Split};
 use crate::train::config::TrainConfig;
+use crate::train::run_dir::{RunDir, RunDirError};
 
 /// The file names inside an experiment folder.
 pub const EXPERIMENT_FILE: &str = "experiment.toml";
@@ -57,15 +58,16 @@ impl RunStatus {
 
 /// The lifecycle events of a run (`start`, `resume`, `stop`, `finish`, `error`), in order.
 pub fn lifecycle_events(run_dir: &Path) -> Vec<RunEvent> {
-    let Ok(text) = std::fs::read_to_string(run_dir.join("events.jsonl")) else {
+    let Ok(text) = std::fs::read_to_string(RunDir::new(run_dir).events_path()) else {
         return Vec::new();
     };
     text.lines()
         .filter_map(|l| serde_json::from_str::<RunEvent>(l).ok())
         .filter(|e| {
+            use RunEventKind as K;
             matches!(
-                e.kind.as_str(),
-                "start" | "resume" | "stop" | "finish" | "error"
+                e.kind,
+                K::Start | K::Resume | K::Stop | K::Finish | K::Error
             )
         })
         .collect()
@@ -76,10 +78,10 @@ pub fn lifecycle_events(run_dir: &Path) -> Vec<RunEvent> {
 pub fn is_finished(run_dir: &Path, max_steps: u64, records: &[MetricRecord]) -> bool {
     let finished = lifecycle_events(run_dir)
         .last()
-        .is_some_and(|e| e.kind == "finish");
+        .is_some_and(|e| e.kind == RunEventKind::Finish);
     let last_step = records
         .iter()
-        .filter(|r| r.split == "train")
+        .filter(|r| r.split == Split::Train)
         .map(|r| r.step)
         .max()
         .unwrap_or(0);
@@ -190,7 +192,7 @@ pub struct Report {
 }
 
 fn last_eval(records: &[MetricRecord]) -> Option<&MetricRecord> {
-    records.iter().rev().find(|r| r.split == "eval")
+    records.iter().rev().find(|r| r.split == Split::Eval)
 }
 
 /// Count-weighted mean of the training `steps` over the last [`AVG_STEPS_TAIL`] of the run's
@@ -201,7 +203,7 @@ pub fn avg_steps(records: &[MetricRecord]) -> Option<f64> {
         let (s, c) = (r.get("steps")?, r.get("count")?);
         (c > 0.0).then_some((s, c))
     };
-    let train: Vec<&MetricRecord> = records.iter().filter(|r| r.split == "train").collect();
+    let train: Vec<&MetricRecord> = records.iter().filter(|r| r.split == Split::Train).collect();
     let last = train.iter().map(|r| r.step).max()?;
     let from = (last as f64 * (1.0 - AVG_STEPS_TAIL)).floor() as u64;
     let (mut sum, mut weight) = (0.0, 0.0);
@@ -222,27 +224,26 @@ pub fn avg_steps(records: &[MetricRecord]) -> Option<f64> {
 /// Read one planned run's folder.
 pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
     let mut warnings = Vec::new();
-    let config = match std::fs::read_to_string(dir.join("config.toml")) {
-        Ok(t) => Some(TrainConfig::from_toml_str(&t).map_err(|e| {
-            let m = format!("{}: {e}", dir.join("config.toml").display());
-            warnings.push(m.clone());
-            m
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let run = RunDir::new(dir);
+    let config = match run.read_config() {
+        Ok(c) => Some(Ok(c)),
+        Err(RunDirError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            None
+        }
         Err(e) => {
-            let m = format!("{}: {e}", dir.join("config.toml").display());
+            let m = e.to_string();
             warnings.push(m.clone());
             Some(Err(m))
         }
     };
-    let records = match read_metrics(&dir.join("metrics.jsonl")) {
+    let records = match run.read_metrics() {
         Ok((r, errs)) => {
             warnings.extend(errs);
             r
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
-            warnings.push(format!("{}: {e}", dir.join("metrics.jsonl").display()));
+            warnings.push(format!("{}: {e}", run.metrics_path().display()));
             Vec::new()
         }
     };
@@ -259,7 +260,7 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
     } else {
         RunStatus::Partial
     };
-    let evals: Vec<&MetricRecord> = records.iter().filter(|r| r.split == "eval").collect();
+    let evals: Vec<&MetricRecord> = records.iter().filter(|r| r.split == Split::Eval).collect();
     let best_exact = evals
         .iter()
         .filter_map(|r| r.get("exact_accuracy"))
@@ -267,7 +268,7 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
     let last = last_eval(&records);
     let rates: Vec<f64> = records
         .iter()
-        .filter(|r| r.split == "train")
+        .filter(|r| r.split == Split::Train)
         .filter_map(|r| r.get("samples_per_s"))
         .filter(|v| *v > 0.0)
         .collect();
@@ -280,7 +281,7 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
         effective_depth: arch.effective_depth(),
         last_step: records
             .iter()
-            .filter(|r| r.split == "train")
+            .filter(|r| r.split == Split::Train)
             .map(|r| r.step)
             .max(),
         max_steps: own.max_steps,
@@ -611,12 +612,12 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn rec(step: u64, split: &str, kv: &[(&str, f64)]) -> MetricRecord {
+    fn rec(step: u64, split: Split, kv: &[(&str, f64)]) -> MetricRecord {
         MetricRecord {
             step,
             epoch: 0.0,
             wall_s: step as f64,
-            split: split.into(),
+            split,
             values: kv
                 .iter()
                 .map(|(k, v)| (k.to_string(), Some(*v)))
@@ -635,15 +636,15 @@ mod tests {
         assert_eq!(Stat::of([None]).percent(), "-");
         // Steps 1..=20: the tail is steps 19 and 20 (> 18).
         let mut r: Vec<MetricRecord> = (1..=18)
-            .map(|s| rec(s, "train", &[("steps", 6.0), ("count", 10.0)]))
+            .map(|s| rec(s, Split::Train, &[("steps", 6.0), ("count", 10.0)]))
             .collect();
-        r.push(rec(19, "train", &[("steps", 2.0), ("count", 10.0)]));
-        r.push(rec(20, "train", &[("steps", 4.0), ("count", 30.0)]));
-        r.push(rec(20, "eval", &[("steps", 6.0), ("count", 64.0)]));
+        r.push(rec(19, Split::Train, &[("steps", 2.0), ("count", 10.0)]));
+        r.push(rec(20, Split::Train, &[("steps", 4.0), ("count", 30.0)]));
+        r.push(rec(20, Split::Eval, &[("steps", 6.0), ("count", 64.0)]));
         assert!((avg_steps(&r).unwrap() - 3.5).abs() < 1e-12);
         // Nothing halted in the tail: the last record where something did.
-        r[18] = rec(19, "train", &[("steps", 2.0), ("count", 0.0)]);
-        r[19] = rec(20, "train", &[("count", 0.0)]);
+        r[18] = rec(19, Split::Train, &[("steps", 2.0), ("count", 0.0)]);
+        r[19] = rec(20, Split::Train, &[("count", 0.0)]);
         assert_eq!(avg_steps(&r), Some(6.0));
         assert_eq!(format_params(5_028_866), "5.03M");
         assert_eq!(format_params(85_250), "85.2k");

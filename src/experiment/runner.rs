@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use super::report::{is_finished, read_run, RunStatus, EXPERIMENT_FILE, MANIFEST_FILE};
 use super::spec::{Experiment, PlannedRun};
-use crate::train::api::{read_metrics, TrainCommand, TrainerEvent};
+use crate::train::api::{TrainCommand, TrainerEvent};
 use crate::train::config::TrainConfig;
-use crate::train::trainer::{latest_checkpoint, spawn, RunSpec};
+use crate::train::trainer::{spawn, RunSpec};
 use crate::train::TrainerState;
+use crate::train::{RunDir, RunEventKind};
 
 /// How to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,12 +203,13 @@ impl Manifest {
             .iter()
             .map(|p| {
                 let d = dir.join(&p.dir_name);
-                let records = read_metrics(&d.join("metrics.jsonl"))
+                let records = RunDir::new(&d)
+                    .read_metrics()
                     .map(|(r, _)| r)
                     .unwrap_or_default();
                 let status = if is_finished(&d, p.config.max_steps, &records) {
                     "finished"
-                } else if d.join("events.jsonl").is_file() {
+                } else if RunDir::new(&d).events_path().is_file() {
                     "partial"
                 } else {
                     "pending"
@@ -333,7 +335,7 @@ fn preflight(runs: &[&PlannedRun], out_dir: &Path) -> Result<()> {
                 d.test_path
             );
         }
-        let cfg_path = out_dir.join(&p.dir_name).join("config.toml");
+        let cfg_path = RunDir::new(out_dir.join(&p.dir_name)).config_path();
         if let Ok(text) = std::fs::read_to_string(&cfg_path) {
             let existing = TrainConfig::from_toml_str(&text)
                 .wrap_err_with(|| format!("{}: bad config", cfg_path.display()))?;
@@ -360,13 +362,13 @@ fn preflight(runs: &[&PlannedRun], out_dir: &Path) -> Result<()> {
 /// Remove what a previous, unfinished attempt left (the generated data is kept: it is the
 /// same).
 fn clear_attempt(dir: &Path) -> Result<()> {
-    for f in ["config.toml", "metrics.jsonl", "events.jsonl"] {
-        let p = dir.join(f);
+    let run = RunDir::new(dir);
+    for p in [run.config_path(), run.metrics_path(), run.events_path()] {
         if p.exists() {
             std::fs::remove_file(&p).wrap_err_with(|| format!("{}: cannot remove", p.display()))?;
         }
     }
-    let ck = dir.join("checkpoints");
+    let ck = run.checkpoints_dir();
     if ck.exists() {
         std::fs::remove_dir_all(&ck)
             .wrap_err_with(|| format!("{}: cannot remove", ck.display()))?;
@@ -377,7 +379,7 @@ fn clear_attempt(dir: &Path) -> Result<()> {
 /// Keep only the metrics logged up to `step` (records after the checkpoint a run resumes
 /// from would otherwise appear twice).
 fn truncate_metrics(dir: &Path, step: u64) -> Result<()> {
-    let path = dir.join("metrics.jsonl");
+    let path = RunDir::new(dir).metrics_path();
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(());
     };
@@ -420,17 +422,14 @@ fn train_one(
     // A resumed run continues with its own config.toml: the plan's settings (checked by
     // `preflight`) plus what the trainer resolved when it started, which its checkpoint holds.
     let config = match &resume {
-        Some(_) => std::fs::read_to_string(dir.join("config.toml"))
-            .ok()
-            .and_then(|t| TrainConfig::from_toml_str(&t).ok())
-            .unwrap_or_else(|| run.config.clone()),
+        Some(_) => RunDir::new(dir)
+            .read_config()
+            .unwrap_or_else(|_| run.config.clone()),
         None => run.config.clone(),
     };
     let handle = spawn(RunSpec {
-        config,
-        run_dir: dir.to_path_buf(),
         resume,
-        comm: None,
+        ..RunSpec::new(config, RunDir::new(dir))
     })?;
     if stop.attach(handle.command_sender()) {
         handle.send(TrainCommand::Stop { checkpoint: true });
@@ -443,7 +442,7 @@ fn train_one(
         if let Some(ev) = ev {
             match &ev {
                 TrainerEvent::State(s) => last_state = s.clone(),
-                TrainerEvent::Event(e) if e.kind == "finish" => finished = true,
+                TrainerEvent::Event(e) if e.kind == RunEventKind::Finish => finished = true,
                 _ => {}
             }
             on_event(RunnerEvent::Trainer { run, event: &ev });
@@ -516,10 +515,10 @@ pub fn run(
                 summary.skipped.push(p.dir_name.clone());
                 on_event(RunnerEvent::Skip { run: p });
             }
-            RunStatus::Pending => todo.push((p, None, rd.join("events.jsonl").exists())),
+            RunStatus::Pending => todo.push((p, None, RunDir::new(&rd).events_path().exists())),
             RunStatus::Partial => {
                 let ck = if opts.resume {
-                    latest_checkpoint(&rd)
+                    RunDir::new(&rd).latest_checkpoint()
                 } else {
                     None
                 };

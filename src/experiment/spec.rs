@@ -534,7 +534,7 @@ impl Experiment {
 
 /// Where experiments live by default: `<runs root>/experiments` (`$TRM_RUNS_DIR` or `runs`).
 pub fn experiments_root() -> PathBuf {
-    crate::train::trainer::runs_root().join(EXPERIMENTS_DIR)
+    crate::train::run_dir::runs_root().join(EXPERIMENTS_DIR)
 }
 
 /// The folder of the runs root that holds experiments.

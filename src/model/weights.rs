@@ -21,6 +21,8 @@ pub enum WeightsError {
     Pickle { path: String, message: String },
     #[error("{path}: {message}")]
     Content { path: String, message: String },
+    #[error(transparent)]
+    Write(#[from] crate::util::atomic::WriteError),
 }
 
 fn st_err(path: &Path, e: impl std::fmt::Display) -> WeightsError {
@@ -73,7 +75,6 @@ pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>,
     Ok(out)
 }
 
-/// Write tensors and metadata atomically (temp file in the same folder, then rename).
 /// Tensors as safetensors bytes (no metadata): how ranks send each other weights and carries.
 pub fn tensors_to_bytes(tensors: &BTreeMap<String, Tensor>) -> candle_core::Result<Vec<u8>> {
     let data: Vec<(String, Tensor)> = tensors
@@ -93,15 +94,23 @@ pub fn tensors_from_bytes(
         .collect())
 }
 
+/// Write tensors and metadata atomically (a temporary file in the same folder, renamed over
+/// `path` once complete; see [`crate::util::atomic`]).
 pub fn save_safetensors(
     path: &Path,
     tensors: &BTreeMap<String, Tensor>,
     metadata: &HashMap<String, String>,
 ) -> Result<(), WeightsError> {
-    let io = |source| WeightsError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    save_safetensors_with(path, tensors, metadata, &crate::util::atomic::Fs)
+}
+
+/// [`save_safetensors`] through `writer` (tests give one that fails part-way).
+pub fn save_safetensors_with(
+    path: &Path,
+    tensors: &BTreeMap<String, Tensor>,
+    metadata: &HashMap<String, String>,
+    writer: &dyn crate::util::atomic::Writer,
+) -> Result<(), WeightsError> {
     let data: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.contiguous()?)))
@@ -114,20 +123,14 @@ pub fn save_safetensors(
     };
     let bytes = safetensors::serialize(data, meta).map_err(|e| st_err(path, e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(|source| crate::util::atomic::WriteError {
+            path: dir.to_path_buf(),
+            stage: crate::util::atomic::Stage::Write,
+            bytes: bytes.len(),
+            source,
+        })?;
     }
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "weights".into());
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)?;
+    crate::util::atomic::write_atomic(path, &bytes, writer)?;
     Ok(())
 }
 

@@ -56,8 +56,119 @@ pub enum TrainerEvent {
     Progress(Progress),
     Metrics(MetricRecord),
     Event(RunEvent),
-    /// A line for the logs pane.
-    Log(String),
+    /// A message for the logs. A failure is not logged: it arrives once, as
+    /// [`TrainerState::Failed`].
+    Log {
+        level: Level,
+        source: LogSource,
+        message: String,
+    },
+}
+
+/// Severity of a log message (the trainer's and the workbench's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// The part of the trainer a log message comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogSource {
+    /// The run as a whole: the model and data summary, settings taken from the data.
+    Trainer,
+    /// Loading or generating the data.
+    Data,
+    /// The device and its telemetry.
+    Device,
+    /// Checkpoint writes.
+    Checkpoint,
+    /// The ranks of a data-parallel job.
+    Dist,
+}
+
+impl LogSource {
+    /// A short name (at most 8 characters) for a log column.
+    pub fn label(self) -> &'static str {
+        match self {
+            LogSource::Trainer => "trainer",
+            LogSource::Data => "data",
+            LogSource::Device => "device",
+            LogSource::Checkpoint => "ckpt",
+            LogSource::Dist => "dist",
+        }
+    }
+}
+
+/// Which split a metric record was measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Eval,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Eval => "eval",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to a run (one line of `events.jsonl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEventKind {
+    Start,
+    Resume,
+    Pause,
+    Stop,
+    Eval,
+    Checkpoint,
+    Finish,
+    Error,
+}
+
+impl RunEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEventKind::Start => "start",
+            RunEventKind::Resume => "resume",
+            RunEventKind::Pause => "pause",
+            RunEventKind::Stop => "stop",
+            RunEventKind::Eval => "eval",
+            RunEventKind::Checkpoint => "checkpoint",
+            RunEventKind::Finish => "finish",
+            RunEventKind::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for RunEventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One line of `metrics.jsonl`: one logged step of one split. `values` holds the official
@@ -71,8 +182,7 @@ pub struct MetricRecord {
     pub epoch: f64,
     /// Seconds since the run started (summed over resumed sessions).
     pub wall_s: f64,
-    /// `train` or `eval`.
-    pub split: String,
+    pub split: Split,
     #[serde(flatten)]
     pub values: BTreeMap<String, Option<f64>>,
 }
@@ -86,8 +196,7 @@ impl MetricRecord {
 /// One line of `events.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunEvent {
-    /// `start`, `resume`, `pause`, `stop`, `eval`, `checkpoint`, `finish`, `error`.
-    pub kind: String,
+    pub kind: RunEventKind,
     pub step: u64,
     /// Unix time, seconds.
     pub time: f64,
@@ -185,7 +294,7 @@ mod tests {
             step: 3,
             epoch: 0.5,
             wall_s: 2.0,
-            split: "train".into(),
+            split: Split::Train,
             values,
         };
         let s = serde_json::to_string(&r).unwrap();

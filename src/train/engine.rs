@@ -14,24 +14,16 @@ use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 use super::arc_eval::{ArcEvaluator, ArcSolutions, OFFICIAL_PASS_KS};
 use super::config::TrainConfig;
 use super::optim::{clip_global_norm, lr_at, signsgd_update, DenseOptimizer, Ema, Moments};
+use super::run_dir::meta;
 use super::sampler::{eval_batches, Sampler, SamplerState};
 use crate::data::build::LoadedData;
 use crate::data::PuzzleKind;
 use crate::dist::{self, Collective, Control};
 use crate::model::weights::{
-    load_safetensors, save_safetensors, tensors_from_bytes, tensors_to_bytes, EMA_PREFIX,
-    META_MODEL_CONFIG,
+    load_safetensors, save_safetensors_with, tensors_from_bytes, tensors_to_bytes, EMA_PREFIX,
 };
 use crate::model::{ActCarry, ActOutput, Batch, InnerCarry, LossOutput, MetricSums, TrmModel};
 use crate::util::Rng;
-
-pub const META_FORMAT: &str = "format";
-pub const CHECKPOINT_FORMAT: &str = "trm-tui/checkpoint-v1";
-pub const META_TRAIN_CONFIG: &str = "train_config";
-pub const META_STEP: &str = "step";
-pub const META_STATE: &str = "trainer_state";
-pub const META_BEST: &str = "best_exact_accuracy";
-pub const META_METRICS: &str = "eval_metrics";
 
 /// What one optimizer step produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -580,16 +572,16 @@ impl Session {
             best_exact_accuracy: self.best_exact_accuracy,
         };
         let mut meta = HashMap::new();
-        meta.insert(META_FORMAT.into(), CHECKPOINT_FORMAT.into());
-        meta.insert(META_MODEL_CONFIG.into(), self.cfg.arch.to_toml_string());
-        meta.insert(META_TRAIN_CONFIG.into(), self.cfg.to_toml_string());
-        meta.insert(META_STEP.into(), self.step.to_string());
-        meta.insert(META_STATE.into(), serde_json::to_string(&state)?);
+        meta.insert(meta::FORMAT.into(), meta::CHECKPOINT_FORMAT.into());
+        meta.insert(meta::MODEL_CONFIG.into(), self.cfg.arch.to_toml_string());
+        meta.insert(meta::TRAIN_CONFIG.into(), self.cfg.to_toml_string());
+        meta.insert(meta::STEP.into(), self.step.to_string());
+        meta.insert(meta::STATE.into(), serde_json::to_string(&state)?);
         if let Some(b) = self.best_exact_accuracy {
-            meta.insert(META_BEST.into(), b.to_string());
+            meta.insert(meta::BEST.into(), b.to_string());
         }
         if let Some(m) = eval_metrics {
-            meta.insert(META_METRICS.into(), serde_json::to_string(m)?);
+            meta.insert(meta::METRICS.into(), serde_json::to_string(m)?);
         }
         Ok((t, meta))
     }
@@ -601,8 +593,20 @@ impl Session {
         wall_s: f64,
         eval_metrics: Option<&BTreeMap<String, Option<f64>>>,
     ) -> Result<()> {
+        self.save_checkpoint_with(path, wall_s, eval_metrics, &crate::util::atomic::Fs)
+    }
+
+    /// [`Session::save_checkpoint`] through `writer`: a failed write leaves no temporary
+    /// file and says what failed.
+    pub fn save_checkpoint_with(
+        &self,
+        path: &Path,
+        wall_s: f64,
+        eval_metrics: Option<&BTreeMap<String, Option<f64>>>,
+        writer: &dyn crate::util::atomic::Writer,
+    ) -> Result<()> {
         let (t, meta) = self.checkpoint_contents(wall_s, eval_metrics)?;
-        save_safetensors(path, &t, &meta)?;
+        save_safetensors_with(path, &t, &meta, writer)?;
         Ok(())
     }
 
@@ -630,11 +634,15 @@ impl Session {
         let cfg = split_for_ranks(cfg, comm.world())?;
         let (mut t, meta) = load_safetensors(path, device)?;
         let p = path.display();
-        if meta.get(META_FORMAT).map(String::as_str) != Some(CHECKPOINT_FORMAT) {
-            bail!("{p}: not a trm-tui training checkpoint (no `{META_FORMAT} = {CHECKPOINT_FORMAT}` metadata); weights-only files can be evaluated or opened in the solver, not resumed");
+        if meta.get(meta::FORMAT).map(String::as_str) != Some(meta::CHECKPOINT_FORMAT) {
+            bail!(
+                "{p}: not a trm-tui training checkpoint (no `{} = {}` metadata); weights-only files can be evaluated or opened in the solver, not resumed",
+                meta::FORMAT,
+                meta::CHECKPOINT_FORMAT
+            );
         }
         let saved: TrainConfig = TrainConfig::from_toml_str(
-            meta.get(META_TRAIN_CONFIG)
+            meta.get(meta::TRAIN_CONFIG)
                 .ok_or_else(|| eyre!("{p}: no train_config metadata"))?,
         )
         .wrap_err_with(|| format!("{p}: bad train_config metadata"))?;
@@ -659,7 +667,7 @@ impl Session {
             );
         }
         let state: SavedState = serde_json::from_str(
-            meta.get(META_STATE)
+            meta.get(meta::STATE)
                 .ok_or_else(|| eyre!("{p}: no trainer_state metadata"))?,
         )
         .wrap_err_with(|| format!("{p}: bad trainer_state metadata"))?;
@@ -685,7 +693,9 @@ impl Session {
                 t.remove(&format!("optim.m.{n}")),
                 t.remove(&format!("optim.v.{n}")),
             ) {
-                s.opt.state.insert(n.clone(), Moments::from_tensors(&m, &v)?);
+                s.opt
+                    .state
+                    .insert(n.clone(), Moments::from_tensors(&m, &v)?);
             }
         }
         let first = s.owned.start;

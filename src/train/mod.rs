@@ -10,11 +10,16 @@ pub mod device;
 pub mod engine;
 pub mod optim;
 pub mod presets;
+pub mod run_dir;
 pub mod sampler;
 pub mod source;
 pub mod state;
 pub mod trainer;
 
-pub use api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
+pub use api::{
+    Level, LogSource, MetricRecord, Progress, RunEvent, RunEventKind, Split, TrainCommand,
+    TrainerEvent,
+};
 pub use config::{DataConfig, OptimizerKind, TrainConfig};
 pub use state::TrainerState;
+pub use run_dir::RunDir;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::api::RunEventKind;
+
 /// Where a training run is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrainerState {
@@ -67,7 +69,7 @@ pub enum Effect {
     /// Write a final checkpoint, then report `Stopped`.
     SaveFinalCheckpoint,
     /// Record an event in events.jsonl.
-    Log(&'static str),
+    Record(RunEventKind),
     /// Leave the loop.
     Exit,
 }
@@ -76,25 +78,27 @@ pub enum Effect {
 /// produce no effect (e.g. `Pause` while paused); the caller may report them as ignored.
 pub fn transition(state: &TrainerState, input: &Input) -> (TrainerState, Vec<Effect>) {
     use Effect::*;
+    use RunEventKind as K;
     use TrainerState as S;
     match (state, input) {
-        (S::Idle, Input::Start) => (S::Running, vec![Log("start"), RunSteps]),
-        (S::Running, Input::Pause) => (S::Paused, vec![Log("pause")]),
-        (S::Paused, Input::Resume) => (S::Running, vec![Log("resume"), RunSteps]),
+        (S::Idle, Input::Start) => (S::Running, vec![Record(K::Start), RunSteps]),
+        (S::Running, Input::Pause) => (S::Paused, vec![Record(K::Pause)]),
+        (S::Paused, Input::Resume) => (S::Running, vec![Record(K::Resume), RunSteps]),
         (S::Running | S::Paused, Input::Stop { checkpoint: true }) => {
-            (S::Stopping, vec![Log("stop"), SaveFinalCheckpoint])
+            (S::Stopping, vec![Record(K::Stop), SaveFinalCheckpoint])
         }
         (S::Running | S::Paused, Input::Stop { checkpoint: false }) => {
-            (S::Finished, vec![Log("stop"), Exit])
+            (S::Finished, vec![Record(K::Stop), Exit])
         }
         (S::Idle, Input::Stop { .. }) => (S::Finished, vec![Exit]),
         (S::Running | S::Paused, Input::CheckpointNow) => (state.clone(), vec![SaveCheckpoint]),
-        (S::Running, Input::Completed) => {
-            (S::Finished, vec![SaveFinalCheckpoint, Log("finish"), Exit])
-        }
+        (S::Running, Input::Completed) => (
+            S::Finished,
+            vec![SaveFinalCheckpoint, Record(K::Finish), Exit],
+        ),
         (S::Stopping, Input::Stopped) => (S::Finished, vec![Exit]),
         (s, Input::Error(msg)) if !s.is_terminal() => {
-            (S::Failed(msg.clone()), vec![Log("error"), Exit])
+            (S::Failed(msg.clone()), vec![Record(K::Error), Exit])
         }
         (s, _) => (s.clone(), vec![]),
     }
@@ -114,7 +118,10 @@ mod tests {
         assert_eq!(s, S::Paused);
         let (s, e) = transition(&s, &Input::Resume);
         assert_eq!(s, S::Running);
-        assert_eq!(e, vec![Effect::Log("resume"), Effect::RunSteps]);
+        assert_eq!(
+            e,
+            vec![Effect::Record(RunEventKind::Resume), Effect::RunSteps]
+        );
         let (s, e) = transition(&s, &Input::Completed);
         assert_eq!(s, S::Finished);
         assert!(e.contains(&Effect::SaveFinalCheckpoint) && e.contains(&Effect::Exit));

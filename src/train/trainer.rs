@@ -1,12 +1,11 @@
 //! The trainer thread: owns a [`Session`], drives it through the lifecycle state machine
 //! ([`super::state`]) on commands received over a channel, and reports progress, metrics and
-//! events back; it also writes the run folder (`config.toml`, `metrics.jsonl`,
+//! events back; it also writes the run folder ([`RunDir`]: `config.toml`, `metrics.jsonl`,
 //! `events.jsonl`, `checkpoints/`). Used by the TUI and by the headless CLI alike.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,28 +13,49 @@ use std::time::{Duration, Instant};
 use candle_core::Device;
 use color_eyre::eyre::{bail, Result, WrapErr};
 
-use super::api::{MetricRecord, Progress, RunEvent, TrainCommand, TrainerEvent};
+use super::api::{
+    Level, LogSource, MetricRecord, Progress, RunEvent, RunEventKind, Split, TrainCommand,
+    TrainerEvent,
+};
 use super::config::TrainConfig;
 use super::device::{device_label, dtype_name, resolve_forward_dtype};
 pub use super::device::{open_device, open_device_for_rank};
-use super::engine::{Session, TrainData};
+use super::engine::{Session, StepReport, TrainData};
+use super::run_dir::RunDir;
 use super::source::load_train_data;
 use super::state::{transition, Effect, Input, TrainerState};
 use crate::dist::{self, Collective, Control};
 use crate::model::ForwardDtype;
 use crate::telemetry::{rss_bytes, Telemetry};
+use crate::util::atomic::{Fs, Writer};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
     pub config: TrainConfig,
-    /// The run folder (`runs/<run-id>`); created if missing.
-    pub run_dir: PathBuf,
+    /// The run folder; created if missing.
+    pub run_dir: RunDir,
     /// Continue from this checkpoint (its run's settings must match).
-    pub resume: Option<PathBuf>,
+    pub resume: Option<std::path::PathBuf>,
     /// The job's other ranks (data-parallel training); `None` = one process. With more than
     /// one rank, the trainer is rank 0 and the others run [`run_follower`].
     pub comm: Option<Arc<dyn Collective>>,
+    /// Where checkpoint files are written: the file system ([`Fs`]); tests give a writer
+    /// that fails part-way.
+    pub writer: Arc<dyn Writer>,
+}
+
+impl RunSpec {
+    /// A fresh run of `config` in `run_dir`, in one process, written to the file system.
+    pub fn new(config: TrainConfig, run_dir: RunDir) -> Self {
+        Self {
+            config,
+            run_dir,
+            resume: None,
+            comm: None,
+            writer: Arc::new(Fs),
+        }
+    }
 }
 
 /// The caller's side of a running trainer.
@@ -43,7 +63,7 @@ pub struct TrainerHandle {
     commands: Sender<TrainCommand>,
     events: Receiver<TrainerEvent>,
     thread: Option<JoinHandle<()>>,
-    pub run_dir: PathBuf,
+    pub run_dir: RunDir,
 }
 
 impl TrainerHandle {
@@ -78,77 +98,15 @@ impl TrainerHandle {
     }
 }
 
-/// A fresh run id: `YYYYmmdd-HHMMSS-<preset or name>`.
-pub fn new_run_id(label: &str) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{label}")
-}
-
-fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        ((rem % 3600) / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-/// The runs root: `$TRM_RUNS_DIR` or `./runs`.
-pub fn runs_root() -> PathBuf {
-    std::env::var_os("TRM_RUNS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("runs"))
-}
-
-/// The checkpoint `checkpoints/latest` points to, if any.
-pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
-    let dir = run_dir.join("checkpoints");
-    let name = std::fs::read_to_string(dir.join("latest")).ok()?;
-    let p = dir.join(name.trim());
-    p.is_file().then_some(p)
-}
-
 /// How often the trainer reads the process and GPU figures (NVML and the CPU percentage want
 /// about a second between readings).
 const TELEMETRY_EVERY: Duration = Duration::from_secs(1);
 
-struct RunFiles {
-    metrics: std::fs::File,
-    events: std::fs::File,
-}
+/// How often progress goes out at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-impl RunFiles {
-    fn open(dir: &Path) -> Result<Self> {
-        let open = |name: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(name))
-                .wrap_err_with(|| format!("{}: cannot open {name}", dir.display()))
-        };
-        Ok(Self {
-            metrics: open("metrics.jsonl")?,
-            events: open("events.jsonl")?,
-        })
-    }
-}
+/// The span of recent steps the throughput is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 fn unix_now() -> f64 {
     std::time::SystemTime::now()
@@ -158,13 +116,17 @@ fn unix_now() -> f64 {
 }
 
 /// Start a trainer thread. Data loading and model construction happen on the thread; their
-/// errors arrive as a `Failed` state (and an `error` event), not here. What is checked here:
-/// the config, that the device setting can work in this binary, and the run folder.
+/// errors arrive as a `Failed` state, not here. What is checked here: the config, that the
+/// device setting can work in this binary, and the run folder.
 pub fn spawn(spec: RunSpec) -> Result<TrainerHandle> {
     spec.config.validate()?;
     super::device::precheck(&spec.config.device)?;
-    std::fs::create_dir_all(spec.run_dir.join("checkpoints"))
-        .wrap_err_with(|| format!("{}: cannot create the run folder", spec.run_dir.display()))?;
+    spec.run_dir.create().wrap_err_with(|| {
+        format!(
+            "{}: cannot create the run folder",
+            spec.run_dir.path().display()
+        )
+    })?;
     let (cmd_tx, cmd_rx) = channel();
     let (ev_tx, ev_rx) = channel();
     let run_dir = spec.run_dir.clone();
@@ -172,10 +134,10 @@ pub fn spawn(spec: RunSpec) -> Result<TrainerHandle> {
         .name("trainer".into())
         .spawn(move || {
             let tx = ev_tx.clone();
-            if let Err(e) = run_thread(spec, cmd_rx, ev_tx) {
-                let msg = format!("{e:#}");
-                let _ = tx.send(TrainerEvent::Log(format!("error: {msg}")));
-                let _ = tx.send(TrainerEvent::State(TrainerState::Failed(msg)));
+            let result = Trainer::start(spec, ev_tx).and_then(|mut t| t.run(&cmd_rx));
+            if let Err(e) = result {
+                // Said once: the state carries the message.
+                let _ = tx.send(TrainerEvent::State(TrainerState::Failed(format!("{e:#}"))));
             }
         })
         .wrap_err("cannot start the trainer thread")?;
@@ -187,138 +149,282 @@ pub fn spawn(spec: RunSpec) -> Result<TrainerHandle> {
     })
 }
 
-struct Ctx {
+/// Where the trainer's records go: the run's files and the caller's channel.
+struct Reporter {
     tx: Sender<TrainerEvent>,
-    files: RunFiles,
-    run_dir: PathBuf,
-    started: Instant,
+    metrics: std::fs::File,
+    events: std::fs::File,
 }
 
-impl Ctx {
-    fn log(&self, s: impl Into<String>) {
-        let _ = self.tx.send(TrainerEvent::Log(s.into()));
+impl Reporter {
+    fn open(run: &RunDir, tx: Sender<TrainerEvent>) -> Result<Self> {
+        let open = |path: std::path::PathBuf| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .wrap_err_with(|| format!("{}: cannot open", path.display()))
+        };
+        Ok(Self {
+            tx,
+            metrics: open(run.metrics_path())?,
+            events: open(run.events_path())?,
+        })
     }
-    fn event(&mut self, kind: &str, step: u64, message: String) {
+
+    fn send(&self, ev: TrainerEvent) {
+        let _ = self.tx.send(ev);
+    }
+
+    fn log(&self, level: Level, source: LogSource, message: impl Into<String>) {
+        self.send(TrainerEvent::Log {
+            level,
+            source,
+            message: message.into(),
+        });
+    }
+
+    fn event(&mut self, kind: RunEventKind, step: u64, message: String) {
         let ev = RunEvent {
-            kind: kind.into(),
+            kind,
             step,
             time: unix_now(),
             message,
         };
         if let Ok(line) = serde_json::to_string(&ev) {
-            let _ = writeln!(self.files.events, "{line}");
+            let _ = writeln!(self.events, "{line}");
         }
-        let _ = self.tx.send(TrainerEvent::Event(ev));
+        self.send(TrainerEvent::Event(ev));
     }
+
     fn metrics(&mut self, rec: MetricRecord) {
         if let Ok(line) = serde_json::to_string(&rec) {
-            let _ = writeln!(self.files.metrics, "{line}");
+            let _ = writeln!(self.metrics, "{line}");
         }
-        let _ = self.tx.send(TrainerEvent::Metrics(rec));
+        self.send(TrainerEvent::Metrics(rec));
     }
 }
 
-fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEvent>) -> Result<()> {
-    let run_dir = spec.run_dir.clone();
-    let files = RunFiles::open(&run_dir)?;
-    let mut ctx = Ctx {
-        tx: tx.clone(),
-        files,
-        run_dir: run_dir.clone(),
-        started: Instant::now(),
-    };
-    let mut state = TrainerState::Idle;
-    let _ = tx.send(TrainerEvent::State(state.clone()));
+/// Samples per second over the last [`RATE_WINDOW`] of steps.
+#[derive(Default)]
+struct Rate {
+    window: Vec<(Instant, u64)>,
+}
 
-    ctx.log(format!("loading data for {}", run_dir.display()));
-    let local_rank = spec.comm.as_ref().map_or(0, |c| c.local_rank());
-    let (device, notice) = open_device_for_rank(&spec.config.device, local_rank)?;
-    let device_name = device_label(&device);
-    if let Some(n) = notice {
-        // A fallback to the CPU is worth a warning (the TUI shows it in the status line).
-        ctx.log(if device.is_cpu() {
-            format!("warning: {n}")
-        } else {
-            n
-        });
-    }
-    let mut telemetry = Telemetry::for_device(&device);
-    if let Some(note) = telemetry.gpu_note() {
-        ctx.log(format!("GPU telemetry on {device_name}: {note}"));
-    }
-    let comm = spec.comm.clone().unwrap_or_else(dist::single);
-    // Rank 0 tells the other ranks the run is over however this function ends.
-    let _exit = AnnounceExitOnDrop(Arc::clone(&comm));
-    let (cfg, data, notes) = prepare(&spec, &device)?;
-    for n in notes {
-        ctx.log(n);
-    }
-    if comm.world() > 1 {
-        comm.control(Control::Ready)?;
-        ctx.log(format!(
-            "data-parallel: {} ranks ({} engine), {} examples per rank per step",
-            comm.world(),
-            comm.engine(),
-            cfg.global_batch_size / comm.world()
-        ));
-    }
-    let mut session = match &spec.resume {
-        Some(p) => Session::resume_with(cfg.clone(), data, p, &device, Arc::clone(&comm))?,
-        None => Session::new_with(cfg.clone(), data, &device, Arc::clone(&comm))?,
-    };
-    std::fs::write(run_dir.join("config.toml"), session.cfg.to_toml_string())
-        .wrap_err_with(|| format!("{}: cannot write config.toml", run_dir.display()))?;
-    ctx.log(format!(
-        "model: {} parameters, effective depth {}; {} train / {} test examples; {} steps",
-        session.model.num_parameters(),
-        session.cfg.arch.effective_depth(),
-        session.data.loaded.train.1.num_examples(),
-        session.data.loaded.test.1.num_examples(),
-        session.total_steps
-    ));
-
-    let mut pending = vec![Input::Start];
-    let mut last_progress = Instant::now() - Duration::from_secs(1);
-    let mut rate_window: Vec<(Instant, u64)> = Vec::new();
-    let mut last_eval: Option<BTreeMap<String, Option<f64>>> = None;
-    let resumed = spec.resume.is_some();
-    loop {
-        // Apply pending inputs through the state machine.
-        while let Some(input) = pending.pop() {
-            let (next, effects) = transition(&state, &input);
-            if next != state {
-                state = next;
-                let _ = tx.send(TrainerEvent::State(state.clone()));
+impl Rate {
+    fn record(&mut self, now: Instant, step: u64, global_batch: usize) -> f64 {
+        self.window.push((now, step));
+        self.window
+            .retain(|(t, _)| now.duration_since(*t) < RATE_WINDOW);
+        match (self.window.first(), self.window.last()) {
+            (Some((t0, s0)), Some((t1, s1))) if s1 > s0 => {
+                (s1 - s0) as f64 * global_batch as f64
+                    / t1.duration_since(*t0).as_secs_f64().max(1e-9)
             }
-            for e in effects {
-                match e {
-                    Effect::Log(kind) => {
-                        let kind = if kind == "start" && resumed {
-                            "resume"
-                        } else {
-                            kind
-                        };
-                        let msg = if let TrainerState::Failed(m) = &state {
-                            m.clone()
-                        } else {
-                            String::new()
-                        };
-                        ctx.event(kind, session.step, msg);
-                    }
-                    Effect::SaveCheckpoint => save(&mut ctx, &session, last_eval.as_ref())?,
-                    Effect::SaveFinalCheckpoint => {
-                        save(&mut ctx, &session, last_eval.as_ref())?;
-                        if state == TrainerState::Stopping {
-                            pending.push(Input::Stopped);
-                        }
-                    }
-                    Effect::RunSteps => {}
-                    Effect::Exit => return Ok(()),
+            _ => 0.0,
+        }
+    }
+}
+
+/// What the trainer thread holds while a run goes on.
+struct Trainer {
+    out: Reporter,
+    run: RunDir,
+    writer: Arc<dyn Writer>,
+    session: Session,
+    state: TrainerState,
+    /// The run continues an earlier one (its start is recorded as `resume`).
+    resumed: bool,
+    started: Instant,
+    device_name: String,
+    telemetry: Telemetry,
+    rate: Rate,
+    last_progress: Option<Instant>,
+    /// The last evaluation's metrics (saved with each checkpoint).
+    last_eval: Option<BTreeMap<String, Option<f64>>>,
+    /// Rank 0 tells the other ranks the run is over however it ends (dropped last).
+    _exit: AnnounceExitOnDrop,
+}
+
+impl Trainer {
+    /// Open the device, load the data, build (or resume) the session and write the run's
+    /// `config.toml`.
+    fn start(spec: RunSpec, tx: Sender<TrainerEvent>) -> Result<Self> {
+        let run = spec.run_dir.clone();
+        let out = Reporter::open(&run, tx)?;
+        out.send(TrainerEvent::State(TrainerState::Idle));
+        for p in run.remove_stale_temp_files() {
+            out.log(
+                Level::Info,
+                LogSource::Checkpoint,
+                format!("removed {}, left by an interrupted write", p.display()),
+            );
+        }
+        out.log(
+            Level::Debug,
+            LogSource::Data,
+            format!("loading data for {}", run.path().display()),
+        );
+        let local_rank = spec.comm.as_ref().map_or(0, |c| c.local_rank());
+        let (device, notice) = open_device_for_rank(&spec.config.device, local_rank)?;
+        let device_name = device_label(&device);
+        if let Some(n) = notice {
+            // A fallback to the CPU is worth a warning (the TUI shows it in the status line).
+            let level = if device.is_cpu() {
+                Level::Warn
+            } else {
+                Level::Info
+            };
+            out.log(level, LogSource::Device, n);
+        }
+        let telemetry = Telemetry::for_device(&device);
+        if let Some(note) = telemetry.gpu_note() {
+            out.log(
+                Level::Debug,
+                LogSource::Device,
+                format!("GPU telemetry on {device_name}: {note}"),
+            );
+        }
+        let comm = spec.comm.clone().unwrap_or_else(dist::single);
+        let exit = AnnounceExitOnDrop(Arc::clone(&comm));
+        let (cfg, data, notes) = prepare(&spec, &device)?;
+        for n in notes {
+            out.log(Level::Debug, LogSource::Data, n);
+        }
+        if comm.world() > 1 {
+            comm.control(Control::Ready)?;
+            out.log(
+                Level::Debug,
+                LogSource::Dist,
+                format!(
+                    "data-parallel: {} ranks ({} engine), {} examples per rank per step",
+                    comm.world(),
+                    comm.engine(),
+                    cfg.global_batch_size / comm.world()
+                ),
+            );
+        }
+        let session = match &spec.resume {
+            Some(p) => Session::resume_with(cfg, data, p, &device, Arc::clone(&comm))?,
+            None => Session::new_with(cfg, data, &device, Arc::clone(&comm))?,
+        };
+        let config_path = run.config_path();
+        std::fs::write(&config_path, session.cfg.to_toml_string())
+            .wrap_err_with(|| format!("{}: cannot write", config_path.display()))?;
+        out.log(
+            Level::Info,
+            LogSource::Trainer,
+            format!(
+                "model: {} parameters, effective depth {}; {} train / {} test examples; {} steps",
+                session.model.num_parameters(),
+                session.cfg.arch.effective_depth(),
+                session.data.loaded.train.1.num_examples(),
+                session.data.loaded.test.1.num_examples(),
+                session.total_steps
+            ),
+        );
+        Ok(Self {
+            out,
+            run,
+            writer: spec.writer,
+            session,
+            state: TrainerState::Idle,
+            resumed: spec.resume.is_some(),
+            started: Instant::now(),
+            device_name,
+            telemetry,
+            rate: Rate::default(),
+            last_progress: None,
+            last_eval: None,
+            _exit: exit,
+        })
+    }
+
+    /// The loop: apply inputs through the state machine, take commands, step while running.
+    fn run(&mut self, cmds: &Receiver<TrainCommand>) -> Result<()> {
+        let mut pending = vec![Input::Start];
+        loop {
+            while let Some(input) = pending.pop() {
+                if self.apply(&input, &mut pending) {
+                    return Ok(());
                 }
             }
+            if let Some(input) = self.next_command(cmds) {
+                pending.push(input);
+                continue;
+            }
+            if self.state != TrainerState::Running {
+                continue;
+            }
+            if self.session.is_done() {
+                pending.push(Input::Completed);
+                continue;
+            }
+            if let Err(e) = self.step() {
+                pending.push(Input::Error(format!("{e:#}")));
+            }
         }
-        // Commands: block while paused, poll while running.
-        let cmd = if state == TrainerState::Paused {
+    }
+
+    fn set_state(&mut self, next: TrainerState) {
+        if next != self.state {
+            self.state = next;
+            self.out.send(TrainerEvent::State(self.state.clone()));
+        }
+    }
+
+    /// Move the state machine on `input` and perform its effects; true when the thread must
+    /// end.
+    fn apply(&mut self, input: &Input, pending: &mut Vec<Input>) -> bool {
+        let (next, effects) = transition(&self.state, input);
+        self.set_state(next);
+        for effect in effects {
+            let saved = match effect {
+                Effect::Record(kind) => {
+                    let kind = match kind {
+                        RunEventKind::Start if self.resumed => RunEventKind::Resume,
+                        k => k,
+                    };
+                    let msg = match &self.state {
+                        TrainerState::Failed(m) => m.clone(),
+                        _ => String::new(),
+                    };
+                    self.out.event(kind, self.session.step, msg);
+                    Ok(())
+                }
+                Effect::SaveCheckpoint => self.checkpoint(),
+                Effect::SaveFinalCheckpoint => {
+                    let r = self.checkpoint();
+                    if r.is_ok() && self.state == TrainerState::Stopping {
+                        pending.push(Input::Stopped);
+                    }
+                    r
+                }
+                Effect::RunSteps => Ok(()),
+                Effect::Exit => return true,
+            };
+            if let Err(e) = saved {
+                self.fail_on_write(format!("{e:#}"));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A checkpoint could not be written: the run ends as failed (also when the state machine
+    /// had moved to `Finished` before its final checkpoint), with the previous checkpoint
+    /// still `latest`. The message goes out once, in the `Failed` state and the `error`
+    /// record of `events.jsonl`.
+    fn fail_on_write(&mut self, message: String) {
+        self.set_state(TrainerState::Failed(message.clone()));
+        self.out
+            .event(RunEventKind::Error, self.session.step, message);
+    }
+
+    /// The next command as an input: blocks briefly while paused, polls while running. A
+    /// caller that went away stops the run with a checkpoint.
+    fn next_command(&self, cmds: &Receiver<TrainCommand>) -> Option<Input> {
+        let cmd = if self.state == TrainerState::Paused {
             match cmds.recv_timeout(Duration::from_millis(200)) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -329,130 +435,159 @@ fn run_thread(spec: RunSpec, cmds: Receiver<TrainCommand>, tx: Sender<TrainerEve
         } else {
             match cmds.try_recv() {
                 Ok(c) => Some(c),
-                Err(std::sync::mpsc::TryRecvError::Empty) => None,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    Some(TrainCommand::Stop { checkpoint: true })
-                }
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(TrainCommand::Stop { checkpoint: true }),
             }
         };
-        if let Some(c) = cmd {
-            pending.push(match c {
-                TrainCommand::Pause => Input::Pause,
-                TrainCommand::Resume => Input::Resume,
-                TrainCommand::Stop { checkpoint } => Input::Stop { checkpoint },
-                TrainCommand::CheckpointNow => Input::CheckpointNow,
-            });
-            continue;
-        }
-        if state != TrainerState::Running {
-            continue;
-        }
-        if session.is_done() {
-            pending.push(Input::Completed);
-            continue;
-        }
-        // One optimizer step (on every rank).
-        if let Err(e) = session.announce(Control::Step) {
-            pending.push(Input::Error(format!("{e:#}")));
-            continue;
-        }
-        let report = match session.train_step() {
-            Ok(r) => r,
-            Err(e) => {
-                pending.push(Input::Error(format!("{e:#}")));
-                continue;
-            }
-        };
+        cmd.map(|c| match c {
+            TrainCommand::Pause => Input::Pause,
+            TrainCommand::Resume => Input::Resume,
+            TrainCommand::Stop { checkpoint } => Input::Stop { checkpoint },
+            TrainCommand::CheckpointNow => Input::CheckpointNow,
+        })
+    }
+
+    /// Seconds of training in this run (summed over resumed sessions).
+    fn wall_s(&self) -> f64 {
+        self.session.wall_s_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// One optimizer step on every rank, then what falls due after it: the train metrics,
+    /// an evaluation with its checkpoints, a periodic checkpoint, progress.
+    fn step(&mut self) -> Result<()> {
+        self.session.announce(Control::Step)?;
+        let report = self.session.train_step()?;
         let now = Instant::now();
-        rate_window.push((now, session.step));
-        rate_window.retain(|(t, _)| now.duration_since(*t) < Duration::from_secs(10));
-        let samples_per_s = match (rate_window.first(), rate_window.last()) {
-            (Some((t0, s0)), Some((t1, s1))) if s1 > s0 => {
-                (s1 - s0) as f64 * session.cfg.global_batch_size as f64
-                    / t1.duration_since(*t0).as_secs_f64().max(1e-9)
-            }
-            _ => 0.0,
+        let samples_per_s =
+            self.rate
+                .record(now, self.session.step, self.session.cfg.global_batch_size);
+        let s = &self.session;
+        if s.step % s.cfg.log_every == 0 || s.step == 1 {
+            self.log_train_metrics(&report, samples_per_s);
+        }
+        let s = &self.session;
+        if s.step % (s.cfg.eval_interval as u64) == 0 || s.is_done() {
+            self.evaluate()?;
+        } else if s.cfg.checkpoint_every > 0 && s.step % s.cfg.checkpoint_every == 0 {
+            self.checkpoint()?;
+        }
+        let due = self
+            .last_progress
+            .is_none_or(|t| now.duration_since(t) >= PROGRESS_EVERY);
+        if due || self.session.is_done() {
+            self.last_progress = Some(now);
+            self.progress(&report, samples_per_s);
+        }
+        Ok(())
+    }
+
+    fn log_train_metrics(&mut self, report: &StepReport, samples_per_s: f64) {
+        let mut values = report.metrics.clone();
+        values.insert("samples_per_s".into(), Some(samples_per_s));
+        if let Some(m) = rss_bytes() {
+            values.insert("memory_bytes".into(), Some(m as f64));
+        }
+        let snap = self.telemetry.sample_at_most_every(TELEMETRY_EVERY);
+        for (k, v) in snap.metric_values() {
+            values.insert(k.into(), Some(v));
+        }
+        let rec = MetricRecord {
+            step: self.session.step,
+            epoch: self.session.epoch(),
+            wall_s: self.wall_s(),
+            split: Split::Train,
+            values,
         };
-        let wall_s = session.wall_s_before + ctx.started.elapsed().as_secs_f64();
-        if session.step % session.cfg.log_every == 0 || session.step == 1 {
-            let mut values = report.metrics.clone();
-            values.insert("samples_per_s".into(), Some(samples_per_s));
-            if let Some(m) = rss_bytes() {
-                values.insert("memory_bytes".into(), Some(m as f64));
-            }
-            let snap = telemetry.sample_at_most_every(TELEMETRY_EVERY);
-            for (k, v) in snap.metric_values() {
-                values.insert(k.into(), Some(v));
-            }
-            ctx.metrics(MetricRecord {
-                step: session.step,
-                epoch: session.epoch(),
-                wall_s,
-                split: "train".into(),
-                values,
-            });
+        self.out.metrics(rec);
+    }
+
+    /// Evaluate the EMA model on the test split; write `best` when exact accuracy improved
+    /// and a step checkpoint unless the run is done (the final one follows).
+    fn evaluate(&mut self) -> Result<()> {
+        let m = self.session.evaluate().wrap_err("evaluation failed")?;
+        let exact = m.get("exact_accuracy").copied().flatten();
+        let rec = MetricRecord {
+            step: self.session.step,
+            epoch: self.session.epoch(),
+            wall_s: self.wall_s(),
+            split: Split::Eval,
+            values: m.clone(),
+        };
+        self.out.metrics(rec);
+        self.out.event(
+            RunEventKind::Eval,
+            self.session.step,
+            format!(
+                "exact_accuracy {}",
+                exact.map_or("n/a".into(), |v| format!("{v:.4}"))
+            ),
+        );
+        let improved = match (exact, self.session.best_exact_accuracy) {
+            (Some(e), Some(b)) => e > b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        self.last_eval = Some(m);
+        if improved {
+            self.session.best_exact_accuracy = exact;
+            self.write_checkpoint(RunDir::BEST)?;
         }
-        let eval_due = session.step % (session.cfg.eval_interval as u64) == 0 || session.is_done();
-        if eval_due {
-            match session.evaluate() {
-                Ok(m) => {
-                    let exact = m.get("exact_accuracy").copied().flatten();
-                    ctx.metrics(MetricRecord {
-                        step: session.step,
-                        epoch: session.epoch(),
-                        wall_s,
-                        split: "eval".into(),
-                        values: m.clone(),
-                    });
-                    ctx.event(
-                        "eval",
-                        session.step,
-                        format!(
-                            "exact_accuracy {}",
-                            exact.map_or("n/a".into(), |v| format!("{v:.4}"))
-                        ),
-                    );
-                    let improved = match (exact, session.best_exact_accuracy) {
-                        (Some(e), Some(b)) => e > b,
-                        (Some(_), None) => true,
-                        _ => false,
-                    };
-                    last_eval = Some(m);
-                    if improved {
-                        session.best_exact_accuracy = exact;
-                        save_named(&mut ctx, &session, last_eval.as_ref(), "best.safetensors")?;
-                    }
-                    if !session.is_done() {
-                        save(&mut ctx, &session, last_eval.as_ref())?;
-                    }
-                }
-                Err(e) => pending.push(Input::Error(format!("evaluation failed: {e:#}"))),
-            }
-        } else if session.cfg.checkpoint_every > 0
-            && session.step % session.cfg.checkpoint_every == 0
-        {
-            save(&mut ctx, &session, last_eval.as_ref())?;
+        if !self.session.is_done() {
+            self.checkpoint()?;
         }
-        if now.duration_since(last_progress) >= Duration::from_millis(100) || session.is_done() {
-            last_progress = now;
-            let remaining = session.total_steps.saturating_sub(session.step);
-            let steps_per_s = samples_per_s / session.cfg.global_batch_size as f64;
-            let snap = telemetry.sample_at_most_every(TELEMETRY_EVERY);
-            let _ = tx.send(TrainerEvent::Progress(Progress {
-                step: session.step,
-                total_steps: session.total_steps,
-                epoch: session.epoch(),
-                elapsed_s: wall_s,
-                eta_s: (steps_per_s > 0.0).then(|| remaining as f64 / steps_per_s),
-                samples_per_s,
-                lr: report.lr,
-                device: device_name.clone(),
-                memory_bytes: rss_bytes(),
-                cpu_percent: snap.process.cpu_percent,
-                gpu: snap.gpu,
-                gpu_note: telemetry.gpu_note(),
-            }));
-        }
+        Ok(())
+    }
+
+    /// Write `step_N.safetensors`, point `latest` at it, prune old ones. When the write
+    /// fails, `latest` still names the previous checkpoint.
+    fn checkpoint(&mut self) -> Result<()> {
+        let name = RunDir::step_file_name(self.session.step);
+        self.write_checkpoint(&name)?;
+        self.run
+            .set_latest(&name, &*self.writer)
+            .wrap_err("cannot update checkpoints/latest")?;
+        self.run.prune(self.session.cfg.keep_last);
+        Ok(())
+    }
+
+    fn write_checkpoint(&mut self, name: &str) -> Result<()> {
+        let path = self.run.checkpoints_dir().join(name);
+        let wall = self.wall_s();
+        self.session
+            .save_checkpoint_with(&path, wall, self.last_eval.as_ref(), &*self.writer)?;
+        self.out.event(
+            RunEventKind::Checkpoint,
+            self.session.step,
+            name.to_string(),
+        );
+        self.out.log(
+            Level::Debug,
+            LogSource::Checkpoint,
+            format!("wrote {}", path.display()),
+        );
+        Ok(())
+    }
+
+    fn progress(&mut self, report: &StepReport, samples_per_s: f64) {
+        let s = &self.session;
+        let remaining = s.total_steps.saturating_sub(s.step);
+        let steps_per_s = samples_per_s / s.cfg.global_batch_size as f64;
+        let snap = self.telemetry.sample_at_most_every(TELEMETRY_EVERY);
+        let p = Progress {
+            step: s.step,
+            total_steps: s.total_steps,
+            epoch: s.epoch(),
+            elapsed_s: self.wall_s(),
+            eta_s: (steps_per_s > 0.0).then(|| remaining as f64 / steps_per_s),
+            samples_per_s,
+            lr: report.lr,
+            device: self.device_name.clone(),
+            memory_bytes: rss_bytes(),
+            cpu_percent: snap.process.cpu_percent,
+            gpu: snap.gpu,
+            gpu_note: self.telemetry.gpu_note(),
+        };
+        self.out.send(TrainerEvent::Progress(p));
     }
 }
 
@@ -472,7 +607,7 @@ impl Drop for AnnounceExitOnDrop {
 /// forward dtype, the puzzle-identifier table): the same on every rank. Returns log lines.
 fn prepare(spec: &RunSpec, device: &Device) -> Result<(TrainConfig, Arc<TrainData>, Vec<String>)> {
     let mut notes = Vec::new();
-    let data = Arc::new(load_train_data(&spec.config.data, &spec.run_dir)?);
+    let data = Arc::new(load_train_data(&spec.config.data, spec.run_dir.path())?);
     let mut cfg = spec.config.clone();
     let device_name = device_label(device);
     let forward = resolve_forward_dtype(cfg.arch.forward_dtype, device);
@@ -521,58 +656,6 @@ pub fn run_follower(spec: RunSpec) -> Result<()> {
         None => Session::new_with(cfg, data, &device, Arc::clone(&comm))?,
     };
     session.follow()
-}
-
-fn save(ctx: &mut Ctx, s: &Session, eval: Option<&BTreeMap<String, Option<f64>>>) -> Result<()> {
-    let name = format!("step_{}.safetensors", s.step);
-    save_named(ctx, s, eval, &name)?;
-    let dir = ctx.run_dir.join("checkpoints");
-    // Atomic pointer update.
-    let tmp = dir.join(".latest.tmp");
-    std::fs::write(&tmp, &name).wrap_err("cannot write checkpoints/latest")?;
-    std::fs::rename(&tmp, dir.join("latest")).wrap_err("cannot write checkpoints/latest")?;
-    prune(&dir, s.cfg.keep_last)?;
-    Ok(())
-}
-
-fn save_named(
-    ctx: &mut Ctx,
-    s: &Session,
-    eval: Option<&BTreeMap<String, Option<f64>>>,
-    name: &str,
-) -> Result<()> {
-    let path = ctx.run_dir.join("checkpoints").join(name);
-    let wall = s.wall_s_before + ctx.started.elapsed().as_secs_f64();
-    s.save_checkpoint(&path, wall, eval)?;
-    ctx.event("checkpoint", s.step, name.to_string());
-    ctx.log(format!("checkpoint {}", path.display()));
-    Ok(())
-}
-
-/// Keep the `keep` most recent `step_*.safetensors` (and `best.safetensors`).
-fn prune(dir: &Path, keep: usize) -> Result<()> {
-    if keep == 0 {
-        return Ok(());
-    }
-    let mut steps: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let n = p.file_name()?.to_str()?.to_string();
-            let s = n
-                .strip_prefix("step_")?
-                .strip_suffix(".safetensors")?
-                .parse()
-                .ok()?;
-            Some((s, p))
-        })
-        .collect();
-    steps.sort();
-    if steps.len() > keep {
-        for (_, p) in &steps[..steps.len() - keep] {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    Ok(())
 }
 
 /// Run to the end on the calling thread's behalf (headless use and tests): spawn, forward

@@ -108,11 +108,11 @@ impl App {
             None => 0,
         };
         if let Some(e) = cfg_err {
-            ctx.log(Level::Error, format!("config: {e}"));
+            ctx.log(Level::Error, "config", e.to_string());
             ctx.status(Level::Error, format!("config: {e}"));
         }
         for e in &themes.errors {
-            ctx.log(Level::Error, e.clone());
+            ctx.log(Level::Error, "theme", e.clone());
             ctx.status(Level::Error, e.clone());
         }
         let mut logs = LogsPane::new();
@@ -330,7 +330,8 @@ impl App {
             if let Err(e) = self.user_config.save(&p) {
                 ctx.log(
                     Level::Warn,
-                    format!("config: cannot save {}: {e}", p.display()),
+                    "config",
+                    format!("cannot save {}: {e}", p.display()),
                 );
             }
         }
@@ -341,21 +342,19 @@ impl App {
     pub fn apply(&mut self, mut ctx: Ctx) {
         let mut guard = 0;
         while !ctx.actions.is_empty() && guard < 16 {
+                        self.logs.push(level, source, message);
             guard += 1;
             let actions = std::mem::take(&mut ctx.actions);
             for a in actions {
                 self.dirty = true;
                 match a {
-                    Action::Log(level, msg) => {
-                        let (src, text) = match msg.split_once(": ") {
-                            Some((s, t)) if s.len() <= 8 && !s.contains(' ') => {
-                                (s.to_string(), t.to_string())
-                            }
-                            _ => ("app".to_string(), msg.clone()),
-                        };
-                        self.logs.push(level, &src, text);
+                    Action::Log {
+                        level,
+                        source,
+                        message,
+                    } => {
                         if level >= Level::Warn {
-                            self.status = Some((level, msg));
+                            self.status = Some((level, format!("{source}: {message}")));
                         }
                     }
                     Action::Status(level, msg) => self.status = Some((level, msg)),

@@ -46,25 +46,9 @@ pub enum EventState {
     NotConsumed,
 }
 
-/// Severity of a log line or status message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    pub fn label(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-        }
-    }
-}
+/// Severity of a log line or status message: the trainer's [`crate::train::api::Level`], so
+/// a trainer message keeps its level without translation.
+pub use crate::train::api::Level;
 
 /// The panes, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,8 +95,13 @@ impl PaneId {
 /// Something a pane asks the app (or another pane) to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// A line for the logs pane (and the status line for warnings and errors).
-    Log(Level, String),
+    /// A line for the logs pane (and the status line for warnings and errors), with the part
+    /// of the workbench it comes from (`app`, `solver`, `trainer`, ...).
+    Log {
+        level: Level,
+        source: &'static str,
+        message: String,
+    },
     /// A short message in the status line.
     Status(Level, String),
     Focus(PaneId),
@@ -141,8 +130,12 @@ impl Ctx {
     pub fn push(&mut self, a: Action) {
         self.actions.push(a);
     }
-    pub fn log(&mut self, level: Level, msg: impl Into<String>) {
-        self.actions.push(Action::Log(level, msg.into()));
+    pub fn log(&mut self, level: Level, source: &'static str, msg: impl Into<String>) {
+        self.actions.push(Action::Log {
+            level,
+            source,
+            message: msg.into(),
+        });
     }
     pub fn status(&mut self, level: Level, msg: impl Into<String>) {
         self.actions.push(Action::Status(level, msg.into()));

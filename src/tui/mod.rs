@@ -146,7 +146,7 @@ async fn event_loop<B: ratatui::backend::Backend>(
                 app.tick();
                 let panics: Vec<String> = BACKGROUND_PANICS.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
                 for p in panics {
-                    app.apply(component::Ctx { actions: vec![component::Action::Log(component::Level::Error, p)] });
+                    app.apply(component::Ctx { actions: vec![component::Action::Log { level: component::Level::Error, source: "panic", message: p }] });
                 }
             }
         }

@@ -16,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
-use crate::train::api::{MetricRecord, MetricsTail};
+use crate::train::api::{MetricRecord, MetricsTail, Split};
 use crate::tui::chart::{
     downsample_minmax, ema_debiased, log10_y, nice_bounds, segments, y_range, Pt,
 };
@@ -125,7 +125,7 @@ impl RunCurves {
             .is_some_and(|c| c.key == Some(key));
         if !fresh {
             let name = METRICS[metric % METRICS.len()].0;
-            let raw = self.series(name, if eval { "eval" } else { "train" }, x);
+            let raw = self.series(name, if eval { Split::Eval } else { Split::Train }, x);
             let smooth = if eval {
                 Vec::new()
             } else {
@@ -145,7 +145,7 @@ impl RunCurves {
     }
 
     /// (x, y) of a metric on a split; a missing or null value is NaN (a gap).
-    pub fn series(&self, metric: &str, split: &str, x: XAxis) -> Vec<Pt> {
+    pub fn series(&self, metric: &str, split: Split, x: XAxis) -> Vec<Pt> {
         self.records
             .iter()
             .filter(|r| r.split == split)
@@ -504,7 +504,7 @@ impl CurvesPane {
             let last = r
                 .records
                 .iter()
-                .filter(|x| x.split == "train")
+                .filter(|x| x.split == Split::Train)
                 .map(|x| x.step)
                 .max();
             let name_style = if i == self.sel {
@@ -649,12 +649,12 @@ impl Component for CurvesPane {
             KeyCode::Char('E') => match self.export_csv() {
                 Ok(files) => {
                     let m = format!(
-                        "curves: exported {} file(s) to {}",
+                        "exported {} file(s) to {}",
                         files.len(),
                         Paths::display(&self.data_dir.join("exports"))
                     );
-                    ctx.log(Level::Info, m.clone());
-                    ctx.status(Level::Info, m);
+                    ctx.status(Level::Info, format!("curves: {m}"));
+                    ctx.log(Level::Info, "curves", m);
                 }
                 Err(e) => ctx.status(Level::Error, format!("curves: export failed: {e}")),
             },
@@ -774,7 +774,7 @@ mod tests {
         p.handle_key(key(KeyCode::Left), &mut ctx);
         assert_eq!(p.metric, METRICS.len() - 1);
         // A null accuracy is a gap, not a zero.
-        let s = p.runs[0].series("accuracy", "train", XAxis::Step);
+        let s = p.runs[0].series("accuracy", Split::Train, XAxis::Step);
         assert_eq!(s.len(), 100);
         assert!(s.iter().all(|p| p.1.is_nan()));
         // New run appears on rescan; space hides it.

@@ -21,6 +21,8 @@ use ratatui::Frame;
 use crate::experiment::report::{format_duration, Report, RunResult, RunStatus, EXPERIMENT_FILE};
 use crate::experiment::spec::EXPERIMENTS_DIR;
 use crate::experiment::Manifest;
+use crate::train::api::Split;
+use crate::train::RunDir;
 use crate::tui::chart::themed_axes;
 use crate::tui::chart::{downsample_minmax, ema_debiased, nice_bounds, segments, y_range, Pt};
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
@@ -104,8 +106,9 @@ fn fingerprint(dir: &Path) -> u64 {
             .collect();
         runs.sort();
         for r in runs {
-            for f in ["config.toml", "metrics.jsonl", "events.jsonl"] {
-                stamp(&r.join(f));
+            let run = RunDir::new(r);
+            for f in [run.config_path(), run.metrics_path(), run.events_path()] {
+                stamp(&f);
             }
         }
     }
@@ -135,7 +138,7 @@ fn mean_series(series: &[Vec<Pt>]) -> Vec<Pt> {
 }
 
 /// (step, value) of a metric on a split.
-fn series(run: &RunResult, metric: &str, split: &str) -> Vec<Pt> {
+fn series(run: &RunResult, metric: &str, split: Split) -> Vec<Pt> {
     run.records
         .iter()
         .filter(|r| r.split == split && r.values.contains_key(metric))
@@ -253,7 +256,7 @@ impl ExperimentsPane {
 
     /// The lines of one chart: (variant index, points), one per variant (mean over its seeds)
     /// or one per run.
-    fn lines(&self, metric: &str, split: &str, smooth: bool) -> Vec<(usize, Vec<Pt>)> {
+    fn lines(&self, metric: &str, split: Split, smooth: bool) -> Vec<(usize, Vec<Pt>)> {
         let Some(r) = self.report() else {
             return Vec::new();
         };
@@ -300,7 +303,7 @@ impl ExperimentsPane {
         theme: &Theme,
         title: &str,
         metric: &str,
-        split: &str,
+        split: Split,
         smooth: bool,
     ) {
         let lines = self.lines(metric, split, smooth);
@@ -636,7 +639,7 @@ impl Component for ExperimentsPane {
                         Level::Info,
                         format!("wrote {} and {}", Paths::display(&md), Paths::display(&csv)),
                     ),
-                    Err(e) => ctx.log(Level::Error, format!("experiments: {e:#}")),
+                    Err(e) => ctx.log(Level::Error, "exps", format!("{e:#}")),
                 },
                 _ => ctx.status(Level::Warn, "no experiment to report on"),
             },
@@ -647,11 +650,12 @@ impl Component for ExperimentsPane {
                 };
                 let found = self.report().and_then(|r| {
                     r.runs.iter().filter(|x| x.variant == name).find_map(|x| {
-                        let best = x.dir.join("checkpoints").join("best.safetensors");
+                        let run = RunDir::new(&x.dir);
+                        let best = run.best_path();
                         if best.is_file() {
                             Some(best)
                         } else {
-                            crate::train::trainer::latest_checkpoint(&x.dir)
+                            run.latest_checkpoint()
                         }
                     })
                 });
@@ -768,7 +772,7 @@ impl Component for ExperimentsPane {
             theme,
             "eval exact accuracy",
             "exact_accuracy",
-            "eval",
+            Split::Eval,
             false,
         );
         match this.loss {
@@ -778,11 +782,11 @@ impl Component for ExperimentsPane {
                 theme,
                 "train lm loss (smoothed)",
                 "lm_loss",
-                "train",
+                Split::Train,
                 true,
             ),
             LossSplit::Eval => {
-                this.draw_chart(f, b, theme, "eval lm loss", "lm_loss", "eval", false)
+                this.draw_chart(f, b, theme, "eval lm loss", "lm_loss", Split::Eval, false)
             }
         }
     }

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
+use crate::train::api::{RunEventKind, Split};
 use crate::train::config::TrainConfig;
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
 use crate::tui::config::Paths;
@@ -39,10 +40,9 @@ pub struct RunInfo {
     pub best_exact: Option<f64>,
     pub last_lm_loss: Option<f64>,
     /// The last event of `events.jsonl` (start, pause, finish, error...).
-    pub last_event: Option<String>,
+    pub last_event: Option<RunEventKind>,
     pub checkpoints: Vec<CheckpointInfo>,
 }
-
 /// Read a checkpoint's header.
 pub fn checkpoint_info(path: &Path, latest: bool) -> CheckpointInfo {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -92,6 +92,7 @@ fn checkpoints_in(dir: &Path) -> Vec<CheckpointInfo> {
     out
 }
 
+
 /// Read one run dir.
 pub fn read_run(dir: &Path) -> RunInfo {
     read_run_with(dir, &mut MetricsSummary::new(dir))
@@ -109,7 +110,7 @@ pub struct MetricsSummary {
 impl MetricsSummary {
     pub fn new(dir: &Path) -> Self {
         Self {
-            tail: crate::train::api::MetricsTail::new(dir.join("metrics.jsonl")),
+            tail: crate::train::api::MetricsTail::new(RunDir::new(dir).metrics_path()),
             last_step: None,
             best_exact: None,
             last_lm_loss: None,
@@ -118,13 +119,13 @@ impl MetricsSummary {
 
     fn update(&mut self) {
         for r in self.tail.poll() {
-            if r.split == "train" {
+            if r.split == Split::Train {
                 self.last_step = Some(r.step);
                 if let Some(l) = r.get("lm_loss") {
                     self.last_lm_loss = Some(l);
                 }
             }
-            if r.split == "eval" {
+            if r.split == Split::Eval {
                 if let Some(e) = r.get("exact_accuracy") {
                     self.best_exact = Some(self.best_exact.map_or(e, |b| b.max(e)));
                 }
@@ -135,33 +136,20 @@ impl MetricsSummary {
 
 /// Read one run dir, updating its metrics summary.
 pub fn read_run_with(dir: &Path, summary: &mut MetricsSummary) -> RunInfo {
-    let config = match std::fs::read_to_string(dir.join("config.toml")) {
-        Ok(t) => Some(TrainConfig::from_toml_str(&t).map_err(|e| e.to_string())),
-        Err(e) => Some(Err(format!("config.toml: {e}"))),
-    };
+    let run = RunDir::new(dir);
+    let config = Some(run.read_config().map_err(|e| e.to_string()));
     summary.update();
     let (last_step, best_exact, last_lm_loss) =
         (summary.last_step, summary.best_exact, summary.last_lm_loss);
-    let last_event = std::fs::read_to_string(dir.join("events.jsonl"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .rev()
-                .find_map(|l| serde_json::from_str::<crate::train::api::RunEvent>(l).ok())
-        })
-        .map(|e| e.kind);
     RunInfo {
-        name: dir.file_name().map_or_else(
-            || dir.display().to_string(),
-            |n| n.to_string_lossy().to_string(),
-        ),
+        name: run.name(),
         dir: dir.to_path_buf(),
         config,
         last_step,
         best_exact,
         last_lm_loss,
-        last_event,
-        checkpoints: checkpoints_in(&dir.join("checkpoints")),
+        last_event: run.last_event().map(|e| e.kind),
+        checkpoints: checkpoints_in(&run.checkpoints_dir()),
     }
 }
 
@@ -464,7 +452,7 @@ impl Component for RunsPane {
                     r.best_exact
                         .map_or("-".into(), |b| format!("{:.1}%", b * 100.0)),
                     r.last_lm_loss.map_or("-".into(), fmt::num),
-                    r.last_event.clone().unwrap_or_else(|| "-".into()),
+                    r.last_event.map_or_else(|| "-".into(), |k| k.to_string()),
                 ])
             })
             .collect();

@@ -15,10 +15,11 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use crate::train::api::{MetricRecord, Progress, TrainCommand, TrainerEvent};
+use crate::train::api::{MetricRecord, Progress, RunEventKind, Split, TrainCommand, TrainerEvent};
 use crate::train::config::TrainConfig;
 use crate::train::presets;
 use crate::train::state::TrainerState;
+use crate::train::run_dir::{new_run_id, RunDir};
 use crate::train::trainer::{self, RunSpec, TrainerHandle};
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level};
 use crate::tui::config::Paths;
@@ -189,22 +190,21 @@ impl TrainPane {
             None => (
                 self.paths
                     .runs_dir
-                    .join(trainer::new_run_id(self.preset_name())),
+                    .join(new_run_id(self.preset_name())),
                 None,
             ),
         };
         let spec = RunSpec {
-            config: self.config.clone(),
-            run_dir: run_dir.clone(),
             resume: resume.clone(),
-            comm: None,
+            ..RunSpec::new(self.config.clone(), RunDir::new(&run_dir))
+                    "train",
         };
         match trainer::spawn(spec) {
             Ok(h) => {
                 ctx.log(
                     Level::Info,
                     format!(
-                        "train: {} {} in {}",
+                        "{} {} in {}",
                         if resume.is_some() {
                             "resuming"
                         } else {
@@ -231,7 +231,7 @@ impl TrainPane {
     pub fn command(&mut self, cmd: TrainCommand, ctx: &mut Ctx) {
         match &self.handle {
             Some(h) if self.is_active() => {
-                ctx.log(Level::Info, format!("train: {cmd:?}"));
+                ctx.log(Level::Info, "train", format!("{cmd:?}"));
                 h.send(cmd);
             }
             _ => ctx.status(Level::Warn, "no active run"),
@@ -253,12 +253,12 @@ impl TrainPane {
                             Level::Info
                         };
                         let msg = match &s {
-                            TrainerState::Failed(m) => format!("train: failed: {m}"),
-                            other => format!("train: {}", other.label()),
+                            TrainerState::Failed(m) => format!("failed: {m}"),
+                            other => other.label().to_string(),
                         };
-                        ctx.log(lvl, msg.clone());
+                        ctx.log(lvl, "train", msg.clone());
                         if lvl == Level::Error || s.is_terminal() {
-                            ctx.status(lvl, msg);
+                            ctx.status(lvl, format!("train: {msg}"));
                             ctx.push(Action::RescanRuns);
                         }
                     }
@@ -273,7 +273,7 @@ impl TrainPane {
                     self.progress = Some(p);
                 }
                 TrainerEvent::Metrics(m) => {
-                    if m.split == "eval" {
+                    if m.split == Split::Eval {
                         self.last_eval = Some(m);
                     } else {
                         self.last_train = Some(m);
@@ -281,27 +281,29 @@ impl TrainPane {
                 }
                 TrainerEvent::Event(e) => {
                     self.last_event = Some(format!("{} @ step {}", e.kind, e.step));
-                    if e.kind == "checkpoint" {
+                    if e.kind == RunEventKind::Checkpoint {
                         ctx.push(Action::RescanRuns);
                     }
-                    let msg = if e.message.is_empty() {
-                        format!("run: {} at step {}", e.kind, e.step)
-                    } else {
-                        format!("run: {} at step {}: {}", e.kind, e.step, e.message)
-                    };
-                    ctx.log(Level::Info, msg);
+                    // A failure is logged once, from the `Failed` state.
+                    if e.kind != RunEventKind::Error {
+                        let msg = if e.message.is_empty() {
+                            format!("{} at step {}", e.kind, e.step)
+                        } else {
+                            format!("{} at step {}: {}", e.kind, e.step, e.message)
+                        };
+                        ctx.log(Level::Info, "run", msg);
+                    }
                 }
-                TrainerEvent::Log(l) => {
-                    let lvl = if l.starts_with("error") {
-                        Level::Error
-                    } else if let Some(w) = l.strip_prefix("warning: ") {
+                TrainerEvent::Log {
+                    level,
+                    source,
+                    message,
+                } => {
+                    if level == Level::Warn {
                         // E.g. `auto` fell back to the CPU: worth the status line.
-                        ctx.status(Level::Warn, w.to_string());
-                        Level::Warn
-                    } else {
-                        Level::Debug
-                    };
-                    ctx.log(lvl, format!("trainer: {l}"));
+                        ctx.status(level, message.clone());
+                    }
+                    ctx.log(level, source.label(), message);
                 }
             }
         }
@@ -1042,10 +1044,10 @@ mod tests {
         wait(&mut p, &mut ctx, &|p| p.state == TrainerState::Finished);
         let run = p.run_dir.clone().unwrap();
         assert!(
-            trainer::latest_checkpoint(&run).is_some(),
+            RunDir::new(&run).latest_checkpoint().is_some(),
             "stop wrote a checkpoint"
         );
-        assert!(run.join("metrics.jsonl").is_file());
+        assert!(RunDir::new(&run).metrics_path().is_file());
         wait(&mut p, &mut ctx, &|p| !p.is_active());
     }
 }
