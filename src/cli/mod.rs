@@ -13,6 +13,7 @@ pub mod experiment;
 pub mod export;
 pub mod import;
 pub mod puzzles;
+pub mod solve;
 pub mod train;
 
 /// Marks an error as a failure of the run itself (not of its input): exit status 1.
@@ -58,6 +59,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate a checkpoint on a dataset or puzzle file.
     Eval(train::EvalArgs),
+    /// Solve one puzzle with a model, step by step (grids, changes, confidence, q_halt).
+    Solve(solve::SolveArgs),
     /// List the training presets.
     Presets,
     /// Time a training step and a full solve of one puzzle.
@@ -80,6 +83,7 @@ pub fn main() -> i32 {
         Some(Command::Data(cmd)) => data::run(cmd),
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
+        Some(Command::Solve(args)) => solve::run(args),
         Some(Command::Presets) => train::run_presets(),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Export(args)) => export::run(args),

@@ -79,6 +79,9 @@ pub struct EvalArgs {
     /// instead of its weights: the untrained baseline a model card compares against.
     #[arg(long, value_name = "SEED")]
     pub untrained: Option<u64>,
+    /// Test-time compute: steps, halting, noisy samples, aug-vote (docs/test-time.md).
+    #[command(flatten)]
+    pub test_time: super::solve::TestTimeArgs,
 }
 
 /// Resolve the config of a `train` invocation.
@@ -401,6 +404,18 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             cfg.seq_len,
             cfg.vocab_size
         );
+    }
+    if args.test_time.any() {
+        let opts = args.test_time.options(cfg)?;
+        let header = format!(
+            "checkpoint {}  data {}  device {} ({})",
+            args.checkpoint.display(),
+            args.data.display(),
+            device_label(&device),
+            dtype_name(resolve_forward_dtype(cfg.forward_dtype, &device))
+        );
+        let batch = args.batch.max(1);
+        return super::solve::eval(&model, &ds, kind, batch, args.limit, &opts, args.json, &header);
     }
     let t0 = std::time::Instant::now();
     let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit, None)?;

@@ -115,6 +115,20 @@ impl SudokuShuffle {
         }
     }
 
+    /// The cell moves of [`SudokuShuffle::apply`] on an `n` x `n` grid: new cell `k` takes old
+    /// cell `map[k]` (before the digit map), so a caller can move other per-cell values (tokens,
+    /// predictions, confidences) the same way and back.
+    pub fn cell_map(&self, n: usize) -> Vec<usize> {
+        let mut map = Vec::with_capacity(n * n);
+        for i in 0..n {
+            for j in 0..n {
+                let (r, c) = (self.row_perm[i], self.col_perm[j]);
+                map.push(if self.transpose { c * n + r } else { r * n + c });
+            }
+        }
+        map
+    }
+
     /// Undo [`SudokuShuffle::apply`].
     pub fn invert(&self, grid: &Grid) -> Grid {
         let n = grid.rows;

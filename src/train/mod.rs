@@ -14,6 +14,7 @@ pub mod run_dir;
 pub mod sampler;
 pub mod source;
 pub mod state;
+pub mod test_time;
 pub mod trainer;
 
 pub use api::{
