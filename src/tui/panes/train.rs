@@ -15,6 +15,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
+use crate::fetch::paper;
 use crate::train::api::{MetricRecord, Progress, RunEventKind, Split, TrainCommand, TrainerEvent};
 use crate::train::config::TrainConfig;
 use crate::train::presets;
@@ -184,6 +185,19 @@ impl TrainPane {
         if let Err(e) = self.config.validate() {
             ctx.status(Level::Error, format!("cannot launch: {e}"));
             return;
+        }
+        // A paper preset's dataset: `data/<dataset>` here, else where `data build --preset` put it.
+        match paper::locate(
+            self.preset_name(),
+            &self.config.data.path,
+            &self.paths.data_dir,
+        ) {
+            Some(Ok(dir)) => self.config.data.path = dir.display().to_string(),
+            Some(Err(missing)) => {
+                ctx.status(Level::Error, format!("cannot launch: {missing}"));
+                return;
+            }
+            None => {}
         }
         let (run_dir, resume) = match self.resume.take() {
             Some((ck, dir)) => (dir, Some(ck)),
@@ -436,7 +450,34 @@ impl TrainPane {
                     theme.dim_style(),
                 ),
             };
-            f.render_widget(Paragraph::new(msg).style(theme.base()), inner);
+            let mut text = vec![msg];
+            // A paper preset whose dataset is not there: say so, with the commands that make it.
+            if let (None, None, Some(Err(_))) = (
+                &self.handle,
+                &self.resume,
+                paper::locate(
+                    self.preset_name(),
+                    &self.config.data.path,
+                    &self.paths.data_dir,
+                ),
+            ) {
+                text.push(Line::styled(
+                    format!(
+                        "data missing: {} is not built; make it with:",
+                        self.config.data.path
+                    ),
+                    Style::default().fg(theme.warn),
+                ));
+                let commands = paper::for_preset(self.preset_name())
+                    .map_or_else(Vec::new, |d| d.commands(self.preset_name()));
+                for c in commands {
+                    text.push(Line::styled(
+                        format!("  {c}"),
+                        Style::default().fg(theme.accent),
+                    ));
+                }
+            }
+            f.render_widget(Paragraph::new(text).style(theme.base()), inner);
             return;
         };
         let [g1, g2, stats, spark] = Layout::vertical([
@@ -947,6 +988,34 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn a_paper_preset_without_its_dataset_shows_the_fetch_and_build_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let mut p = TrainPane::new(&paths);
+        let i = p.presets.iter().position(|n| *n == "maze-hard").unwrap();
+        p.select_preset(i);
+        let text = status_text(&p);
+        assert!(text.contains("data missing"), "{text}");
+        assert!(text.contains("trm-tui data fetch maze-hard"), "{text}");
+        assert!(
+            text.contains("trm-tui data build --preset maze-hard"),
+            "{text}"
+        );
+        let mut ctx = Ctx::default();
+        p.launch(&mut ctx);
+        assert!(p.handle.is_none());
+        assert!(matches!(
+            ctx.actions.last(),
+            Some(Action::Status(Level::Error, m)) if m.contains("trm-tui data fetch maze-hard")
+        ));
+        // Once built where `data build --preset` writes it, the message goes.
+        let built = paper::for_preset("maze-hard").unwrap().dir(&paths.data_dir);
+        std::fs::create_dir_all(built.join("train")).unwrap();
+        std::fs::write(built.join("train/dataset.json"), "{}").unwrap();
+        assert!(!status_text(&p).contains("data missing"));
     }
 
     #[test]
