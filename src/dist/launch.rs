@@ -1,7 +1,7 @@
 //! `trm-tui train --nproc N`: start N ranks of this program on this machine (the local
 //! engine) and watch them. Each rank gets the torchrun environment (`RANK`, `WORLD_SIZE`,
 //! `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) plus `TRM_DIST_PORT`, the engine
-//! (`TRM_DIST_ENGINE` as given, else `nccl` in a build with NCCL, else `local`), and its share of the
+//! (`TRM_DIST_ENGINE` as given, else `nccl` in a build with NCCL for a GPU job, else `local`), and its share of the
 //! cores (`RAYON_NUM_THREADS`, unless set already); each runs in its own
 //! process group, so Ctrl-C reaches rank 0 once, through the launcher, and rank 0 stops
 //! the job with a checkpoint. When a rank fails or is killed, the launcher names it, stops
@@ -60,6 +60,20 @@ fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or(1)
 }
 
+/// The value of `--device X` or `--device=X` among a rank's arguments.
+pub fn device_arg(args: &[OsString]) -> Option<String> {
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--device" {
+            return it.next().map(|v| v.into_owned());
+        }
+        if let Some(v) = a.strip_prefix("--device=") {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
 /// Threads for each of `nproc` ranks: the user's `RAYON_NUM_THREADS` when given, else an equal
 /// share of this machine's cores.
 pub fn threads_per_rank(nproc: usize, user: Option<&str>) -> String {
@@ -104,9 +118,12 @@ pub fn run_local(
     // Without a thread count from the user, the ranks share the cores instead of each
     // taking all of them.
     let threads = threads_per_rank(nproc, std::env::var("RAYON_NUM_THREADS").ok().as_deref());
-    // The ranks see torchrun's variables, so they default as they would under torchrun.
-    let engine = std::env::var("TRM_DIST_ENGINE")
-        .unwrap_or_else(|_| super::default_engine("torchrun").into());
+    // The ranks see torchrun's variables, so they default as they would under torchrun; a
+    // CPU job (`--device cpu`, or `auto` without a visible GPU) takes the local engine.
+    let engine = std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| {
+        let device = device_arg(args).unwrap_or_else(|| "auto".into());
+        super::default_engine("torchrun", super::device_is_gpu(&device)).into()
+    });
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(program);

@@ -20,6 +20,7 @@ pub mod local;
 pub mod mpi;
 #[cfg(feature = "nccl")]
 pub mod nccl;
+pub mod watchdog;
 
 use std::fmt;
 use std::sync::Arc;
@@ -307,15 +308,57 @@ pub fn engines() -> Vec<&'static str> {
     e
 }
 
-/// The engine a job uses when `TRM_DIST_ENGINE` is unset: `nccl` in a build that has it;
-/// else `mpi` under `mpirun` in a build with MPI; else `local`.
-pub fn default_engine(source: &str) -> &'static str {
-    if cfg!(feature = "nccl") {
+/// The engine a job uses when `TRM_DIST_ENGINE` is unset: `nccl` in a build that has it, when
+/// the job trains on GPUs (`on_gpu`); else `mpi` under `mpirun` in a build with MPI; else
+/// `local` (a CPU job of an `nccl` build sums over sockets, not through NCCL's CPU fallback).
+pub fn default_engine(source: &str, on_gpu: bool) -> &'static str {
+    if cfg!(feature = "nccl") && on_gpu {
         "nccl"
     } else if source == "openmpi" && cfg!(trm_mpi) {
         "mpi"
     } else {
         "local"
+    }
+}
+
+/// Whether a job whose device setting is `device` (`cpu`, `auto`, `cuda`, `cuda:N`) trains on
+/// GPUs: `cuda*` does; `auto` does where a CUDA device is visible; `cpu` does not.
+pub fn device_is_gpu(device: &str) -> bool {
+    match device.trim() {
+        "cpu" => false,
+        "auto" => visible_cuda_devices() > 0,
+        _ => true,
+    }
+}
+
+/// CUDA devices this process sees (0 in a build without CUDA, or without a driver or device).
+pub fn visible_cuda_devices() -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        use candle_core::cuda_backend::cudarc::driver::CudaContext;
+        // A driver that misbehaves counts as none (the device opener reports why).
+        std::panic::catch_unwind(CudaContext::device_count)
+            .ok()
+            .and_then(Result::ok)
+            .map_or(0, |n| n.max(0) as usize)
+    }
+    #[cfg(not(feature = "cuda"))]
+    0
+}
+
+/// The engine this process's job uses: `TRM_DIST_ENGINE` (the `--nproc` launcher always sets
+/// it), else [`default_engine`] for a GPU job where this process sees a GPU.
+pub fn engine_from_env(source: &str) -> String {
+    std::env::var("TRM_DIST_ENGINE")
+        .unwrap_or_else(|_| default_engine(source, device_is_gpu("auto")).into())
+}
+
+/// Whether this process is one rank of a multi-rank job on the `nccl` engine (a GPU job, whose
+/// ranks must not fall back to the CPU).
+pub fn is_multi_rank_gpu_job() -> bool {
+    match env() {
+        Ok(Some(e)) => e.world > 1 && engine_from_env(e.source) == "nccl",
+        _ => false,
     }
 }
 
@@ -325,8 +368,7 @@ pub fn from_env() -> Result<Arc<dyn Collective>, DistError> {
     let Some(e) = env()? else {
         return Ok(single());
     };
-    let engine =
-        std::env::var("TRM_DIST_ENGINE").unwrap_or_else(|_| default_engine(e.source).into());
+    let engine = engine_from_env(e.source);
     match engine.as_str() {
         "local" => Ok(Arc::new(local::LocalTcp::connect(
             &e,
@@ -422,6 +464,29 @@ mod tests {
         let e =
             env_of(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_PORT", "99999")]).unwrap_err();
         assert!(e.to_string().contains("MASTER_PORT=99999"), "{e}");
+    }
+
+    #[test]
+    fn a_cpu_job_takes_the_local_engine() {
+        use std::ffi::OsString;
+        assert_eq!(default_engine("torchrun", false), "local");
+        let gpu = if cfg!(feature = "nccl") {
+            "nccl"
+        } else {
+            "local"
+        };
+        assert_eq!(default_engine("torchrun", true), gpu);
+        assert_eq!(default_engine("slurm", true), gpu);
+        assert!(!device_is_gpu("cpu") && device_is_gpu("cuda") && device_is_gpu("cuda:1"));
+        assert_eq!(device_is_gpu("auto"), visible_cuda_devices() > 0);
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let arg = |v: &[&str]| launch::device_arg(&args(v));
+        assert_eq!(arg(&["train", "--device", "cpu"]).as_deref(), Some("cpu"));
+        assert_eq!(
+            arg(&["train", "--device=cuda:1"]).as_deref(),
+            Some("cuda:1")
+        );
+        assert_eq!(arg(&["train", "--preset", "smoke"]), None);
     }
 
     #[test]

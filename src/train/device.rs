@@ -5,8 +5,15 @@
 //! whether the `cuda` feature was compiled in) and otherwise the CPU, with a notice saying why;
 //! `cuda:N` is that device or an error naming it and the reason (a binary built without the
 //! `cuda` feature, or the driver's error). In a data-parallel job, `auto` and a bare `cuda`
-//! mean the GPU of the rank's `LOCAL_RANK` (one GPU per rank, as torchrun does it); an
-//! explicit `cuda:N` is taken as it is (several ranks can then share one GPU).
+//! mean GPU `LOCAL_RANK % visible devices`: the rank's own GPU when a machine's ranks see all
+//! its GPUs (torchrun), and the one GPU a rank sees under `srun --gpus-per-task 1`; an
+//! explicit `cuda:N` is taken as it is (several ranks can then share one GPU). In a multi-rank
+//! job with the `nccl` engine (a GPU job), `auto` does not fall back to the CPU: a rank without
+//! a GPU is an error naming it.
+//!
+//! Opening a CUDA device raises its memory pool's release threshold, so that memory freed
+//! between steps stays in the pool instead of going back to the driver at every
+//! synchronisation (the pool's default threshold is 0).
 //!
 //! `arch.forward_dtype = "auto"` (the default) is bfloat16 on a CUDA device with float32
 //! master weights, as the official code trains, and float32 on the CPU; `float32` or
@@ -67,13 +74,70 @@ const NOT_BUILT: &str =
 /// Open the device a setting names. Returns the device and, for `auto`, a notice saying which
 /// device it became and why (to show the user).
 pub fn open_device(spec: &str) -> Result<(Device, Option<String>)> {
-    open_with(spec, CUDA_BUILT, Device::new_cuda)
+    open_with(spec, CUDA_BUILT, new_cuda)
 }
 
 /// [`open_device`] for the rank whose index on its machine is `local_rank`: `auto` and a
-/// bare `cuda` take `cuda:<local_rank>`.
+/// bare `cuda` take `cuda:<local_rank % visible devices>`; in a multi-rank `nccl` job `auto`
+/// refuses the CPU.
 pub fn open_device_for_rank(spec: &str, local_rank: usize) -> Result<(Device, Option<String>)> {
-    open_ranked(spec, local_rank, CUDA_BUILT, Device::new_cuda)
+    let rank = RankPlacement {
+        local_rank,
+        visible: crate::dist::visible_cuda_devices(),
+        gpu_job: crate::dist::is_multi_rank_gpu_job(),
+    };
+    open_ranked(spec, rank, CUDA_BUILT, new_cuda)
+}
+
+/// A CUDA device with its memory pool set to keep freed memory.
+fn new_cuda(n: usize) -> candle_core::Result<Device> {
+    let d = Device::new_cuda(n)?;
+    keep_freed_memory(&d)?;
+    Ok(d)
+}
+
+/// Raise the release threshold of the device's default memory pool (the one candle's stream
+/// allocations come from) to its maximum: freed blocks stay cached for the next step instead
+/// of being returned to the driver at each synchronisation.
+#[cfg(feature = "cuda")]
+fn keep_freed_memory(device: &Device) -> candle_core::Result<()> {
+    use candle_core::cuda_backend::cudarc::driver::sys;
+    let Device::Cuda(d) = device else {
+        return Ok(());
+    };
+    let stream = d.cuda_stream();
+    let ctx = stream.context();
+    let fail = |what: &str, r: sys::CUresult| {
+        candle_core::Error::Msg(format!("cuda:{}: {what} failed: {r:?}", ctx.ordinal()))
+    };
+    ctx.bind_to_thread()
+        .map_err(|e| candle_core::Error::Msg(format!("cannot bind the CUDA context: {e:?}")))?;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    // SAFETY: `pool` is a valid out-pointer, and the device handle comes from the live context
+    // candle opened (bound to this thread above).
+    let r = unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()) };
+    if r != sys::CUresult::CUDA_SUCCESS {
+        return Err(fail("cuDeviceGetDefaultMemPool", r));
+    }
+    let mut threshold: u64 = u64::MAX;
+    // SAFETY: `pool` is the device's default pool returned above; the release threshold
+    // attribute takes a pointer to a cuuint64_t, which `threshold` is and outlives the call.
+    let r = unsafe {
+        sys::cuMemPoolSetAttribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+    };
+    if r != sys::CUresult::CUDA_SUCCESS {
+        return Err(fail("cuMemPoolSetAttribute(RELEASE_THRESHOLD)", r));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn keep_freed_memory(_device: &Device) -> candle_core::Result<()> {
+    Ok(())
 }
 
 /// [`open_device`] with the CUDA constructor and the build flag given (for tests).
@@ -82,16 +146,43 @@ pub fn open_with(
     cuda_built: bool,
     new_cuda: impl Fn(usize) -> candle_core::Result<Device>,
 ) -> Result<(Device, Option<String>)> {
-    open_ranked(spec, 0, cuda_built, new_cuda)
+    let alone = RankPlacement {
+        local_rank: 0,
+        visible: 0,
+        gpu_job: false,
+    };
+    open_ranked(spec, alone, cuda_built, new_cuda)
 }
 
-fn open_ranked(
+/// Where a rank stands: its index on its machine, the CUDA devices it sees (0 when unknown or
+/// none), and whether it is one rank of a multi-rank GPU (`nccl`) job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankPlacement {
+    pub local_rank: usize,
+    pub visible: usize,
+    pub gpu_job: bool,
+}
+
+impl RankPlacement {
+    /// The GPU `auto` and a bare `cuda` mean: `local_rank % visible`.
+    fn gpu(&self) -> usize {
+        if self.visible > 0 {
+            self.local_rank % self.visible
+        } else {
+            self.local_rank
+        }
+    }
+}
+
+/// [`open_device_for_rank`] with the placement, build flag and CUDA constructor given (tests).
+pub fn open_ranked(
     spec_text: &str,
-    local_rank: usize,
+    rank: RankPlacement,
     cuda_built: bool,
     new_cuda: impl Fn(usize) -> candle_core::Result<Device>,
 ) -> Result<(Device, Option<String>)> {
     let mut spec: DeviceSpec = spec_text.parse().map_err(|e| eyre!("device {e}"))?;
+    let local_rank = rank.gpu();
     if spec_text.trim() == "cuda" {
         spec = DeviceSpec::Cuda(local_rank);
     }
@@ -120,6 +211,13 @@ fn open_ranked(
                 let label = device_label(&d);
                 Ok((d, Some(format!("device auto: using {label}"))))
             }
+            Err(e) if rank.gpu_job => Err(eyre!(
+                "device auto: no usable CUDA device for this rank (LOCAL_RANK {}, cuda:{local_rank}: {}); \
+                 a multi-rank nccl job does not fall back to the CPU: give every rank a GPU, or run \
+                 a CPU job (--device cpu, or TRM_DIST_ENGINE=local)",
+                rank.local_rank,
+                first_line(&e)
+            )),
             Err(e) => Ok((
                 Device::Cpu,
                 Some(format!(
@@ -239,14 +337,51 @@ mod tests {
             opened.lock().unwrap().push(n);
             driver_error(n)
         };
-        let (_, notice) = open_ranked("auto", 3, true, record).unwrap();
+        let at = |local_rank, visible| RankPlacement {
+            local_rank,
+            visible,
+            gpu_job: false,
+        };
+        let (_, notice) = open_ranked("auto", at(3, 0), true, record).unwrap();
         assert!(notice.unwrap().contains("cuda:3"));
-        let e = open_ranked("cuda", 2, true, record).unwrap_err();
+        let e = open_ranked("cuda", at(2, 8), true, record).unwrap_err();
         assert!(e.to_string().contains("device cuda:2"), "{e}");
-        let e = open_ranked("cuda:0", 2, true, record).unwrap_err();
+        let e = open_ranked("cuda:0", at(2, 8), true, record).unwrap_err();
         assert!(e.to_string().contains("device cuda:0"), "{e}");
-        assert_eq!(*opened.lock().unwrap(), vec![3, 2, 0]);
-        assert!(open_ranked("cpu", 5, true, record).unwrap().0.is_cpu());
+        // One GPU visible per task (srun --gpus-per-task 1): every rank takes cuda:0; two
+        // visible to four ranks: 0, 1, 0, 1.
+        open_ranked("auto", at(5, 1), true, record).unwrap();
+        for r in 0..4 {
+            assert!(open_ranked("cuda", at(r, 2), true, record).is_err());
+        }
+        assert_eq!(*opened.lock().unwrap(), vec![3, 2, 0, 0, 0, 1, 0, 1]);
+        assert!(open_ranked("cpu", at(5, 1), true, record)
+            .unwrap()
+            .0
+            .is_cpu());
+    }
+
+    #[test]
+    fn a_multi_rank_gpu_job_does_not_fall_back_to_the_cpu() {
+        let job = RankPlacement {
+            local_rank: 1,
+            visible: 1,
+            gpu_job: true,
+        };
+        let e = open_ranked("auto", job, true, driver_error)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LOCAL_RANK 1") && e.contains("cuda:0"), "{e}");
+        assert!(e.contains("does not fall back to the CPU"), "{e}");
+        assert!(e.contains("CUDA_ERROR_NO_DEVICE"), "{e}");
+        // A build without CUDA in such a job says so too; --device cpu is still a choice.
+        assert!(open_ranked("auto", job, false, driver_error).is_err());
+        assert!(open_ranked("cpu", job, true, driver_error)
+            .unwrap()
+            .0
+            .is_cpu());
+        // When the GPU opens, it is used.
+        assert!(open_ranked("auto", job, true, |_| Ok(Device::Cpu)).is_ok());
     }
 
     #[test]
