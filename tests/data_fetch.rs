@@ -83,8 +83,9 @@ impl Server {
         self.routes.lock().unwrap().insert(path.to_string(), route);
     }
 
-    /// A large Hub file: the resolve URL redirects to `/blobs/<sha>` with the published
-    /// SHA-256 and size (`published_sha` may differ from the bytes', to test the check).
+    /// A large Hub file: the resolve URL redirects (an absolute URL, as to the Hub's storage)
+    /// to `/blobs/<sha>` with the published SHA-256 and size (`published_sha` may differ from
+    /// the bytes', to test the check).
     fn hub_lfs_file(&self, repo: &str, file: &str, body: &[u8], published_sha: &str) -> String {
         let blob = format!("/blobs/{}", sha_hex(body));
         let resolve = format!("/datasets/{repo}/resolve/main/{file}");
@@ -93,7 +94,7 @@ impl Server {
             Route {
                 status: 302,
                 headers: vec![
-                    ("Location".into(), blob.clone()),
+                    ("Location".into(), format!("{}{blob}", self.url())),
                     ("X-Repo-Commit".into(), COMMIT.into()),
                     ("X-Linked-Etag".into(), format!("\"{published_sha}\"")),
                     ("X-Linked-Size".into(), body.len().to_string()),
@@ -195,6 +196,7 @@ impl Server {
             200 => "OK",
             206 => "Partial Content",
             302 => "Found",
+            307 => "Temporary Redirect",
             _ => "Other",
         };
         let mut head = format!(
@@ -392,12 +394,25 @@ fn maze_hard_fetches_plain_hub_files_and_builds_without_augmentation() {
     let server = Server::start();
     let (train, test) = (maze_csv(3, 3), maze_csv(2, 4));
     server.hub_plain_file(MAZE_REPO, "train.csv", &train);
-    server.hub_plain_file(MAZE_REPO, "test.csv", &test);
+    // test.csv through a relative redirect, as the Hub answers for a renamed repository.
+    server.hub_plain_file("sapientinc/renamed", "test.csv", &test);
+    server.route(
+        &format!("/datasets/{MAZE_REPO}/resolve/main/test.csv"),
+        Route {
+            status: 307,
+            headers: vec![(
+                "Location".into(),
+                "/datasets/sapientinc/renamed/resolve/main/test.csv".into(),
+            )],
+            ..Route::default()
+        },
+    );
     let env = Env::new(&server);
     let out = env.run(&["data", "fetch", "maze-hard"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let dir = env.source("maze-hard");
     assert_eq!(std::fs::read(dir.join("train.csv")).unwrap(), train);
+    assert_eq!(std::fs::read(dir.join("test.csv")).unwrap(), test);
     let manifest = std::fs::read_to_string(dir.join("fetch.json")).unwrap();
     assert!(manifest.contains("\"verified\": false"), "{manifest}");
 

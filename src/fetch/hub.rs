@@ -57,17 +57,39 @@ fn is_sha256(v: &str) -> bool {
 
 /// `HEAD` the resolve URL (see the module header).
 pub fn file_meta(agent: &ureq::Agent, url: &str, how: &str) -> Result<FileMeta> {
-    let resp = agent
-        .head(url)
-        .config()
-        .max_redirects(0)
-        .build()
-        .call()
-        .map_err(|e| FetchError::Network {
-            url: url.to_string(),
-            message: http::describe(&e),
-            how: how.to_string(),
-        })?;
+    let head = |u: &str| {
+        agent
+            .head(u)
+            .config()
+            .max_redirects(0)
+            .build()
+            .call()
+            .map_err(|e| FetchError::Network {
+                url: u.to_string(),
+                message: http::describe(&e),
+                how: how.to_string(),
+            })
+    };
+    // Relative redirects stay on the Hub (a renamed repository) and are followed, as the Hub's
+    // clients do; an absolute one leads to the storage and carries the file's metadata.
+    let mut url = url.to_string();
+    let mut resp = head(&url)?;
+    for _ in 0..5 {
+        let relative = (300..400)
+            .contains(&resp.status().as_u16())
+            .then(|| resp.headers().get("location").and_then(|v| v.to_str().ok()))
+            .flatten()
+            .filter(|loc| loc.starts_with('/'))
+            .map(|loc| resolve_location(&url, loc));
+        match relative {
+            Some(next) => {
+                url = next;
+                resp = head(&url)?;
+            }
+            None => break,
+        }
+    }
+    let url = url.as_str();
     let status = resp.status().as_u16();
     if !(200..400).contains(&status) {
         return Err(FetchError::Status {
