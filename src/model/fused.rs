@@ -117,7 +117,7 @@ fn par_rows(
     fill: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let chunk = rows_per_task(width) * width;
-    super::team::fill(n, chunk, true, |i, out| {
+    super::team::fill_zeroed(n, chunk, true, |i, out| {
         fill(i * chunk..i * chunk + out.len(), out)
     })
 }
@@ -386,7 +386,7 @@ impl CustomOp1 for Rope {
         let (cos, sin) = (&self.cos[..len * hd], &self.sin[..len * hd]);
         let rows_per = rows_per_task(hd);
         let chunk = rows_per * hd;
-        let y = super::team::fill(x.len(), chunk, true, |i, y| {
+        let y = super::team::fill_zeroed(x.len(), chunk, true, |i, y| {
             let at = i * chunk;
             rope_rows(
                 &x[at..at + y.len()],
@@ -427,7 +427,7 @@ impl CustomOp1 for Transpose12 {
         // Output rows (b, c) of `a * inner` floats, gathered from rows (b, a) of the input.
         let width = (a * inner).max(1);
         let rows_per = rows_per_task(width);
-        let y = super::team::fill(x.len(), rows_per * width, true, |i, y| {
+        let y = super::team::fill_zeroed(x.len(), rows_per * width, true, |i, y| {
             for (r, row) in y.chunks_mut(width).enumerate() {
                 let (bi, ci) = ((i * rows_per + r) / c, (i * rows_per + r) % c);
                 let src = &x[(bi * a * c + ci) * inner..];
@@ -530,7 +530,7 @@ impl CustomOp1 for SiluMulSplit {
         let width = l.dims().last().copied().unwrap_or(2).max(2);
         let inter = width / 2;
         let rows_per = rows_per_task(inter);
-        let h = super::team::fill(gu.len() / 2, rows_per * inter, true, |i, h| {
+        let h = super::team::fill_zeroed(gu.len() / 2, rows_per * inter, true, |i, h| {
             let first = i * rows_per;
             for (r, h) in h.chunks_mut(inter).enumerate() {
                 let row = &gu[(first + r) * width..][..width];
@@ -571,7 +571,7 @@ impl CustomOp2 for SiluMulSplitBwd {
         let width = l1.dims().last().copied().unwrap_or(2).max(2);
         let inter = width / 2;
         let rows_per = rows_per_task(width);
-        let d = super::team::fill(gu.len(), rows_per * width, true, |i, d| {
+        let d = super::team::fill_zeroed(gu.len(), rows_per * width, true, |i, d| {
             let first = i * rows_per;
             for (r, d) in d.chunks_mut(width).enumerate() {
                 let row = first + r;

@@ -22,6 +22,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use candle_core::{
@@ -143,8 +144,10 @@ fn gemm(a: MatRef<'_>, b: Operand<'_>, m: usize, k: usize, n: usize) -> Vec<f32>
         return vec![0.0; len];
     }
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    gemm_into(a, b, m, k, n, SendPtr(out.as_mut_ptr()), true);
-    // SAFETY: `gemm_into` wrote every element of the m × n output.
+    let c = SendPtr(out.spare_capacity_mut()[..len].as_mut_ptr().cast::<f32>());
+    gemm_into(a, b, m, k, n, c, true);
+    // SAFETY: `gemm_into` wrote every element of the m × n output (through raw pointers into
+    // the spare capacity: no reference to an uninitialised float is made).
     unsafe { out.set_len(len) };
     out
 }
@@ -181,14 +184,14 @@ pub fn batched_matmul(
         return Some(gemm(views[0].0, Operand::View(views[0].1), m, k, n));
     }
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    let c = SendPtr(out.as_mut_ptr());
+    let c = SendPtr(out.spare_capacity_mut()[..len].as_mut_ptr().cast::<f32>());
     super::team::for_each(batch, |i| {
         let (ai, bi) = views[i];
         // SAFETY: product i writes only its own m × n slice of the output.
         let ci = unsafe { c.offset(i * m * n) };
         gemm_into(ai, Operand::View(bi), m, k, n, ci, false);
     });
-    // SAFETY: every product wrote its slice.
+    // SAFETY: every product wrote all of its slice through raw pointers (see `gemm`).
     unsafe { out.set_len(len) };
     Some(out)
 }
@@ -211,10 +214,13 @@ fn gemm_into(
     let packed_a = if direct_a {
         Vec::new()
     } else {
-        super::team::fill(m_panels * k * MR, k * MR, parallel, |ip, panel| {
-            let (r0, mr) = rows.at(ip);
-            pack_a(a, r0, mr, k, panel)
-        })
+        // SAFETY: `pack_a` writes all `k * MR` floats of its panel.
+        unsafe {
+            super::team::fill(m_panels * k * MR, k * MR, parallel, |ip, panel| {
+                let (r0, mr) = rows.at(ip);
+                pack_a(a, r0, mr, k, panel)
+            })
+        }
     };
     let fresh_b;
     let packed_b: &[f32] = match b {
@@ -385,11 +391,14 @@ enum Operand<'a> {
 
 /// All of `B: k × n` as [`NR`]-column micro-panels, `k`-major, packed in parallel.
 fn pack_b_panels(b: MatRef<'_>, k: usize, n: usize, parallel: bool) -> Vec<f32> {
-    super::team::fill(n.div_ceil(NR) * k * NR, k * NR, parallel, |jp, panel| {
-        let cols = NR.min(n - jp * NR);
-        // SAFETY: callers checked `available()`.
-        unsafe { pack_b(b, jp * NR, cols, k, panel) }
-    })
+    // SAFETY: `pack_b` writes all `k * NR` floats of its panel.
+    unsafe {
+        super::team::fill(n.div_ceil(NR) * k * NR, k * NR, parallel, |jp, panel| {
+            let cols = NR.min(n - jp * NR);
+            // SAFETY: callers checked `available()`; the panel holds `k * NR` floats.
+            pack_b(b, jp * NR, cols, k, panel)
+        })
+    }
 }
 
 /// The transpose of eight rows of eight floats: `out[j][i] = rows[i][j]`.
@@ -426,33 +435,38 @@ unsafe fn transpose8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::_
 }
 
 /// Packs rows `r0..r0+rows` (`rows <= MR`) of `A`, all `k` columns, into one micro-panel
-/// `dst[p * MR + r]`, zero-padding missing rows. Row-major `A` is never packed (the kernel
-/// reads it in place); a transposed one (`rs == 1`) copies `MR` consecutive floats per step.
-fn pack_a(a: MatRef<'_>, r0: usize, rows: usize, k: usize, dst: &mut [f32]) {
+/// `dst[p * MR + r]`, zero-padding missing rows; writes all of the first `k * MR` floats of
+/// the (uninitialised) `dst`. Row-major `A` is never packed (the kernel reads it in place);
+/// a transposed one (`rs == 1`) copies `MR` consecutive floats per step.
+fn pack_a(a: MatRef<'_>, r0: usize, rows: usize, k: usize, dst: &mut [MaybeUninit<f32>]) {
     if a.rs == 1 && rows == MR {
         for (p, d) in dst.chunks_exact_mut(MR).take(k).enumerate() {
             let s = a.offset + r0 + p * a.cs;
-            d.copy_from_slice(&a.data[s..s + MR]);
+            for (o, &v) in d.iter_mut().zip(&a.data[s..s + MR]) {
+                o.write(v);
+            }
         }
         return;
     }
     for (p, d) in dst.chunks_exact_mut(MR).take(k).enumerate() {
         for (r, v) in d.iter_mut().enumerate() {
-            *v = if r < rows { a.at(r0 + r, p) } else { 0.0 };
+            v.write(if r < rows { a.at(r0 + r, p) } else { 0.0 });
         }
     }
 }
 
 /// Packs columns `c0..c0+cols` (`cols <= NR`) of `B`, all `k` rows, into one micro-panel
-/// `dst[p * NR + c]`, zero-padding missing columns.
+/// `dst[p * NR + c]`, zero-padding missing columns; writes all of the first `k * NR` floats
+/// of the (uninitialised) `dst`, through raw pointers (no reference to an uninitialised float
+/// is made).
 ///
 /// # Safety
 /// AVX2 is available; `dst` holds `k * NR` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn pack_b(b: MatRef<'_>, c0: usize, cols: usize, k: usize, dst: &mut [f32]) {
+unsafe fn pack_b(b: MatRef<'_>, c0: usize, cols: usize, k: usize, dst: &mut [MaybeUninit<f32>]) {
     use std::arch::x86_64::*;
-    let d = dst.as_mut_ptr();
+    let d = dst.as_mut_ptr().cast::<f32>();
     let mut p = 0;
     if b.cs == 1 && cols == NR {
         // Rows contiguous: each step is NR consecutive floats.
@@ -487,7 +501,7 @@ unsafe fn pack_b(b: MatRef<'_>, c0: usize, cols: usize, k: usize, dst: &mut [f32
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn pack_b(_: MatRef<'_>, _: usize, _: usize, _: usize, _: &mut [f32]) {
+unsafe fn pack_b(_: MatRef<'_>, _: usize, _: usize, _: usize, _: &mut [MaybeUninit<f32>]) {
     unreachable!("sgemm::available() is false off x86-64")
 }
 
@@ -996,6 +1010,39 @@ mod tests {
             .iter()
             .zip(&team)
             .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn packed_a_panels_hold_the_rows_zero_padded() {
+        // Through `team::fill` over uninitialised memory, as `gemm_into` packs (Miri runs
+        // this: no intrinsics).
+        for &(m, k) in &[(1, 1), (6, 3), (7, 5), (13, 4)] {
+            let a = data(m * k, 5);
+            let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+            let rows = RowPanels::new(m);
+            for (view, what) in [
+                (MatRef::new(&a, 0, m, k, k, 1).unwrap(), "row-major"),
+                (MatRef::new(&at, 0, m, k, 1, m).unwrap(), "transposed"),
+            ] {
+                // SAFETY: `pack_a` writes all `k * MR` floats of its panel.
+                let packed = unsafe {
+                    super::super::team::fill(rows.count * k * MR, k * MR, false, |ip, panel| {
+                        let (r0, mr) = rows.at(ip);
+                        pack_a(view, r0, mr, k, panel)
+                    })
+                };
+                for ip in 0..rows.count {
+                    let (r0, mr) = rows.at(ip);
+                    for p in 0..k {
+                        for r in 0..MR {
+                            let want = if r < mr { a[(r0 + r) * k + p] } else { 0.0 };
+                            let got = packed[ip * k * MR + p * MR + r];
+                            assert_eq!(got, want, "{what} {m}x{k}: panel {ip}, step {p}, row {r}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

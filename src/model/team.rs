@@ -19,6 +19,7 @@
 //! `RAYON_NUM_THREADS` still sets how many cores the kernels use), started on first use.
 
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -231,22 +232,27 @@ unsafe impl Sync for SendPtr {}
 
 /// A buffer of `n` floats filled chunk by chunk by `write(chunk_index, chunk)` (chunks of
 /// `chunk` floats, the last one shorter), in parallel through [`for_each`] when `parallel`,
-/// without zeroing it first: `write` must write every element of its chunk.
-pub(super) fn fill(
+/// without zeroing it first: each chunk is handed over as uninitialised memory.
+///
+/// # Safety
+/// `write` must initialise every element of its chunk (the buffer is returned as floats).
+pub(super) unsafe fn fill(
     n: usize,
     chunk: usize,
     parallel: bool,
-    write: impl Fn(usize, &mut [f32]) + Sync,
+    write: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
     let chunk = chunk.max(1);
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    let base = SendPtr(out.as_mut_ptr());
+    let base = SendPtr(out.spare_capacity_mut()[..n].as_mut_ptr().cast::<f32>());
     let each = |i: usize| {
         let len = chunk.min(n - i * chunk);
-        // SAFETY: chunk i is its own run of the `n` floats allocated, written by this task
-        // only; every bit pattern is a valid f32, and the slice is only written through
-        // (never read before `write` writes it).
-        let c = unsafe { std::slice::from_raw_parts_mut(base.offset(i * chunk).0, len) };
+        // SAFETY: chunk i is elements `i * chunk .. i * chunk + len` of the `n` allocated,
+        // handed to this task only (the chunks are disjoint), and viewed as `MaybeUninit`,
+        // which may hold anything; no reference to an uninitialised `f32` is made.
+        let c = unsafe {
+            std::slice::from_raw_parts_mut(base.offset(i * chunk).0.cast::<MaybeUninit<f32>>(), len)
+        };
         write(i, c);
     };
     let tasks = n.div_ceil(chunk);
@@ -255,9 +261,31 @@ pub(super) fn fill(
     } else {
         (0..tasks).for_each(each);
     }
-    // SAFETY: the chunks cover `0..n` and `write` wrote each of them.
+    // SAFETY: the chunks cover `0..n`, and the caller's `write` initialised each of them
+    // (a panic in `write` leaves here before this line, with the length still 0).
     unsafe { out.set_len(n) };
     out
+}
+
+/// [`fill`] for writers that want plain floats (they read back what they wrote, or hand the
+/// chunk to code taking `&mut [f32]`): each task zeroes its chunk first, while the chunk is
+/// about to be written anyway, so every element is initialised whatever `write` does.
+pub(super) fn fill_zeroed(
+    n: usize,
+    chunk: usize,
+    parallel: bool,
+    write: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    // SAFETY: `init_zeroed` initialises the whole chunk before `write` sees it.
+    unsafe { fill(n, chunk, parallel, |i, c| write(i, init_zeroed(c))) }
+}
+
+/// Zero `c` and view it as floats.
+pub(super) fn init_zeroed(c: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    c.fill(MaybeUninit::new(0.0));
+    // SAFETY: every element was initialised on the line above, and `MaybeUninit<f32>` has
+    // the size, alignment and layout of `f32`.
+    unsafe { &mut *(c as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 #[cfg(test)]
@@ -269,7 +297,9 @@ mod tests {
         let callers: Vec<_> = (0..3)
             .map(|c| {
                 std::thread::spawn(move || {
-                    for round in 0..200 {
+                    // Miri interprets every spin: a few rounds there.
+                    let rounds = if cfg!(miri) { 3 } else { 200 };
+                    for round in 0..rounds {
                         let n = 1 + (round * 7 + c) % 40;
                         let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
                         for_each(n, |i| {
@@ -295,14 +325,38 @@ mod tests {
     fn fill_writes_every_chunk_once_in_order_whatever_the_split() {
         for parallel in [false, true] {
             for (n, chunk) in [(0, 4), (1, 4), (10, 3), (12, 4), (7, 0), (1000, 64)] {
-                let got = fill(n, chunk, parallel, |i, c| {
-                    let first = i * chunk.max(1);
-                    for (j, v) in c.iter_mut().enumerate() {
-                        *v = (first + j) as f32;
-                    }
-                });
+                // SAFETY: the closure writes every element of its chunk.
+                let got = unsafe {
+                    fill(n, chunk, parallel, |i, c| {
+                        let first = i * chunk.max(1);
+                        for (j, v) in c.iter_mut().enumerate() {
+                            v.write((first + j) as f32);
+                        }
+                    })
+                };
                 let want: Vec<f32> = (0..n).map(|x| x as f32).collect();
                 assert_eq!(got, want, "n {n}, chunk {chunk}, parallel {parallel}");
+                // Writers of plain floats see a zeroed chunk; what they skip stays 0.
+                let got = fill_zeroed(n, chunk, parallel, |i, c| {
+                    let first = i * chunk.max(1);
+                    assert!(c.iter().all(|&v| v == 0.0));
+                    if let Some(v) = c.first_mut() {
+                        *v = first as f32 + 0.5;
+                    }
+                });
+                let want: Vec<f32> = (0..n)
+                    .map(|x| {
+                        if x % chunk.max(1) == 0 {
+                            x as f32 + 0.5
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "zeroed: n {n}, chunk {chunk}, parallel {parallel}"
+                );
             }
         }
     }
