@@ -1,7 +1,7 @@
-//! Build script: the `mpi` collective engine. When an MPI compiler wrapper is found
-//! (`$MPICC`, else `mpicc` on PATH; `TRM_MPI=0` turns detection off) or the `mpi` feature
-//! asks for it, compile `src/dist/mpi_shim.c` with it, link the MPI library and set
-//! `cfg(trm_mpi)`. Without MPI the crate builds as before (the local engine only).
+//! Build script: the `mpi` collective engine. With the `mpi` feature (and only then: what is
+//! on PATH never changes what is built), compile `src/dist/mpi_shim.c` with the MPI compiler
+//! wrapper (`$MPICC`, else `mpicc`), link the MPI library and set `cfg(trm_mpi)`. Without the
+//! feature the crate has the local engine only.
 
 use std::process::Command;
 
@@ -16,10 +16,7 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(trm_mpi)");
     println!("cargo:rerun-if-changed=src/dist/mpi_shim.c");
     println!("cargo:rerun-if-env-changed=MPICC");
-    println!("cargo:rerun-if-env-changed=TRM_MPI");
-    let wanted = std::env::var_os("CARGO_FEATURE_MPI").is_some();
-    let off = std::env::var("TRM_MPI").is_ok_and(|v| v == "0");
-    if off && !wanted {
+    if std::env::var_os("CARGO_FEATURE_MPI").is_none() {
         return;
     }
     let mpicc = std::env::var("MPICC").unwrap_or_else(|_| "mpicc".into());
@@ -29,13 +26,10 @@ fn main() {
             .map(|s| s.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
     });
     let Some(link) = link else {
-        if wanted {
-            panic!(
-                "the `mpi` feature needs an MPI compiler wrapper: `{mpicc}` was not found or failed \
-                 (Debian: apt install libopenmpi-dev openmpi-bin; or set MPICC)"
-            );
-        }
-        return;
+        panic!(
+            "the `mpi` feature needs an MPI compiler wrapper: `{mpicc}` was not found or failed \
+             (Debian: apt install libopenmpi-dev openmpi-bin; or set MPICC)"
+        );
     };
     cc::Build::new()
         .compiler(&mpicc)

@@ -168,7 +168,7 @@ fn run_scaling(args: &BenchArgs) -> Result<()> {
     }
     if args.engine == "mpi" && !crate::dist::engines().contains(&"mpi") {
         color_eyre::eyre::bail!(
-            "--engine mpi: this build has no MPI engine (it is built where `mpicc` is found, or with --features mpi)"
+            "--engine mpi: this build has no MPI engine (build with --features mpi)"
         );
     }
     if args.engine == "nccl" && !crate::dist::engines().contains(&"nccl") {

@@ -396,7 +396,7 @@ pub fn from_env() -> Result<Arc<dyn Collective>, DistError> {
         }
         other => Err(DistError::Setup(format!(
             "TRM_DIST_ENGINE={other}: this build has the engines {} (the mpi engine is built \
-             where `mpicc` is found, or with --features mpi; nccl with --features nccl, \
+             with --features mpi; nccl with --features nccl, \
              scripts/build-cuda.sh --nccl)",
             engines().join(", ")
         ))),

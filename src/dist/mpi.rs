@@ -1,6 +1,6 @@
 //! The `mpi` engine: the job's ranks as MPI_COMM_WORLD, through the machine's MPI library
 //! (Open MPI, MPICH) and a small C shim (`mpi_shim.c`, compiled by `mpicc` in build.rs).
-//! Built when the build finds `mpicc` (or with the `mpi` feature); chosen under `mpirun`
+//! Built with the `mpi` feature only; chosen under `mpirun`
 //! (or with `TRM_DIST_ENGINE=mpi`). Host buffers: on a GPU the gradients go through host
 //! memory. Errors come back as codes with the library's message; a rank that dies is noticed
 //! by `mpirun`, which ends the job.
