@@ -8,6 +8,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod check;
 pub mod data;
 pub mod experiment;
 pub mod export;
@@ -70,6 +71,9 @@ pub enum Command {
     Experiment(experiment::ExperimentCommand),
     /// Write the EMA weights of a training checkpoint as a small weights file.
     Export(export::ExportArgs),
+    /// Correctness checks on a device (parity fixtures, eval in a chosen dtype).
+    #[command(subcommand)]
+    Check(check::CheckCommand),
     /// Open the workbench (the default without a subcommand).
     Tui(crate::tui::app::TuiArgs),
 }
@@ -87,6 +91,7 @@ pub fn main() -> i32 {
         Some(Command::Presets) => train::run_presets(),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Export(args)) => export::run(args),
+        Some(Command::Check(cmd)) => check::run(cmd),
         Some(Command::Experiment(cmd)) => experiment::run(cmd),
         Some(Command::Tui(args)) => crate::tui::run(args.options()),
         None => crate::tui::run(crate::tui::AppOptions::from_env()),
