@@ -61,8 +61,10 @@ pub struct EvalArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// A built dataset folder (its test split) or a puzzle file (every puzzle with a label).
+    /// Without it, a checkpoint of a run folder (`<run>/checkpoints/`) is evaluated on that
+    /// run's own test split.
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// Evaluate at most this many examples.
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
@@ -381,6 +383,36 @@ pub fn eval_split(path: &Path) -> Result<(DatasetMetadata, Dataset, Option<Puzzl
     Ok((meta, ds, Some(kind)))
 }
 
+/// What `eval` runs on, named for the output: `--data`, or else the test split of the run
+/// folder the checkpoint is in (said on stderr).
+fn eval_data(args: &EvalArgs) -> Result<(String, DatasetMetadata, Dataset, Option<PuzzleKind>)> {
+    if let Some(d) = &args.data {
+        let (meta, ds, kind) = eval_split(d)?;
+        return Ok((d.display().to_string(), meta, ds, kind));
+    }
+    let run = RunDir::of_checkpoint(&args.checkpoint).ok_or_else(|| {
+        eyre!(
+            "{}: give --data (a built dataset folder or a puzzle file): the checkpoint is not in \
+             a run folder (<run>/{}/ beside a {}), whose own test split eval uses otherwise",
+            args.checkpoint.display(),
+            RunDir::CHECKPOINTS,
+            RunDir::CONFIG
+        )
+    })?;
+    let cfg = run.read_config()?;
+    let data = crate::train::source::load_train_data(&cfg.data, run.path())
+        .wrap_err_with(|| format!("{}: the run's data", run.path().display()))?;
+    let kind = data.kind();
+    let (meta, ds) = data.loaded.test;
+    let label = format!("{} (the run's test split)", run.path().display());
+    eprintln!(
+        "no --data: evaluating on the test split of the run {} ({} examples)",
+        run.path().display(),
+        ds.num_examples()
+    );
+    Ok((label, meta, ds, kind))
+}
+
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     let (device, notice) = open_device(&args.device)?;
     if let Some(n) = notice {
@@ -391,12 +423,12 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         Some(seed) => crate::model::TrmModel::new(model.config.clone(), seed, &device)?,
         None => model,
     };
-    let (dmeta, ds, kind) = eval_split(&args.data)?;
+    let (data_label, dmeta, ds, kind) = eval_data(&args)?;
     let cfg = &model.config;
     if dmeta.seq_len != cfg.seq_len || dmeta.vocab_size > cfg.vocab_size {
         bail!(
             "{}: the data ({:?}, seq_len {}, vocab {}) does not fit the model in {} (seq_len {}, vocab {})",
-            args.data.display(),
+            data_label,
             kind,
             dmeta.seq_len,
             dmeta.vocab_size,
@@ -410,7 +442,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         let header = format!(
             "checkpoint {}  data {}  device {} ({})",
             args.checkpoint.display(),
-            args.data.display(),
+            data_label,
             device_label(&device),
             dtype_name(resolve_forward_dtype(cfg.forward_dtype, &device))
         );
@@ -436,7 +468,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         println!(
             "checkpoint {}  data {}  device {} ({})",
             args.checkpoint.display(),
-            args.data.display(),
+            data_label,
             device_label(&device),
             dtype_name(resolve_forward_dtype(cfg.forward_dtype, &device))
         );
