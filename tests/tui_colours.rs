@@ -29,14 +29,14 @@ fn correctness_overlay_matches_the_models_answer() {
     let mut app = solver_app(&root);
     key(&mut app, KeyCode::End);
     let s = &app.solver;
-    assert_eq!(s.overlay, Overlay::Correctness);
-    let p = s.puzzle.clone().unwrap();
+    assert_eq!(s.overlay(), Overlay::Correctness);
+    let p = s.puzzle().cloned().unwrap();
     let PuzzleKind::Sudoku { size } = p.kind else {
         panic!("{:?}", p.kind)
     };
     let layout = GridLayout::new(p.kind, (size, size), Rect::new(0, 0, 60, 30));
-    let pred = s.steps[s.cur].pred.clone();
-    let target = s.target.clone().unwrap().tokens;
+    let pred = s.steps()[s.cur()].pred.clone();
+    let target = s.target().cloned().unwrap().tokens;
     let input = p.input_tokens();
     let theme = Theme::builtin("dark").unwrap();
     let buf = draw(&mut app, 120, 40);
@@ -70,7 +70,7 @@ fn correctness_overlay_matches_the_models_answer() {
             .count()
     );
     // The strip agrees: cell accuracy = right cells (givens kept included) / all.
-    let acc = app.solver.stats()[app.solver.cur].accuracy.unwrap();
+    let acc = app.solver.stats()[app.solver.cur()].accuracy.unwrap();
     let ok = pred
         .iter()
         .zip(&target)
@@ -86,16 +86,16 @@ fn confidence_and_diff_overlays() {
     key(&mut app, KeyCode::Home);
     key(&mut app, KeyCode::Right);
     key(&mut app, KeyCode::Char('o')); // changes
-    assert_eq!(app.solver.overlay, Overlay::Diff);
+    assert_eq!(app.solver.overlay(), Overlay::Diff);
     let theme = Theme::builtin("dark").unwrap();
-    let p = app.solver.puzzle.clone().unwrap();
+    let p = app.solver.puzzle().cloned().unwrap();
     let PuzzleKind::Sudoku { size } = p.kind else {
         panic!()
     };
     let layout = GridLayout::new(p.kind, (size, size), Rect::new(0, 0, 60, 30));
     let (prev, cur) = (
-        app.solver.steps[0].pred.clone(),
-        app.solver.steps[1].pred.clone(),
+        app.solver.steps()[0].pred.clone(),
+        app.solver.steps()[1].pred.clone(),
     );
     let buf = draw(&mut app, 120, 40);
     let mut changed = 0;
@@ -115,7 +115,7 @@ fn confidence_and_diff_overlays() {
     assert_eq!(changed, app.solver.stats()[1].changed);
     key(&mut app, KeyCode::Char('o')); // confidence
     let buf = draw(&mut app, 120, 40);
-    let step = &app.solver.steps[1];
+    let step = &app.solver.steps()[1];
     for r in 0..size {
         for c in 0..size {
             let i = r * size + c;
@@ -213,23 +213,23 @@ fn maze_valid_shortest_path_other_than_the_label_is_coloured_right() {
         z_l_delta: 0.5,
         cycle_preds: Vec::new(),
     };
-    let s = &mut app.solver;
-    s.puzzle = Some(Puzzle {
-        name: "two-paths".into(),
-        kind,
-        input: question,
-        label: Some(label.clone()),
-        rating: None,
-    });
-    s.target = Some(Target {
-        tokens: kind.encode(&label),
-        source: "label",
-    });
-    s.steps = vec![step(1, &broken), step(2, &other)];
-    s.cur = 1;
-    s.lens = None;
-    s.cursor = (0, 0);
-    s.overlay = Overlay::Correctness;
+    // A finished solve of a maze with two shortest paths, the correctness overlay on.
+    app.solver.show_solve(
+        Puzzle {
+            name: "two-paths".into(),
+            kind,
+            input: question,
+            label: Some(label.clone()),
+            rating: None,
+        },
+        Some(Target {
+            tokens: kind.encode(&label),
+            source: "label",
+        }),
+        vec![step(1, &broken), step(2, &other)],
+        1,
+    );
+    assert_eq!(app.solver.overlay(), Overlay::Correctness);
     let layout = GridLayout::new(kind, (5, 5), Rect::new(0, 0, 60, 30));
     assert_eq!(layout.mode, CellMode::Wide);
     let bg = |buf: &Buffer, r: usize, c: usize| {
@@ -257,7 +257,7 @@ fn maze_valid_shortest_path_other_than_the_label_is_coloured_right() {
     let st = app.solver.stats();
     assert_eq!((st[1].accuracy, st[1].exact), (Some(1.0), Some(true)));
     // The broken path of step 1 is judged against the label: its cells are wrong.
-    app.solver.cur = 0;
+    app.solver.show_step(0);
     let buf = draw(&mut app, 120, 40);
     assert_eq!(bg(&buf, 1, 2), theme.correct_bg, "on the label's path");
     assert_eq!(

@@ -77,21 +77,25 @@ fn solver_maze_and_checkpoint() {
     let root = fixture();
     let mut app = app(&root, "dark");
     key(&mut app, KeyCode::Char('3'));
-    // The generated maze set is the last one; pick its first puzzle.
+    // The puzzle picker lists the puzzles the checkpoint cannot take last, dimmed with the
+    // reason; typing filters them (fuzzy) down to one maze.
     key(&mut app, KeyCode::Char('p'));
-    key(&mut app, KeyCode::Char('k'));
-    key(&mut app, KeyCode::Char('k'));
-    key(&mut app, KeyCode::Char('k'));
+    insta::assert_snapshot!("solver_puzzle_picker", screen(&mut app, &root, W, H));
+    chars(&mut app, "maze9-1");
+    insta::assert_snapshot!("solver_puzzle_picker_filter", screen(&mut app, &root, W, H));
     key(&mut app, KeyCode::Enter);
     settle(&mut app);
+    assert_eq!(app.solver.puzzle().unwrap().name, "maze9-1");
     // The smoke checkpoint cannot take a 9x9 maze: a clear message, no crash.
     insta::assert_snapshot!("solver_maze_mismatch", screen(&mut app, &root, W, H));
-    // Switch to the untrained model (the last entry of the picker).
+    // The model picker puts the untrained model, which fits, first; the checkpoint after it,
+    // with why it does not fit. Filter, then switch to the untrained model.
     key(&mut app, KeyCode::Char('m'));
-    key(&mut app, KeyCode::Char('k'));
+    chars(&mut app, "untr");
+    insta::assert_snapshot!("solver_model_picker_filter", screen(&mut app, &root, W, H));
     key(&mut app, KeyCode::Enter);
     settle(&mut app);
-    assert!(app.solver.loaded.as_ref().unwrap().untrained);
+    assert!(app.solver.loaded().unwrap().untrained);
     key(&mut app, KeyCode::End);
     insta::assert_snapshot!("solver_maze", screen(&mut app, &root, W, H));
 }

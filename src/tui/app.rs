@@ -5,14 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
+use super::app_keys::{AppKeys, GlobalAction, HelpAction, QuitAction};
+use super::component::{Action, Component, Ctx, KeyHint, Level, PaneId};
 use super::config::{Paths, UserConfig};
 use super::panes::{
     curves::CurvesPane, experiments::ExperimentsPane, logs::LogsPane, runs::RunsPane,
@@ -82,6 +83,7 @@ pub struct App {
     /// Something changed since the last draw.
     pub dirty: bool,
     quit_started: Option<Instant>,
+    keys: AppKeys,
 }
 
 impl App {
@@ -115,6 +117,7 @@ impl App {
             ctx.log(Level::Error, "theme", e.clone());
             ctx.status(Level::Error, e.clone());
         }
+        let (keys, key_errors) = AppKeys::new(&user_config.keys);
         let mut logs = LogsPane::new();
         logs.frozen_clock = opts.frozen_clock;
         let solver = SolverPane::new(paths.clone(), opts.seed, &mut ctx);
@@ -135,7 +138,20 @@ impl App {
             should_quit: false,
             dirty: true,
             quit_started: None,
+            keys,
         };
+        let mut key_errors = key_errors;
+        let overrides = &app.user_config.keys;
+        key_errors.extend(app.train.remap(overrides));
+        key_errors.extend(app.curves.remap(overrides));
+        key_errors.extend(app.solver.remap(overrides));
+        key_errors.extend(app.runs.remap(overrides));
+        key_errors.extend(app.logs.remap(overrides));
+        key_errors.extend(app.experiments.remap(overrides));
+        for e in key_errors {
+            ctx.log(Level::Error, "config", e.clone());
+            ctx.status(Level::Error, format!("config: {e}"));
+        }
         app.logs.push(
             Level::Info,
             "app",
@@ -190,17 +206,8 @@ impl App {
     }
 
     /// The global keys (help and hint bar).
-    pub fn global_hints() -> Vec<KeyHint> {
-        vec![
-            KeyHint::bar("?", "help"),
-            KeyHint::bar("Tab/1-6", "pane"),
-            KeyHint::bar("q", "quit"),
-            KeyHint::help("Shift-Tab", "previous pane"),
-            KeyHint::help("F1", "help"),
-            KeyHint::help("T", "next theme (saved to the config file)"),
-            KeyHint::help("Ctrl-c", "quit (asks first while a run is active)"),
-            KeyHint::help("Esc", "close a popup"),
-        ]
+    pub fn global_hints(&self) -> Vec<KeyHint> {
+        self.keys.global.hints()
     }
 
     /// Handle one key press.
@@ -209,63 +216,62 @@ impl App {
             return;
         }
         self.dirty = true;
-        let ctrl_c =
-            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+        let global = self.keys.global.action_at(&key);
+        let interrupt = matches!(global, Some((GlobalAction::ForceQuit, _)));
         let mut ctx = Ctx::default();
         match self.popup.clone() {
             Popup::Help { scroll } => {
-                match key.code {
-                    KeyCode::Char('j') | KeyCode::Down => {
+                match self.keys.help.action(&key) {
+                    Some(HelpAction::Down) => {
                         self.popup = Popup::Help {
                             scroll: scroll.saturating_add(1),
                         }
                     }
-                    KeyCode::Char('k') | KeyCode::Up => {
+                    Some(HelpAction::Up) => {
                         self.popup = Popup::Help {
                             scroll: scroll.saturating_sub(1),
                         }
                     }
-                    _ if ctrl_c => self.request_quit(&mut ctx),
+                    _ if interrupt => self.request_quit(&mut ctx),
+                    // Close, and any other key.
                     _ => self.popup = Popup::None,
                 }
                 self.apply(ctx);
                 return;
             }
             Popup::QuitConfirm => {
-                match key.code {
-                    KeyCode::Char('s') => {
+                match self.keys.quit.action(&key) {
+                    Some(QuitAction::StopWithCheckpoint) => {
                         self.train
                             .command(TrainCommand::Stop { checkpoint: true }, &mut ctx);
                         self.popup = Popup::Quitting { since_ms: 0 };
                         self.quit_started = Some(Instant::now());
                     }
-                    KeyCode::Char('k') => {
+                    Some(QuitAction::StopNow) => {
                         self.train
                             .command(TrainCommand::Stop { checkpoint: false }, &mut ctx);
                         self.should_quit = true;
                     }
-                    _ if ctrl_c => {
+                    _ if interrupt => {
                         self.train
                             .command(TrainCommand::Stop { checkpoint: false }, &mut ctx);
                         self.should_quit = true;
                     }
-                    KeyCode::Char('c') | KeyCode::Esc | KeyCode::Char('n') => {
-                        self.popup = Popup::None
-                    }
-                    _ => {}
+                    Some(QuitAction::Cancel) => self.popup = Popup::None,
+                    None => {}
                 }
                 self.apply(ctx);
                 return;
             }
             Popup::Quitting { .. } => {
-                if ctrl_c {
+                if interrupt {
                     self.should_quit = true;
                 }
                 return;
             }
             Popup::None => {}
         }
-        if ctrl_c {
+        if interrupt {
             self.request_quit(&mut ctx);
             self.apply(ctx);
             return;
@@ -276,40 +282,24 @@ impl App {
             self.apply(ctx);
             return;
         }
-        // Global keys first, except those a pane uses itself.
-        let global = match key.code {
-            KeyCode::Char('?') | KeyCode::F(1) => {
-                self.popup = Popup::Help { scroll: 0 };
-                true
+        // Global keys first.
+        let n = PaneId::ALL.len();
+        match global {
+            Some((GlobalAction::Help, _)) => self.popup = Popup::Help { scroll: 0 },
+            Some((GlobalAction::NextPane, _)) => {
+                self.focus = PaneId::ALL[(focus.index() + 1) % n];
             }
-            KeyCode::Tab => {
-                self.focus = PaneId::ALL[(focus.index() + 1) % PaneId::ALL.len()];
-                true
+            Some((GlobalAction::PrevPane, _)) => {
+                self.focus = PaneId::ALL[(focus.index() + n - 1) % n];
             }
-            KeyCode::BackTab => {
-                self.focus =
-                    PaneId::ALL[(focus.index() + PaneId::ALL.len() - 1) % PaneId::ALL.len()];
-                true
+            Some((GlobalAction::FocusPane, i)) => self.focus = PaneId::ALL[i.min(n - 1)],
+            Some((GlobalAction::Quit, _)) => self.request_quit(&mut ctx),
+            Some((GlobalAction::NextTheme, _)) => self.next_theme(&mut ctx),
+            Some((GlobalAction::ClearStatus, _)) => self.status = None,
+            Some((GlobalAction::ForceQuit, _)) => {}
+            None => {
+                self.pane(focus).handle_key(key, &mut ctx);
             }
-            KeyCode::Char(c @ '1'..='6') => {
-                self.focus = PaneId::ALL[(c as u8 - b'1') as usize];
-                true
-            }
-            KeyCode::Char('q') => {
-                self.request_quit(&mut ctx);
-                true
-            }
-            KeyCode::Char('T') => {
-                self.next_theme(&mut ctx);
-                true
-            }
-            _ => false,
-        };
-        if !global
-            && self.pane(focus).handle_key(key, &mut ctx) == EventState::NotConsumed
-            && key.code == KeyCode::Esc
-        {
-            self.status = None;
         }
         self.apply(ctx);
     }
@@ -342,7 +332,6 @@ impl App {
     pub fn apply(&mut self, mut ctx: Ctx) {
         let mut guard = 0;
         while !ctx.actions.is_empty() && guard < 16 {
-                        self.logs.push(level, source, message);
             guard += 1;
             let actions = std::mem::take(&mut ctx.actions);
             for a in actions {
@@ -356,6 +345,7 @@ impl App {
                         if level >= Level::Warn {
                             self.status = Some((level, format!("{source}: {message}")));
                         }
+                        self.logs.push(level, source, message);
                     }
                     Action::Status(level, msg) => self.status = Some((level, msg)),
                     Action::Focus(p) => self.focus = p,
@@ -451,7 +441,7 @@ impl App {
                     " theme {} · {} run(s) · {} puzzle set(s)",
                     theme.name,
                     self.runs.runs.len(),
-                    self.solver.sets.len()
+                    self.solver.sets().len()
                 ),
                 theme.dim_style(),
             )),
@@ -462,7 +452,7 @@ impl App {
             .pane_ref(focus)
             .hints()
             .into_iter()
-            .chain(App::global_hints())
+            .chain(self.global_hints())
             .filter(|h| h.in_bar)
             .collect();
         for h in all {
@@ -481,44 +471,40 @@ impl App {
         match self.popup.clone() {
             Popup::Help { scroll } => self.draw_help(f, area, &theme, scroll),
             Popup::QuitConfirm => {
-                let lines = vec![
+                let key_st = Style::default()
+                    .fg(theme.hint_key)
+                    .add_modifier(Modifier::BOLD);
+                let mut lines = vec![
                     Line::styled("A training run is active.", theme.title_style()),
                     Line::raw(""),
-                    Line::from(vec![
-                        Span::styled(
-                            " s ",
-                            Style::default()
-                                .fg(theme.hint_key)
-                                .add_modifier(Modifier::BOLD),
-                        ),
-                        Span::raw("stop with a checkpoint, then quit"),
-                    ]),
-                    Line::from(vec![
-                        Span::styled(
-                            " k ",
-                            Style::default()
-                                .fg(theme.hint_key)
-                                .add_modifier(Modifier::BOLD),
-                        ),
-                        Span::raw("stop without a checkpoint and quit"),
-                    ]),
-                    Line::from(vec![
-                        Span::styled(
-                            " c ",
-                            Style::default()
-                                .fg(theme.hint_key)
-                                .add_modifier(Modifier::BOLD),
-                        ),
-                        Span::raw("cancel (Esc)"),
-                    ]),
                 ];
+                // One line per action: its first key, then what it does (other keys after).
+                for h in self.keys.quit.hints() {
+                    let all = h.help.first().map_or(h.keys.as_str(), |(k, _)| k.as_str());
+                    let mut keys = all.split('/');
+                    let first = keys.next().unwrap_or_default().to_string();
+                    let rest: Vec<&str> = keys.collect();
+                    let desc = if rest.is_empty() {
+                        h.desc.clone()
+                    } else {
+                        format!("{} ({})", h.desc, rest.join("/"))
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(format!(" {first} "), key_st),
+                        Span::raw(desc),
+                    ]));
+                }
                 popup(f, area, 52, 9, " Quit? ", lines, &theme);
             }
             Popup::Quitting { since_ms } => {
                 let lines = vec![
                     Line::raw("Stopping the run and writing its checkpoint…"),
                     Line::styled(
-                        format!("{:.1}s (Ctrl-c to quit now)", since_ms as f64 / 1000.0),
+                        format!(
+                            "{:.1}s ({} to quit now)",
+                            since_ms as f64 / 1000.0,
+                            self.keys.global.label_of(GlobalAction::ForceQuit)
+                        ),
                         theme.dim_style(),
                     ),
                 ];
@@ -586,23 +572,29 @@ impl App {
         order.extend(PaneId::ALL.iter().filter(|&&p| p != self.focus));
         let section = |lines: &mut Vec<Line>, title: String, hints: Vec<KeyHint>| {
             lines.push(Line::styled(title, theme.title_style()));
-            for h in hints {
+            for (keys, desc) in hints.iter().flat_map(|h| &h.help) {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("  {:<20}", h.keys), key_st),
-                    Span::styled(h.desc.to_string(), Style::default().fg(theme.fg)),
+                    Span::styled(format!("  {keys:<20}"), key_st),
+                    Span::styled(desc.clone(), Style::default().fg(theme.fg)),
                 ]));
             }
             lines.push(Line::raw(""));
         };
-        section(&mut lines, "Global".into(), App::global_hints());
+        section(&mut lines, "Global".into(), self.global_hints());
         for p in order {
-            let title = if p == self.focus {
-                format!("{} (this pane)", p.title())
-            } else {
-                p.title().to_string()
-            };
-            section(&mut lines, title, self.pane_ref(p).hints());
+            for (sub, hints) in self.pane_ref(p).all_hints() {
+                let mut title = p.title().to_string();
+                if !sub.is_empty() {
+                    title = format!("{title} · {sub}");
+                }
+                if p == self.focus {
+                    title.push_str(" (this pane)");
+                }
+                section(&mut lines, title, hints);
+            }
         }
+        section(&mut lines, "Help window".into(), self.keys.help.hints());
+        section(&mut lines, "Quit question".into(), self.keys.quit.hints());
         let w = 72.min(area.width.saturating_sub(4));
         let h = area.height.saturating_sub(4);
         let r = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
@@ -617,7 +609,16 @@ impl App {
                         .border_style(Style::default().fg(theme.border_focus))
                         .title(Span::styled(" Help ", theme.title_style()))
                         .title_bottom(Line::styled(
-                            " j/k scroll · any key closes ",
+                            format!(
+                                " {} ",
+                                self.keys
+                                    .help
+                                    .hints()
+                                    .iter()
+                                    .map(|h| format!("{} {}", h.keys, h.desc))
+                                    .collect::<Vec<_>>()
+                                    .join(" · ")
+                            ),
                             theme.dim_style(),
                         )),
                 ),

@@ -1,7 +1,7 @@
 //! The component contract (after ratatui's component template and gitui): every pane owns its
-//! state, handles its keys, declares its key hints (one list feeds the bottom hint bar and the
-//! `?` help overlay, so they cannot go stale), and draws itself. Panes talk to the app and to
-//! each other only through [`Action`]s pushed on a [`Ctx`].
+//! state, handles its keys through its key table (one table feeds the dispatch, the bottom
+//! hint bar and the `?` help overlay, so they cannot go stale), and draws itself. Panes talk to
+//! the app and to each other only through [`Action`]s pushed on a [`Ctx`].
 
 use std::path::PathBuf;
 
@@ -11,32 +11,18 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 
-/// One key hint: the keys, what they do, and whether the bottom bar shows it (the help overlay
-/// shows them all).
+/// One key hint, made by a pane's [`KeyMap`](super::keys::KeyMap) from its key table (never
+/// written by hand): the keys, what they do, whether the bottom bar shows it, and the help's
+/// lines (one per action; a bar hint can stand for several actions, as `←/→ step`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyHint {
-    pub keys: &'static str,
-    pub desc: &'static str,
+    pub keys: String,
+    pub desc: String,
     pub in_bar: bool,
-}
-
-impl KeyHint {
-    /// A hint shown in the bottom bar and in the help.
-    pub const fn bar(keys: &'static str, desc: &'static str) -> Self {
-        Self {
-            keys,
-            desc,
-            in_bar: true,
-        }
-    }
-    /// A hint shown in the help only.
-    pub const fn help(keys: &'static str, desc: &'static str) -> Self {
-        Self {
-            keys,
-            desc,
-            in_bar: false,
-        }
-    }
+    /// The keys merged into this bar hint, one per action.
+    pub merged: Vec<String>,
+    /// `(keys, description)` of each action for the help.
+    pub help: Vec<(String, String)>,
 }
 
 /// Whether a component used a key.
@@ -146,6 +132,12 @@ impl Ctx {
 pub trait Component {
     /// The key hints of the pane in its current mode.
     fn hints(&self) -> Vec<KeyHint>;
+
+    /// Every key table of the pane (all its modes) with a title ("" for the main one), for the
+    /// help.
+    fn all_hints(&self) -> Vec<(&'static str, Vec<KeyHint>)> {
+        vec![("", self.hints())]
+    }
 
     /// Handle a key; `Consumed` stops it there.
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState;

@@ -1,4 +1,5 @@
-//! Where the workbench reads and writes: the config dir (`config.toml`, `themes/`), the data dir
+//! Where the workbench reads and writes: the config dir (`config.toml` with the theme, the
+//! smoothing and the key remapping; `themes/`), the data dir
 //! (exports), the runs root, the shipped puzzles and checkpoints. Directories come from
 //! `directories::ProjectDirs`, with environment overrides so tests are hermetic:
 //! `TRM_TUI_CONFIG`, `TRM_TUI_DATA`, `TRM_RUNS_DIR` (default `./runs`), `TRM_PUZZLES_DIR`
@@ -83,6 +84,11 @@ pub struct UserConfig {
     pub theme: Option<String>,
     /// Curves smoothing weight in [0, 1).
     pub smoothing: Option<f64>,
+    /// Key remapping: `[keys.<table>] <action> = ["x", "Ctrl-x"]` (tables: global, help,
+    /// quit, picker, train, train_edit, curves, solver, solver_edit, runs, logs, experiments;
+    /// the help lists every action with its keys).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub keys: crate::tui::keys::KeyOverrides,
 }
 
 impl UserConfig {
@@ -132,12 +138,22 @@ mod tests {
         let (c, err) = UserConfig::load(Some(&p));
         assert_eq!(c, UserConfig::default());
         assert!(err.is_none());
-        let c = UserConfig {
+        let mut c = UserConfig {
             theme: Some("light".into()),
             smoothing: Some(0.8),
+            ..UserConfig::default()
         };
+        c.keys.entry("solver".into()).or_default().insert(
+            "step_forward".into(),
+            crate::tui::keys::KeyList::Many(vec!["Right".into(), "f".into()]),
+        );
         c.save(&p).unwrap();
         assert_eq!(UserConfig::load(Some(&p)).0, c);
+        std::fs::write(&p, "[keys.solver]\nplay = \"Ctrl-p\"\n").unwrap();
+        assert_eq!(
+            UserConfig::load(Some(&p)).0.keys["solver"]["play"],
+            crate::tui::keys::KeyList::One("Ctrl-p".into())
+        );
         std::fs::write(&p, "theme = 3").unwrap();
         let (c, err) = UserConfig::load(Some(&p));
         assert_eq!(c, UserConfig::default());

@@ -1,6 +1,9 @@
 //! The terminal workbench: ratatui + crossterm on a tokio event loop.
 //!
 //! - [`app`]: the app (panes, key routing, actions, drawing), headless-testable;
+//! - [`catalog`]: what is on disk (puzzle sets, checkpoints, run and experiment folders);
+//! - [`keys`]: the key tables (dispatch, hint bar, help, remapping) and list navigation;
+//! - [`picker`]: the fuzzy-filtered chooser every list choice uses;
 //! - [`component`]: the pane contract (keys, declared hints, draw) and the actions;
 //! - [`panes`]: Train, Curves, Solver, Runs, Logs, Experiments;
 //! - [`theme`], [`config`]: themes (`themes/*.toml`, built in and user), dirs and config file;
@@ -12,12 +15,16 @@
 //! thread (solver, trainer) does not tear the screen down: it is reported in the Logs pane.
 
 pub mod app;
+pub mod app_keys;
+pub mod catalog;
 pub mod chart;
 pub mod component;
 pub mod config;
 pub mod fmt;
 pub mod grid;
+pub mod keys;
 pub mod panes;
+pub mod picker;
 pub mod theme;
 pub mod worker;
 

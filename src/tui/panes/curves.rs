@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::tui::chart::themed_axes;
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
@@ -23,6 +23,7 @@ use crate::tui::chart::{
 use crate::tui::component::{Component, Ctx, EventState, KeyHint, Level};
 use crate::tui::config::Paths;
 use crate::tui::fmt;
+use crate::tui::keys::{nav, Binding, KeyMap, KeyOverrides};
 use crate::tui::theme::Theme;
 
 /// The metrics shown, with their titles.
@@ -180,7 +181,130 @@ pub struct CurvesPane {
     pub follow: bool,
     last_poll: Option<Instant>,
     pub poll_every: Duration,
+    keys: KeyMap<CurvesAction>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurvesAction {
+    PrevMetric,
+    NextMetric,
+    Grid,
+    LessSmoothing,
+    MoreSmoothing,
+    LogY,
+    XAxis,
+    ZoomIn,
+    ZoomOut,
+    PanLeft,
+    PanRight,
+    Follow,
+    ResetZoom,
+    Split,
+    Robust,
+    NextRun,
+    PrevRun,
+    ToggleRun,
+    Rescan,
+    Export,
+}
+
+use CurvesAction as C;
+
+/// The Curves pane's keys (config table `curves`).
+pub const KEYS: &[Binding<CurvesAction>] = &[
+    Binding::bar(
+        C::PrevMetric,
+        "previous_metric",
+        &["Left"],
+        "metric",
+        "previous metric",
+    ),
+    Binding::bar(
+        C::NextMetric,
+        "next_metric",
+        &["Right"],
+        "metric",
+        "next metric",
+    ),
+    Binding::bar(
+        C::Grid,
+        "all_or_one",
+        &["a"],
+        "all/one",
+        "all metrics in a grid, or one",
+    ),
+    Binding::bar(
+        C::LessSmoothing,
+        "less_smoothing",
+        &["["],
+        "smoothing",
+        "less smoothing",
+    ),
+    Binding::bar(
+        C::MoreSmoothing,
+        "more_smoothing",
+        &["]"],
+        "smoothing",
+        "more smoothing",
+    ),
+    Binding::bar(C::LogY, "log_y", &["L"], "log-y", "logarithmic y axis"),
+    Binding::bar(
+        C::XAxis,
+        "x_axis",
+        &["x"],
+        "x-axis",
+        "x axis: step or wall time",
+    ),
+    Binding::bar(C::ZoomIn, "zoom_in", &["+"], "zoom", "zoom in"),
+    Binding::bar(C::ZoomOut, "zoom_out", &["-"], "zoom", "zoom out"),
+    Binding::bar(C::PanLeft, "pan_left", &["h"], "pan", "pan left"),
+    Binding::bar(C::PanRight, "pan_right", &["l"], "pan", "pan right"),
+    Binding::bar(
+        C::Follow,
+        "follow",
+        &["0"],
+        "follow",
+        "follow the newest steps",
+    ),
+    Binding::help(C::ResetZoom, "reset_zoom", &["="], "reset zoom (whole run)"),
+    Binding::help(
+        C::Split,
+        "split",
+        &["s"],
+        "split: train+eval / train / eval",
+    ),
+    Binding::help(
+        C::Robust,
+        "ignore_outliers",
+        &["i"],
+        "ignore outliers (p1-p99 y-range)",
+    ),
+    Binding::help(
+        C::NextRun,
+        "next_run",
+        &["j", "Down"],
+        "select the next run",
+    ),
+    Binding::help(
+        C::PrevRun,
+        "previous_run",
+        &["k", "Up"],
+        "select the previous run",
+    ),
+    Binding::help(
+        C::ToggleRun,
+        "show_run",
+        &["Space"],
+        "show / hide the selected run",
+    ),
+    Binding::help(C::Rescan, "rescan", &["r"], "rescan runs/ for new runs"),
+    Binding::help(
+        C::Export,
+        "export_csv",
+        &["E"],
+        "export visible runs to CSV (data dir)",
+    ),
+];
 
 impl std::fmt::Debug for CurvesPane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -208,25 +332,24 @@ impl CurvesPane {
             follow: true,
             last_poll: None,
             poll_every: Duration::from_millis(500),
+            keys: KeyMap::defaults("curves", KEYS),
         };
         p.rescan();
         p.poll_all();
         p
     }
 
+    /// Apply the user's key overrides; returns the problems found in them.
+    pub fn remap(&mut self, overrides: &KeyOverrides) -> Vec<String> {
+        let (keys, errs) = KeyMap::new("curves", KEYS, overrides);
+        self.keys = keys;
+        errs
+    }
+
     /// Add every run dir with a `metrics.jsonl` not followed yet (sorted by name).
     pub fn rescan(&mut self) -> usize {
-        let Ok(rd) = std::fs::read_dir(&self.runs_dir) else {
-            return 0;
-        };
-        let mut dirs: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join("metrics.jsonl").is_file())
-            .collect();
-        dirs.sort();
         let mut added = 0;
-        for d in dirs {
+        for d in crate::tui::catalog::run_dirs_with_metrics(&self.runs_dir) {
             if !self.runs.iter().any(|r| r.dir == d) {
                 self.runs.push(RunCurves::new(&d));
                 added += 1;
@@ -580,38 +703,25 @@ impl CurvesPane {
 
 impl Component for CurvesPane {
     fn hints(&self) -> Vec<KeyHint> {
-        vec![
-            KeyHint::bar("←/→", "metric"),
-            KeyHint::bar("a", "all/one"),
-            KeyHint::bar("[ ]", "smoothing"),
-            KeyHint::bar("L", "log-y"),
-            KeyHint::bar("x", "x-axis"),
-            KeyHint::bar("+/-", "zoom"),
-            KeyHint::bar("h/l", "pan"),
-            KeyHint::bar("0", "follow"),
-            KeyHint::help("=", "reset zoom (whole run)"),
-            KeyHint::help("s", "split: train+eval / train / eval"),
-            KeyHint::help("i", "ignore outliers (p1-p99 y-range)"),
-            KeyHint::help("j/k", "select a run"),
-            KeyHint::help("space", "show / hide the selected run"),
-            KeyHint::help("r", "rescan runs/ for new runs"),
-            KeyHint::help("E", "export visible runs to CSV (data dir)"),
-        ]
+        self.keys.hints()
     }
 
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
-        match key.code {
-            KeyCode::Right => self.metric = (self.metric + 1) % METRICS.len(),
-            KeyCode::Left => self.metric = (self.metric + METRICS.len() - 1) % METRICS.len(),
-            KeyCode::Char('a') => self.grid = !self.grid,
-            KeyCode::Char('[') => {
+        let Some(action) = self.keys.action(&key) else {
+            return EventState::NotConsumed;
+        };
+        match action {
+            C::NextMetric => self.metric = nav::next(self.metric, METRICS.len()),
+            C::PrevMetric => self.metric = nav::prev(self.metric, METRICS.len()),
+            C::Grid => self.grid = !self.grid,
+            C::LessSmoothing => {
                 self.smoothing = ((self.smoothing - 0.05).max(0.0) * 100.0).round() / 100.0
             }
-            KeyCode::Char(']') => {
+            C::MoreSmoothing => {
                 self.smoothing = ((self.smoothing + 0.05).min(0.99) * 100.0).round() / 100.0
             }
-            KeyCode::Char('L') => self.log_y = !self.log_y,
-            KeyCode::Char('x') => {
+            C::LogY => self.log_y = !self.log_y,
+            C::XAxis => {
                 self.x_axis = match self.x_axis {
                     XAxis::Step => XAxis::Wall,
                     XAxis::Wall => XAxis::Step,
@@ -619,34 +729,30 @@ impl Component for CurvesPane {
                 self.window = None;
                 self.follow = true;
             }
-            KeyCode::Char('+') => self.zoom(0.5),
-            KeyCode::Char('-') => self.zoom(2.0),
-            KeyCode::Char('=') => {
+            C::ZoomIn => self.zoom(0.5),
+            C::ZoomOut => self.zoom(2.0),
+            C::ResetZoom => {
                 self.window = None;
                 self.follow = true;
             }
-            KeyCode::Char('h') => self.pan(-1.0),
-            KeyCode::Char('l') => self.pan(1.0),
-            KeyCode::Char('0') => self.follow = true,
-            KeyCode::Char('s') => self.split = self.split.next(),
-            KeyCode::Char('i') => self.robust = !self.robust,
-            KeyCode::Char('j') | KeyCode::Down if !self.runs.is_empty() => {
-                self.sel = (self.sel + 1) % self.runs.len()
-            }
-            KeyCode::Char('k') | KeyCode::Up if !self.runs.is_empty() => {
-                self.sel = (self.sel + self.runs.len() - 1) % self.runs.len()
-            }
-            KeyCode::Char(' ') => {
+            C::PanLeft => self.pan(-1.0),
+            C::PanRight => self.pan(1.0),
+            C::Follow => self.follow = true,
+            C::Split => self.split = self.split.next(),
+            C::Robust => self.robust = !self.robust,
+            C::NextRun => self.sel = nav::next(self.sel, self.runs.len()),
+            C::PrevRun => self.sel = nav::prev(self.sel, self.runs.len()),
+            C::ToggleRun => {
                 if let Some(r) = self.runs.get_mut(self.sel) {
                     r.visible = !r.visible;
                 }
             }
-            KeyCode::Char('r') => {
+            C::Rescan => {
                 let n = self.rescan();
                 self.poll_all();
                 ctx.status(Level::Info, format!("curves: {n} new run(s)"));
             }
-            KeyCode::Char('E') => match self.export_csv() {
+            C::Export => match self.export_csv() {
                 Ok(files) => {
                     let m = format!(
                         "exported {} file(s) to {}",
@@ -658,7 +764,6 @@ impl Component for CurvesPane {
                 }
                 Err(e) => ctx.status(Level::Error, format!("curves: export failed: {e}")),
             },
-            _ => return EventState::NotConsumed,
         }
         EventState::Consumed
     }
@@ -704,7 +809,7 @@ impl Component for CurvesPane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
     use std::io::Write;
 
     fn key(c: KeyCode) -> KeyEvent {

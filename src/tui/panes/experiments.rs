@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
@@ -28,7 +28,103 @@ use crate::tui::chart::{downsample_minmax, ema_debiased, nice_bounds, segments, 
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
 use crate::tui::config::Paths;
 use crate::tui::fmt;
+use crate::tui::keys::{nav, Binding, KeyMap, KeyOverrides};
 use crate::tui::theme::Theme;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExperimentsAction {
+    Next,
+    Prev,
+    PrevVariant,
+    NextVariant,
+    ToggleVariant,
+    Seeds,
+    Loss,
+    Curves,
+    Open,
+    Write,
+    Rescan,
+}
+
+use ExperimentsAction as X;
+
+/// The Experiments pane's keys (config table `experiments`).
+pub const KEYS: &[Binding<ExperimentsAction>] = &[
+    Binding::bar(
+        X::Next,
+        "next",
+        &["j", "Down"],
+        "experiment",
+        "next experiment",
+    ),
+    Binding::bar(
+        X::Prev,
+        "previous",
+        &["k", "Up"],
+        "experiment",
+        "previous experiment",
+    ),
+    Binding::bar(
+        X::PrevVariant,
+        "previous_variant",
+        &["Left", "h"],
+        "variant",
+        "previous variant",
+    ),
+    Binding::bar(
+        X::NextVariant,
+        "next_variant",
+        &["Right", "l"],
+        "variant",
+        "next variant",
+    ),
+    Binding::bar(
+        X::ToggleVariant,
+        "show_variant",
+        &["Space"],
+        "show/hide",
+        "show / hide the variant's curve",
+    ),
+    Binding::bar(
+        X::Seeds,
+        "seeds",
+        &["s"],
+        "seeds",
+        "curves: mean over seeds / each seed",
+    ),
+    Binding::bar(
+        X::Loss,
+        "loss",
+        &["L"],
+        "loss",
+        "loss curve: train (smoothed) / eval",
+    ),
+    Binding::bar(
+        X::Curves,
+        "curves",
+        &["Enter"],
+        "curves",
+        "follow the variant's runs in the Curves pane",
+    ),
+    Binding::help(
+        X::Open,
+        "open",
+        &["o"],
+        "open the variant's best checkpoint in the Solver",
+    ),
+    Binding::help(
+        X::Write,
+        "write_report",
+        &["w"],
+        "write report.md and report.csv into the experiment folder",
+    ),
+    Binding::help(
+        X::Rescan,
+        "rescan",
+        &["r"],
+        "rescan runs/experiments and reload",
+    ),
+];
 
 /// One experiment folder.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +178,7 @@ pub struct ExperimentsPane {
     pub smoothing: f64,
     last_poll: Option<Instant>,
     pub poll_every: Duration,
+    keys: KeyMap<ExperimentsAction>,
 }
 
 /// A cheap signature of an experiment folder's files (names, sizes, modification times).
@@ -160,9 +257,17 @@ impl ExperimentsPane {
             smoothing: smoothing.clamp(0.0, 0.99),
             last_poll: None,
             poll_every: Duration::from_secs(5),
+            keys: KeyMap::defaults("experiments", KEYS),
         };
         p.rescan();
         p
+    }
+
+    /// Apply the user's key overrides; returns the problems found in them.
+    pub fn remap(&mut self, overrides: &KeyOverrides) -> Vec<String> {
+        let (keys, errs) = KeyMap::new("experiments", KEYS, overrides);
+        self.keys = keys;
+        errs
     }
 
     /// List the experiment folders (those holding `experiment.toml`), keep the selection, and
@@ -170,29 +275,21 @@ impl ExperimentsPane {
     pub fn rescan(&mut self) {
         let selected = self.entries.get(self.sel).map(|e| e.dir.clone());
         let mut entries = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(&self.root) {
-            let mut dirs: Vec<PathBuf> = rd
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join(EXPERIMENT_FILE).is_file())
-                .collect();
-            dirs.sort();
-            for d in dirs {
-                let progress = Manifest::read(&d).ok().map(|m| {
-                    (
-                        m.runs.iter().filter(|r| r.status == "finished").count(),
-                        m.runs.len(),
-                    )
-                });
-                entries.push(ExperimentEntry {
-                    name: d.file_name().map_or_else(
-                        || d.display().to_string(),
-                        |n| n.to_string_lossy().to_string(),
-                    ),
-                    dir: d,
-                    progress,
-                });
-            }
+        for d in crate::tui::catalog::dirs_holding(&self.root, EXPERIMENT_FILE) {
+            let progress = Manifest::read(&d).ok().map(|m| {
+                (
+                    m.runs.iter().filter(|r| r.status == "finished").count(),
+                    m.runs.len(),
+                )
+            });
+            entries.push(ExperimentEntry {
+                name: d.file_name().map_or_else(
+                    || d.display().to_string(),
+                    |n| n.to_string_lossy().to_string(),
+                ),
+                dir: d,
+                progress,
+            });
         }
         self.entries = entries;
         self.sel = selected
@@ -564,48 +661,28 @@ impl ExperimentsPane {
 
 impl Component for ExperimentsPane {
     fn hints(&self) -> Vec<KeyHint> {
-        vec![
-            KeyHint::bar("j/k", "experiment"),
-            KeyHint::bar("←/→", "variant"),
-            KeyHint::bar("space", "show/hide"),
-            KeyHint::bar("s", "seeds"),
-            KeyHint::bar("L", "loss"),
-            KeyHint::bar("Enter", "curves"),
-            KeyHint::help("s", "curves: mean over seeds / each seed"),
-            KeyHint::help("L", "loss curve: train (smoothed) / eval"),
-            KeyHint::help("Enter", "follow the variant's runs in the Curves pane"),
-            KeyHint::help("o", "open the variant's best checkpoint in the Solver"),
-            KeyHint::help(
-                "w",
-                "write report.md and report.csv into the experiment folder",
-            ),
-            KeyHint::help("r", "rescan runs/experiments and reload"),
-        ]
+        self.keys.hints()
     }
 
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
-        match key.code {
-            KeyCode::Char('j') | KeyCode::Down if !self.entries.is_empty() => {
-                self.sel = (self.sel + 1) % self.entries.len();
-                self.reload(true);
-            }
-            KeyCode::Char('k') | KeyCode::Up if !self.entries.is_empty() => {
-                self.sel = (self.sel + self.entries.len() - 1) % self.entries.len();
-                self.reload(true);
-            }
-            KeyCode::Right | KeyCode::Char('l') => {
-                let n = self.variant_count();
-                if n > 0 {
-                    self.variant_sel = (self.variant_sel + 1) % n;
+        let Some(action) = self.keys.action(&key) else {
+            return EventState::NotConsumed;
+        };
+        match action {
+            X::Next | X::Prev => {
+                if !self.entries.is_empty() {
+                    let n = self.entries.len();
+                    self.sel = if action == X::Next {
+                        nav::next(self.sel, n)
+                    } else {
+                        nav::prev(self.sel, n)
+                    };
+                    self.reload(true);
                 }
             }
-            KeyCode::Left | KeyCode::Char('h') => {
-                let n = self.variant_count();
-                if n > 0 {
-                    self.variant_sel = (self.variant_sel + n - 1) % n;
-                }
-            }
-            KeyCode::Char(' ') => {
+            X::NextVariant => self.variant_sel = nav::next(self.variant_sel, self.variant_count()),
+            X::PrevVariant => self.variant_sel = nav::prev(self.variant_sel, self.variant_count()),
+            X::ToggleVariant => {
                 if let Some(name) = self.selected_variant().map(str::to_string) {
                     if let Some(i) = self.hidden.iter().position(|h| *h == name) {
                         self.hidden.remove(i);
@@ -614,26 +691,26 @@ impl Component for ExperimentsPane {
                     }
                 }
             }
-            KeyCode::Char('s') => {
+            X::Seeds => {
                 self.seeds = match self.seeds {
                     SeedMode::Mean => SeedMode::Each,
                     SeedMode::Each => SeedMode::Mean,
                 }
             }
-            KeyCode::Char('L') => {
+            X::Loss => {
                 self.loss = match self.loss {
                     LossSplit::Train => LossSplit::Eval,
                     LossSplit::Eval => LossSplit::Train,
                 }
             }
-            KeyCode::Char('r') => {
+            X::Rescan => {
                 self.rescan();
                 ctx.status(
                     Level::Info,
                     format!("experiments: {} found", self.entries.len()),
                 );
             }
-            KeyCode::Char('w') => match (self.report(), self.loaded.as_ref()) {
+            X::Write => match (self.report(), self.loaded.as_ref()) {
                 (Some(r), Some(l)) => match r.write(&l.dir) {
                     Ok((md, csv)) => ctx.status(
                         Level::Info,
@@ -643,7 +720,7 @@ impl Component for ExperimentsPane {
                 },
                 _ => ctx.status(Level::Warn, "no experiment to report on"),
             },
-            KeyCode::Char('o') => {
+            X::Open => {
                 let Some(name) = self.selected_variant().map(str::to_string) else {
                     ctx.status(Level::Warn, "no experiment selected");
                     return EventState::Consumed;
@@ -667,7 +744,7 @@ impl Component for ExperimentsPane {
                     None => ctx.status(Level::Warn, format!("{name}: no checkpoint yet")),
                 }
             }
-            KeyCode::Enter => {
+            X::Curves => {
                 let Some(name) = self.selected_variant().map(str::to_string) else {
                     ctx.status(Level::Warn, "no experiment selected");
                     return EventState::Consumed;
@@ -691,7 +768,6 @@ impl Component for ExperimentsPane {
                     ctx.push(Action::Focus(PaneId::Curves));
                 }
             }
-            _ => return EventState::NotConsumed,
         }
         EventState::Consumed
     }
@@ -795,7 +871,7 @@ impl Component for ExperimentsPane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)

@@ -1,7 +1,7 @@
 //! Logs pane: every message of the session (app, trainer, solver, file problems) in a bounded
 //! buffer, with a level filter, scrolling and follow-tail.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -9,7 +9,60 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::tui::component::{Component, Ctx, EventState, KeyHint, Level};
+use crate::tui::keys::{Binding, KeyMap, KeyOverrides};
 use crate::tui::theme::Theme;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogsAction {
+    Down,
+    Up,
+    Follow,
+    Filter,
+    Oldest,
+    PageUp,
+    PageDown,
+    Clear,
+}
+
+/// The Logs pane's keys (config table `logs`).
+pub const KEYS: &[Binding<LogsAction>] = &[
+    Binding::bar(
+        LogsAction::Down,
+        "down",
+        &["j", "Down"],
+        "scroll",
+        "newer line",
+    ),
+    Binding::bar(LogsAction::Up, "up", &["k", "Up"], "scroll", "older line"),
+    Binding::bar(
+        LogsAction::Follow,
+        "follow",
+        &["G", "End"],
+        "follow",
+        "follow the newest line",
+    ),
+    Binding::bar(
+        LogsAction::Filter,
+        "level_filter",
+        &["f"],
+        "level filter",
+        "lowest level shown: debug, info, warn, error",
+    ),
+    Binding::help(LogsAction::Oldest, "oldest", &["g", "Home"], "oldest line"),
+    Binding::help(
+        LogsAction::PageUp,
+        "page_up",
+        &["Ctrl-u", "PageUp"],
+        "page up",
+    ),
+    Binding::help(
+        LogsAction::PageDown,
+        "page_down",
+        &["Ctrl-d", "PageDown"],
+        "page down",
+    ),
+    Binding::help(LogsAction::Clear, "clear", &["c"], "clear"),
+];
 
 /// Lines kept; older ones are dropped.
 pub const CAPACITY: usize = 5000;
@@ -35,6 +88,7 @@ pub struct LogsPane {
     pub frozen_clock: bool,
     /// Number of lines shown at the last draw (page size).
     page: usize,
+    keys: KeyMap<LogsAction>,
 }
 
 impl Default for LogsPane {
@@ -52,7 +106,15 @@ impl LogsPane {
             start: std::time::Instant::now(),
             frozen_clock: false,
             page: 10,
+            keys: KeyMap::defaults("logs", KEYS),
         }
+    }
+
+    /// Apply the user's key overrides; returns the problems found in them.
+    pub fn remap(&mut self, overrides: &KeyOverrides) -> Vec<String> {
+        let (keys, errs) = KeyMap::new("logs", KEYS, overrides);
+        self.keys = keys;
+        errs
     }
 
     pub fn push(&mut self, level: Level, source: &str, text: impl Into<String>) {
@@ -96,32 +158,21 @@ impl LogsPane {
 
 impl Component for LogsPane {
     fn hints(&self) -> Vec<KeyHint> {
-        vec![
-            KeyHint::bar("j/k", "scroll"),
-            KeyHint::bar("G", "follow"),
-            KeyHint::bar("f", "level filter"),
-            KeyHint::help("g", "oldest line"),
-            KeyHint::help("Ctrl-u/d PgUp/PgDn", "page up / down"),
-            KeyHint::help("c", "clear"),
-        ]
+        self.keys.hints()
     }
 
     fn handle_key(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> EventState {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('k') | KeyCode::Up => {
-                self.scroll = (self.scroll + 1).min(self.max_scroll())
-            }
-            KeyCode::Char('j') | KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
-            KeyCode::Char('u') if ctrl => {
-                self.scroll = (self.scroll + self.page).min(self.max_scroll())
-            }
-            KeyCode::PageUp => self.scroll = (self.scroll + self.page).min(self.max_scroll()),
-            KeyCode::Char('d') if ctrl => self.scroll = self.scroll.saturating_sub(self.page),
-            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(self.page),
-            KeyCode::Char('G') | KeyCode::End => self.scroll = 0,
-            KeyCode::Char('g') | KeyCode::Home => self.scroll = self.max_scroll(),
-            KeyCode::Char('f') => {
+        let Some(action) = self.keys.action(&key) else {
+            return EventState::NotConsumed;
+        };
+        match action {
+            LogsAction::Up => self.scroll = (self.scroll + 1).min(self.max_scroll()),
+            LogsAction::Down => self.scroll = self.scroll.saturating_sub(1),
+            LogsAction::PageUp => self.scroll = (self.scroll + self.page).min(self.max_scroll()),
+            LogsAction::PageDown => self.scroll = self.scroll.saturating_sub(self.page),
+            LogsAction::Follow => self.scroll = 0,
+            LogsAction::Oldest => self.scroll = self.max_scroll(),
+            LogsAction::Filter => {
                 self.min_level = match self.min_level {
                     Level::Debug => Level::Info,
                     Level::Info => Level::Warn,
@@ -130,11 +181,10 @@ impl Component for LogsPane {
                 };
                 self.scroll = 0;
             }
-            KeyCode::Char('c') => {
+            LogsAction::Clear => {
                 self.lines.clear();
                 self.scroll = 0;
             }
-            _ => return EventState::NotConsumed,
         }
         EventState::Consumed
     }
@@ -194,7 +244,7 @@ impl Component for LogsPane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyEvent;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     fn key(c: char) -> KeyEvent {
         KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)

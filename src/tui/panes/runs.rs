@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -14,21 +14,13 @@ use ratatui::Frame;
 
 use crate::train::api::{RunEventKind, Split};
 use crate::train::config::TrainConfig;
+use crate::train::RunDir;
+use crate::tui::catalog::{self, checkpoints_in, CheckpointInfo};
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level, PaneId};
 use crate::tui::config::Paths;
 use crate::tui::fmt;
+use crate::tui::keys::{nav, Binding, KeyMap, KeyOverrides};
 use crate::tui::theme::Theme;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckpointInfo {
-    pub path: PathBuf,
-    pub step: Option<u64>,
-    pub best_exact: Option<f64>,
-    pub size: u64,
-    pub latest: bool,
-    /// Why the header could not be read.
-    pub error: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
@@ -43,55 +35,6 @@ pub struct RunInfo {
     pub last_event: Option<RunEventKind>,
     pub checkpoints: Vec<CheckpointInfo>,
 }
-/// Read a checkpoint's header.
-pub fn checkpoint_info(path: &Path, latest: bool) -> CheckpointInfo {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    match crate::model::weights::read_safetensors_metadata(path) {
-        Ok(meta) => CheckpointInfo {
-            path: path.to_path_buf(),
-            step: meta.get("step").and_then(|s| s.parse().ok()),
-            best_exact: meta.get("best_exact_accuracy").and_then(|s| s.parse().ok()),
-            size,
-            latest,
-            error: None,
-        },
-        Err(e) => CheckpointInfo {
-            path: path.to_path_buf(),
-            step: None,
-            best_exact: None,
-            size,
-            latest,
-            error: Some(e.to_string()),
-        },
-    }
-}
-
-fn checkpoints_in(dir: &Path) -> Vec<CheckpointInfo> {
-    let latest = std::fs::read_to_string(dir.join("latest"))
-        .ok()
-        .map(|s| s.trim().to_string());
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    let mut out: Vec<CheckpointInfo> = files
-        .iter()
-        .map(|p| {
-            let is_latest = latest.as_deref().is_some_and(|l| {
-                p.file_name().is_some_and(|n| n.to_string_lossy() == l) || Path::new(l) == p
-            });
-            checkpoint_info(p, is_latest)
-        })
-        .collect();
-    out.sort_by_key(|c| std::cmp::Reverse(c.step.unwrap_or(0)));
-    out
-}
-
 
 /// Read one run dir.
 pub fn read_run(dir: &Path) -> RunInfo {
@@ -154,6 +97,80 @@ pub fn read_run_with(dir: &Path, summary: &mut MetricsSummary) -> RunInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunsAction {
+    Down,
+    Up,
+    Runs,
+    Checkpoints,
+    Open,
+    Resume,
+    Mark,
+    Compare,
+    Rescan,
+}
+
+/// The Runs pane's keys (config table `runs`).
+pub const KEYS: &[Binding<RunsAction>] = &[
+    Binding::bar(
+        RunsAction::Down,
+        "down",
+        &["j", "Down"],
+        "move",
+        "next run or checkpoint",
+    ),
+    Binding::bar(
+        RunsAction::Up,
+        "up",
+        &["k", "Up"],
+        "move",
+        "previous run or checkpoint",
+    ),
+    Binding::bar(
+        RunsAction::Runs,
+        "runs",
+        &["h", "Left"],
+        "runs/checkpoints",
+        "the runs list",
+    ),
+    Binding::bar(
+        RunsAction::Checkpoints,
+        "checkpoints",
+        &["l", "Right"],
+        "runs/checkpoints",
+        "the checkpoints of the run",
+    ),
+    Binding::bar(
+        RunsAction::Open,
+        "open",
+        &["Enter", "o"],
+        "open in solver",
+        "open the checkpoint (or the run's latest) in the solver",
+    ),
+    Binding::bar(
+        RunsAction::Resume,
+        "resume",
+        &["R"],
+        "resume",
+        "resume the run from the checkpoint (Train pane)",
+    ),
+    Binding::bar(
+        RunsAction::Mark,
+        "mark",
+        &["m"],
+        "mark",
+        "mark the run for comparison",
+    ),
+    Binding::bar(
+        RunsAction::Compare,
+        "compare",
+        &["c"],
+        "compare",
+        "config diff of the marked and the selected run",
+    ),
+    Binding::help(RunsAction::Rescan, "rescan", &["r"], "rescan the runs root"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     Runs,
     Checkpoints,
@@ -171,6 +188,7 @@ pub struct RunsPane {
     /// Show the config diff between the marked and the selected run.
     pub compare: bool,
     summaries: std::collections::HashMap<PathBuf, MetricsSummary>,
+    keys: KeyMap<RunsAction>,
 }
 
 impl RunsPane {
@@ -184,9 +202,17 @@ impl RunsPane {
             marked: None,
             compare: false,
             summaries: Default::default(),
+            keys: KeyMap::defaults("runs", KEYS),
         };
         p.rescan();
         p
+    }
+
+    /// Apply the user's key overrides; returns the problems found in them.
+    pub fn remap(&mut self, overrides: &KeyOverrides) -> Vec<String> {
+        let (keys, errs) = KeyMap::new("runs", KEYS, overrides);
+        self.keys = keys;
+        errs
     }
 
     pub fn rescan(&mut self) {
@@ -196,26 +222,13 @@ impl RunsPane {
             .and_then(|m| self.runs.get(m))
             .map(|r| r.dir.clone());
         let mut runs = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(&self.paths.runs_dir) {
-            let mut dirs: Vec<PathBuf> = rd
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                // Experiment folders have their own pane.
-                .filter(|p| {
-                    p.file_name()
-                        .is_none_or(|n| n != crate::experiment::spec::EXPERIMENTS_DIR)
-                })
-                .collect();
-            dirs.sort();
-            dirs.reverse();
-            for d in &dirs {
-                let sum = self
-                    .summaries
-                    .entry(d.clone())
-                    .or_insert_with(|| MetricsSummary::new(d));
-                runs.push(read_run_with(d, sum));
-            }
+        // Newest first; experiment folders have their own pane.
+        for d in catalog::run_dirs(&self.paths.runs_dir).iter().rev() {
+            let sum = self
+                .summaries
+                .entry(d.clone())
+                .or_insert_with(|| MetricsSummary::new(d));
+            runs.push(read_run_with(d, sum));
         }
         let shipped = checkpoints_in(&self.paths.checkpoints_dir);
         if !shipped.is_empty() {
@@ -333,48 +346,36 @@ impl RunsPane {
 
 impl Component for RunsPane {
     fn hints(&self) -> Vec<KeyHint> {
-        vec![
-            KeyHint::bar("j/k", "move"),
-            KeyHint::bar("h/l", "runs/checkpoints"),
-            KeyHint::bar("Enter", "open in solver"),
-            KeyHint::bar("R", "resume"),
-            KeyHint::bar("m", "mark"),
-            KeyHint::bar("c", "compare"),
-            KeyHint::help("r", "rescan the runs root"),
-        ]
+        self.keys.hints()
     }
 
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
-        match key.code {
-            KeyCode::Char('j') | KeyCode::Down => match self.focus {
-                Focus::Runs if !self.runs.is_empty() => {
-                    self.sel = (self.sel + 1) % self.runs.len();
-                    self.ck_sel = 0;
-                }
-                Focus::Checkpoints => {
-                    let n = self.selected_checkpoints().len();
-                    if n > 0 {
-                        self.ck_sel = (self.ck_sel + 1) % n;
+        let Some(action) = self.keys.action(&key) else {
+            return EventState::NotConsumed;
+        };
+        match action {
+            RunsAction::Down | RunsAction::Up => {
+                let step = |sel, n| {
+                    if action == RunsAction::Down {
+                        nav::next(sel, n)
+                    } else {
+                        nav::prev(sel, n)
                     }
-                }
-                _ => {}
-            },
-            KeyCode::Char('k') | KeyCode::Up => match self.focus {
-                Focus::Runs if !self.runs.is_empty() => {
-                    self.sel = (self.sel + self.runs.len() - 1) % self.runs.len();
-                    self.ck_sel = 0;
-                }
-                Focus::Checkpoints => {
-                    let n = self.selected_checkpoints().len();
-                    if n > 0 {
-                        self.ck_sel = (self.ck_sel + n - 1) % n;
+                };
+                match self.focus {
+                    Focus::Runs if !self.runs.is_empty() => {
+                        self.sel = step(self.sel, self.runs.len());
+                        self.ck_sel = 0;
                     }
+                    Focus::Checkpoints => {
+                        self.ck_sel = step(self.ck_sel, self.selected_checkpoints().len());
+                    }
+                    _ => {}
                 }
-                _ => {}
-            },
-            KeyCode::Char('l') | KeyCode::Right => self.focus = Focus::Checkpoints,
-            KeyCode::Char('h') | KeyCode::Left => self.focus = Focus::Runs,
-            KeyCode::Enter | KeyCode::Char('o') => match self.chosen_checkpoint() {
+            }
+            RunsAction::Checkpoints => self.focus = Focus::Checkpoints,
+            RunsAction::Runs => self.focus = Focus::Runs,
+            RunsAction::Open => match self.chosen_checkpoint() {
                 Some(c) if c.error.is_none() => {
                     ctx.push(Action::OpenCheckpoint(c.path.clone()));
                     ctx.push(Action::Focus(PaneId::Solver));
@@ -385,7 +386,7 @@ impl Component for RunsPane {
                 ),
                 None => ctx.status(Level::Warn, "this run has no checkpoint yet"),
             },
-            KeyCode::Char('R') => {
+            RunsAction::Resume => {
                 let Some(run) = self.runs.get(self.sel) else {
                     return EventState::Consumed;
                 };
@@ -407,19 +408,18 @@ impl Component for RunsPane {
                     );
                 }
             }
-            KeyCode::Char('m') => {
+            RunsAction::Mark => {
                 self.marked = if self.marked == Some(self.sel) {
                     None
                 } else {
                     Some(self.sel)
                 };
             }
-            KeyCode::Char('c') => self.compare = !self.compare,
-            KeyCode::Char('r') => {
+            RunsAction::Compare => self.compare = !self.compare,
+            RunsAction::Rescan => {
                 self.rescan();
                 ctx.status(Level::Info, format!("runs: {} found", self.runs.len()));
             }
-            _ => return EventState::NotConsumed,
         }
         EventState::Consumed
     }
@@ -555,7 +555,7 @@ impl Component for RunsPane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)

@@ -4,9 +4,11 @@
 //! now, with progress gauges, ETA, samples/s, step, epoch, device, memory, CPU use and a GPU line
 //! (utilisation, memory, temperature, power through NVML; "GPU n/a" on the CPU).
 
+pub mod keys;
+
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -19,13 +21,16 @@ use crate::fetch::paper;
 use crate::train::api::{MetricRecord, Progress, RunEventKind, Split, TrainCommand, TrainerEvent};
 use crate::train::config::TrainConfig;
 use crate::train::presets;
-use crate::train::state::TrainerState;
 use crate::train::run_dir::{new_run_id, RunDir};
+use crate::train::state::TrainerState;
 use crate::train::trainer::{self, RunSpec, TrainerHandle};
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level};
 use crate::tui::config::Paths;
 use crate::tui::fmt;
+use crate::tui::keys::{nav, KeyMap, KeyOverrides, Shown};
 use crate::tui::theme::Theme;
+
+use keys::{EditAction, TrainAction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -44,16 +49,11 @@ pub struct Edit {
 /// The data sources offered by `D`: the preset's own (generated) data, then puzzle files.
 fn data_choices(paths: &Paths) -> Vec<String> {
     let mut v = vec![String::new()];
-    if let Ok(rd) = std::fs::read_dir(&paths.puzzles_dir) {
-        let mut files: Vec<String> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "csv" || e == "json"))
-            .map(|p| p.display().to_string())
-            .collect();
-        files.sort();
-        v.extend(files);
-    }
+    v.extend(
+        crate::tui::catalog::puzzle_files(&paths.puzzles_dir)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
     v
 }
 
@@ -80,6 +80,8 @@ pub struct TrainPane {
     pub throughput: Vec<u64>,
     pub run_dir: Option<PathBuf>,
     pub last_event: Option<String>,
+    keys: KeyMap<TrainAction>,
+    edit_keys: KeyMap<EditAction>,
 }
 
 impl std::fmt::Debug for TrainPane {
@@ -117,7 +119,19 @@ impl TrainPane {
             throughput: Vec::new(),
             run_dir: None,
             last_event: None,
+            keys: KeyMap::defaults("train", keys::KEYS),
+            edit_keys: KeyMap::defaults("train_edit", keys::EDIT_KEYS),
         }
+    }
+
+    /// Apply the user's key overrides; returns the problems found in them.
+    pub fn remap(&mut self, overrides: &KeyOverrides) -> Vec<String> {
+        let (k, mut errs) = KeyMap::new("train", keys::KEYS, overrides);
+        let (e, more) = KeyMap::new("train_edit", keys::EDIT_KEYS, overrides);
+        errs.extend(more);
+        self.keys = k;
+        self.edit_keys = e;
+        errs
     }
 
     pub fn preset_name(&self) -> &'static str {
@@ -202,21 +216,19 @@ impl TrainPane {
         let (run_dir, resume) = match self.resume.take() {
             Some((ck, dir)) => (dir, Some(ck)),
             None => (
-                self.paths
-                    .runs_dir
-                    .join(new_run_id(self.preset_name())),
+                self.paths.runs_dir.join(new_run_id(self.preset_name())),
                 None,
             ),
         };
         let spec = RunSpec {
             resume: resume.clone(),
             ..RunSpec::new(self.config.clone(), RunDir::new(&run_dir))
-                    "train",
         };
         match trainer::spawn(spec) {
             Ok(h) => {
                 ctx.log(
                     Level::Info,
+                    "train",
                     format!(
                         "{} {} in {}",
                         if resume.is_some() {
@@ -608,43 +620,24 @@ fn gpu_line(p: &Progress, theme: &Theme) -> Line<'static> {
 impl Component for TrainPane {
     fn hints(&self) -> Vec<KeyHint> {
         if self.edit.is_some() {
-            return vec![
-                KeyHint::bar("type", "value"),
-                KeyHint::bar("Enter", "set"),
-                KeyHint::bar("Esc", "cancel"),
-            ];
+            return self.edit_keys.hints();
         }
-        let mut v = vec![];
-        if self.is_active() {
-            v.push(KeyHint::bar(
-                "p",
-                if self.state == TrainerState::Paused {
-                    "resume"
-                } else {
-                    "pause"
-                },
-            ));
-            v.push(KeyHint::bar("S", "stop+checkpoint"));
-            v.push(KeyHint::bar("c", "checkpoint now"));
-        } else {
-            v.push(KeyHint::bar(
-                "r",
-                if self.resume.is_some() {
-                    "resume run"
-                } else {
-                    "launch"
-                },
-            ));
-        }
-        v.extend([
-            KeyHint::bar("j/k", "move"),
-            KeyHint::bar("h/l", "presets/form"),
-            KeyHint::bar("Enter", "edit"),
-            KeyHint::bar("u", "undo field"),
-            KeyHint::bar("d/D", "device/data"),
-            KeyHint::help("X", "stop without a checkpoint"),
-        ]);
-        v
+        let active = self.is_active();
+        self.keys.hints_where(|a| match a {
+            TrainAction::Pause if !active => Shown::No,
+            TrainAction::Pause if self.state == TrainerState::Paused => Shown::As("resume"),
+            TrainAction::Stop | TrainAction::CheckpointNow if !active => Shown::No,
+            TrainAction::Launch if active => Shown::No,
+            TrainAction::Launch if self.resume.is_some() => Shown::As("resume run"),
+            _ => Shown::Yes,
+        })
+    }
+
+    fn all_hints(&self) -> Vec<(&'static str, Vec<KeyHint>)> {
+        vec![
+            ("", self.keys.hints()),
+            ("editing a field", self.edit_keys.hints()),
+        ]
     }
 
     fn capturing_input(&self) -> bool {
@@ -653,63 +646,68 @@ impl Component for TrainPane {
 
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
         if let Some(e) = &mut self.edit {
-            match key.code {
-                KeyCode::Esc => self.edit = None,
-                KeyCode::Enter => self.commit_edit(ctx),
-                KeyCode::Backspace => {
+            match self.edit_keys.action(&key) {
+                Some(EditAction::Cancel) => self.edit = None,
+                Some(EditAction::Set) => self.commit_edit(ctx),
+                Some(EditAction::Erase) => {
                     e.buffer.pop();
                     self.revalidate();
                 }
-                KeyCode::Char(c) => {
-                    e.buffer.push(c);
-                    self.revalidate();
+                Some(EditAction::Type) => {
+                    if let crossterm::event::KeyCode::Char(c) = key.code {
+                        e.buffer.push(c);
+                        self.revalidate();
+                    }
                 }
-                _ => {}
+                None => {}
             }
             return EventState::Consumed;
         }
+        let Some(action) = self.keys.action(&key) else {
+            return EventState::NotConsumed;
+        };
         let nfields = self.fields().len();
-        match key.code {
-            KeyCode::Char('j') | KeyCode::Down => match self.focus {
-                Focus::Presets => {
-                    self.select_preset((self.preset_idx + 1) % self.presets.len().max(1))
+        match action {
+            TrainAction::Down | TrainAction::Up => {
+                let step = |sel, n| {
+                    if action == TrainAction::Down {
+                        nav::next(sel, n)
+                    } else {
+                        nav::prev(sel, n)
+                    }
+                };
+                match self.focus {
+                    Focus::Presets => self.select_preset(step(self.preset_idx, self.presets.len())),
+                    Focus::Form => self.field_sel = step(self.field_sel, nfields),
                 }
-                Focus::Form if nfields > 0 => self.field_sel = (self.field_sel + 1) % nfields,
-                _ => {}
-            },
-            KeyCode::Char('k') | KeyCode::Up => match self.focus {
-                Focus::Presets => {
-                    let n = self.presets.len().max(1);
-                    self.select_preset((self.preset_idx + n - 1) % n)
-                }
-                Focus::Form if nfields > 0 => {
-                    self.field_sel = (self.field_sel + nfields - 1) % nfields
-                }
-                _ => {}
-            },
-            KeyCode::PageDown if self.focus == Focus::Form => {
-                self.field_sel = (self.field_sel + 10).min(nfields.saturating_sub(1))
             }
-            KeyCode::PageUp if self.focus == Focus::Form => {
-                self.field_sel = self.field_sel.saturating_sub(10)
+            TrainAction::PageDown if self.focus == Focus::Form => {
+                self.field_sel = nav::page(self.field_sel, 10, nfields)
             }
-            KeyCode::Char('l') | KeyCode::Right => self.focus = Focus::Form,
-            KeyCode::Char('h') | KeyCode::Left => self.focus = Focus::Presets,
-            KeyCode::Enter => match self.focus {
+            TrainAction::PageUp if self.focus == Focus::Form => {
+                self.field_sel = nav::page(self.field_sel, -10, nfields)
+            }
+            TrainAction::PageUp | TrainAction::PageDown => {}
+            TrainAction::Form => self.focus = Focus::Form,
+            TrainAction::Presets => self.focus = Focus::Presets,
+            TrainAction::Edit => match self.focus {
                 Focus::Presets => self.focus = Focus::Form,
                 Focus::Form => self.start_edit(),
             },
-            KeyCode::Char('u') if self.focus == Focus::Form => {
+            TrainAction::Undo => {
+                if self.focus != Focus::Form {
+                    return EventState::NotConsumed;
+                }
                 if let Some((k, _)) = self.fields().get(self.field_sel) {
                     if let Some((_, v)) = self.base.fields().into_iter().find(|(bk, _)| bk == k) {
                         let _ = self.config.set(k, &v);
                     }
                 }
             }
-            KeyCode::Char('d') => self.cycle_device(),
-            KeyCode::Char('D') => self.cycle_data(ctx),
-            KeyCode::Char('r') => self.launch(ctx),
-            KeyCode::Char('p') => {
+            TrainAction::Device => self.cycle_device(),
+            TrainAction::Data => self.cycle_data(ctx),
+            TrainAction::Launch => self.launch(ctx),
+            TrainAction::Pause => {
                 let cmd = if self.state == TrainerState::Paused {
                     TrainCommand::Resume
                 } else {
@@ -717,10 +715,9 @@ impl Component for TrainPane {
                 };
                 self.command(cmd, ctx);
             }
-            KeyCode::Char('S') => self.command(TrainCommand::Stop { checkpoint: true }, ctx),
-            KeyCode::Char('X') => self.command(TrainCommand::Stop { checkpoint: false }, ctx),
-            KeyCode::Char('c') => self.command(TrainCommand::CheckpointNow, ctx),
-            _ => return EventState::NotConsumed,
+            TrainAction::Stop => self.command(TrainCommand::Stop { checkpoint: true }, ctx),
+            TrainAction::StopNow => self.command(TrainCommand::Stop { checkpoint: false }, ctx),
+            TrainAction::CheckpointNow => self.command(TrainCommand::CheckpointNow, ctx),
         }
         EventState::Consumed
     }
@@ -900,7 +897,7 @@ impl Component for TrainPane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyModifiers;
+    use crossterm::event::{KeyCode, KeyModifiers};
     use std::time::{Duration, Instant};
 
     fn key(c: KeyCode) -> KeyEvent {

@@ -1,0 +1,144 @@
+//! Scoring a solve: the target the answer is compared with (the label, else a classical
+//! solver's answer), the per-step numbers of the step strip, and the maze path check (any
+//! valid shortest path is right, not only the label's).
+
+use crate::data::maze::PathCheck;
+use crate::data::{Puzzle, PuzzleKind};
+use crate::model::SolveStep;
+
+/// What the correctness overlay compares against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub tokens: Vec<i32>,
+    /// `label` or `classical solver`.
+    pub source: &'static str,
+}
+
+/// Per-step derived numbers (from the step and the target).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepStats {
+    pub accuracy: Option<f64>,
+    pub exact: Option<bool>,
+    pub changed: usize,
+    pub halt_prob: f32,
+    pub would_halt: bool,
+    /// Converged (relative change of z_H below 1e-3) while not exactly right.
+    pub stuck: bool,
+    /// Mazes: the prediction scored by the classical checker (any shortest path is right).
+    pub path_check: Option<PathCheck>,
+}
+
+/// The answer a classical solver gives (Sudoku search, maze BFS), as tokens.
+pub fn classical_target(p: &Puzzle) -> Option<Vec<i32>> {
+    match p.kind {
+        PuzzleKind::Sudoku { size } => {
+            let geo = crate::data::sudoku::Geometry::new(size)?;
+            let sol = crate::data::sudoku::Solver::new(geo)
+                .solve(&p.input, 1)
+                .solution?;
+            Some(p.kind.encode(&sol))
+        }
+        PuzzleKind::Maze { .. } => {
+            let sol = crate::data::maze::solve(&p.input, None).ok()??;
+            Some(p.kind.encode(&sol))
+        }
+        PuzzleKind::Arc => None,
+    }
+}
+
+/// Mazes: a predicted answer scored against the question by [`crate::data::maze::check_path`]
+/// (a valid shortest path is correct even when it is not the label's); `None` for other kinds.
+pub fn maze_check(p: &Puzzle, pred: &[u32]) -> Option<PathCheck> {
+    if !matches!(p.kind, PuzzleKind::Maze { .. }) {
+        return None;
+    }
+    let tokens: Vec<i32> = pred.iter().map(|&t| t as i32).collect();
+    Some(match p.kind.decode(&tokens) {
+        Ok(answer) => crate::data::maze::check_path(&p.input, &answer),
+        Err(e) => PathCheck::Invalid(format!("not a maze grid: {e}")),
+    })
+}
+
+/// The verdict of a maze check in words.
+pub fn path_verdict(c: &PathCheck) -> String {
+    match c {
+        PathCheck::Correct => "valid shortest path".into(),
+        PathCheck::NotShortest { found, shortest } => {
+            format!("valid path, not shortest ({found} cells, shortest {shortest})")
+        }
+        PathCheck::Invalid(why) => format!("no valid path: {why}"),
+    }
+}
+
+pub fn target_of(p: &Puzzle) -> Option<Target> {
+    if let Some(t) = p.label_tokens() {
+        return Some(Target {
+            tokens: t,
+            source: "label",
+        });
+    }
+    classical_target(p).map(|tokens| Target {
+        tokens,
+        source: "classical solver",
+    })
+}
+
+/// The numbers of every step: accuracy against the target (or the maze check), cells changed
+/// since the previous step (the input for the first), the halting head, and "stuck" flags.
+pub fn step_stats(
+    steps: &[SolveStep],
+    puzzle: Option<&Puzzle>,
+    target: Option<&Target>,
+    no_act_continue: bool,
+) -> Vec<StepStats> {
+    let target = target.map(|t| &t.tokens);
+    let mut out = Vec::with_capacity(steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        let path_check = puzzle.and_then(|p| maze_check(p, &s.pred));
+        let (accuracy, exact) = match target {
+            // Any shortest path is right, not only the label's.
+            _ if path_check == Some(PathCheck::Correct) => (Some(1.0), Some(true)),
+            Some(t) if t.len() == s.pred.len() && !t.is_empty() => {
+                let ok = s
+                    .pred
+                    .iter()
+                    .zip(t)
+                    .filter(|(&p, &t)| p as i32 == t)
+                    .count();
+                (Some(ok as f64 / t.len() as f64), Some(ok == t.len()))
+            }
+            _ => (None, None),
+        };
+        let changed = if i == 0 {
+            puzzle.map_or(0, |p| {
+                let inp = p.input_tokens();
+                s.pred
+                    .iter()
+                    .zip(&inp)
+                    .filter(|(&a, &b)| a as i32 != b)
+                    .count()
+            })
+        } else {
+            s.pred
+                .iter()
+                .zip(&steps[i - 1].pred)
+                .filter(|(a, b)| a != b)
+                .count()
+        };
+        let rel = if s.z_h_norm > 0.0 {
+            s.z_h_delta / s.z_h_norm
+        } else {
+            0.0
+        };
+        out.push(StepStats {
+            accuracy,
+            exact,
+            changed,
+            halt_prob: s.halt_prob(),
+            would_halt: s.would_halt(no_act_continue),
+            stuck: i > 0 && rel < 1e-3 && exact == Some(false),
+            path_check,
+        });
+    }
+    out
+}
