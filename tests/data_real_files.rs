@@ -7,19 +7,14 @@ use std::process::Command;
 
 use trm_tui::data::augment::ArcAug;
 use trm_tui::data::build::{build_arc, ArcBuildConfig, Output};
-use trm_tui::data::{self, arc, csv, shared_dir, FileFormat, PuzzleKind};
+use trm_tui::data::{self, arc, csv, FileFormat, PuzzleKind};
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = shared_dir().join("data");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "NOTICE: {} is absent; skipping the real-data tests (set TRM_SHARED_DIR)",
-            dir.display()
-        );
-        None
-    }
+mod common;
+
+/// The shared data folder, or `None` (with a line saying `test` was skipped) when it is absent;
+/// required under `TRM_REQUIRE_SHARED=1`.
+fn data_dir(test: &str) -> Option<PathBuf> {
+    common::shared_or_skip("data", test)
 }
 
 /// (path, kind, tasks or puzzles, demonstration pairs, test pairs) from the README and the files.
@@ -61,7 +56,9 @@ const CSV_FILES: [(&str, PuzzleKind, usize); 5] = [
 
 #[test]
 fn arc_files_read_with_readme_counts() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("arc_files_read_with_readme_counts") else {
+        return;
+    };
     for (rel, tasks, demos, tests) in ARC_FILES {
         let f = data::read_puzzle_file(&dir.join(rel)).unwrap();
         assert_eq!(f.format, FileFormat::ArcCombined, "{rel}");
@@ -85,7 +82,9 @@ fn arc_files_read_with_readme_counts() {
 
 #[test]
 fn csv_files_read_with_readme_counts_and_valid_answers() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("csv_files_read_with_readme_counts_and_valid_answers") else {
+        return;
+    };
     for (rel, kind, count) in CSV_FILES {
         let f = data::read_puzzle_file(&dir.join(rel)).unwrap();
         assert_eq!(f.format, FileFormat::HfCsv);
@@ -110,7 +109,9 @@ fn csv_files_read_with_readme_counts_and_valid_answers() {
 
 #[test]
 fn csv_writer_reproduces_the_real_files() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("csv_writer_reproduces_the_real_files") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     for rel in ["maze/test.csv", "sudoku/hard_forum_hardest_1106.csv"] {
         let src = dir.join(rel);
@@ -126,7 +127,9 @@ fn csv_writer_reproduces_the_real_files() {
 
 #[test]
 fn puzzles_check_reports_the_counts() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("puzzles_check_reports_the_counts") else {
+        return;
+    };
     let bin = env!("CARGO_BIN_EXE_trm-tui");
     let expect: Vec<(String, String)> = ARC_FILES
         .iter()
@@ -158,7 +161,9 @@ fn puzzles_check_reports_the_counts() {
 
 #[test]
 fn real_arc_build_inverts_to_the_original_test_grids() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = data_dir("real_arc_build_inverts_to_the_original_test_grids") else {
+        return;
+    };
     let path = dir.join("arc2/evaluation.json");
     let cfg = ArcBuildConfig {
         subsets: vec![("evaluation2".into(), path.clone())],

@@ -322,8 +322,9 @@ fn step_solver_runs_every_supervision_step() {
     );
 }
 
+/// The bundled parity fixtures (a copy of the shared ones; tests/fixtures/README.md).
 fn fixture_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/parity")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity")
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Optimizer parity with the official code: for every fixture in `TRM_PARITY_DIR`, one
+//! Optimizer parity with the official code: for every parity fixture (`tests/common`), one
 //! AdamATan2 step (lr 1e-3, wd 0.1, betas 0.9/0.95, zero moments) from the fixture's own
 //! gradients reproduces `optim.adam_atan2.*`, and one sign-SGD step (lr 1e-2, wd 0.1) of the
 //! puzzle-embedding table reproduces `optim.signsgd.puzzle_emb.weights`.

@@ -1,5 +1,5 @@
 //! Parity with the official PyTorch TRM: every fixture `*.safetensors` (+ `.json` config) in
-//! `TRM_PARITY_DIR` (default `../shared/fixtures/parity`) is replayed and compared group by
+//! `TRM_PARITY_DIR` (default: `tests/fixtures/parity` plus `../shared/fixtures/parity`) is replayed and compared group by
 //! group (eval steps, ACT calls, training loss, metrics, gradients, stable-max), printing the
 //! worst relative error `max|ours - ref| / max|ref|` per group.
 

@@ -8,10 +8,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use trm_tui::model::weights::{load_model, load_safetensors};
 use trm_tui::train::api::read_metrics;
 use trm_tui::train::trainer::{run_blocking, RunSpec};
+use trm_tui::train::TrainerEvent;
 use trm_tui::train::{presets, RunDir, Split, TrainConfig, TrainerState};
+use trm_tui::util::atomic::{Fs, Writer};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trm-tui"))
@@ -254,6 +258,22 @@ fn cli_trains_then_evaluates_and_refuses_bad_settings() {
     let m: BTreeMap<String, Option<f64>> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["count"], Some(64.0));
     assert!(m["accuracy"].unwrap() > 0.0);
+    // Without --data, a checkpoint of a run folder is evaluated on the run's own test split
+    // (here the same 64 generated puzzles), and eval says so.
+    let out = bin()
+        .args(["eval", "--json", "--checkpoint"])
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("no --data: evaluating on the test split of the run"),
+        "{err}"
+    );
+    let own: BTreeMap<String, Option<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(own["count"], m["count"]);
+    assert_eq!(own["exact_accuracy"], m["exact_accuracy"]);
 
     let fails = |args: &[&str], needle: &str| {
         let out = bin().args(args).output().unwrap();
@@ -294,6 +314,12 @@ fn cli_trains_then_evaluates_and_refuses_bad_settings() {
         &["train", "--preset", "nope", "--run-dir", r2s],
         "unknown preset",
     );
+    // A checkpoint outside a run folder has no split of its own: --data is needed.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/sudoku6-cpu.safetensors");
+    fails(
+        &["eval", "--checkpoint", shipped.to_str().unwrap()],
+        "give --data",
+    );
     fails(
         &[
             "train",
@@ -307,8 +333,7 @@ fn cli_trains_then_evaluates_and_refuses_bad_settings() {
         "divisible by num_heads",
     );
     // Data of another kind than the model expects: a 9x9 Sudoku file for a 4x4 model.
-    let sudoku9 = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/sudoku/hard_magictour_top1465.csv");
+    let sudoku9 = Path::new(env!("CARGO_MANIFEST_DIR")).join("puzzles/sudoku-9x9-easy.csv");
     fails(
         &[
             "train",
@@ -422,4 +447,86 @@ fn micro_batches_match_the_full_batch() {
             .unwrap();
         assert!(d < 1e-4, "{n} differs by {d}");
     }
+}
+
+/// Fails as a full disk does from the `ok`-th file on (after writing half of it), and lets the
+/// files before it through.
+#[derive(Debug)]
+struct DiskFillsUp {
+    ok: usize,
+    calls: AtomicUsize,
+}
+
+impl Writer for DiskFillsUp {
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n < self.ok {
+            return Fs.write_file(path, bytes);
+        }
+        std::fs::write(path, &bytes[..bytes.len() / 2])?;
+        Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+    }
+}
+
+#[test]
+fn a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = smoke(30);
+    cfg.checkpoint_every = 10;
+    cfg.eval_interval = 1000;
+    // Step 10: the checkpoint and the `latest` pointer go through; step 20's checkpoint fails.
+    let writer = Arc::new(DiskFillsUp {
+        ok: 2,
+        calls: AtomicUsize::new(0),
+    });
+    let mut events = Vec::new();
+    let result = run_blocking(
+        RunSpec {
+            writer: writer.clone(),
+            ..RunSpec::new(cfg, RunDir::new(dir.path()))
+        },
+        |e| events.push(e.clone()),
+    );
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(
+        err.contains("step_20.safetensors")
+            && err.contains("the disk is full")
+            && err.contains("bytes needed")
+            && err.contains("previous file is kept"),
+        "{err}"
+    );
+    // Said once: as the Failed state, never also as a log line.
+    let failed: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainerEvent::State(TrainerState::Failed(m)) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e,
+            TrainerEvent::Log { message, .. } if message.contains("disk is full"))),
+        "{events:?}"
+    );
+    let run = RunDir::new(dir.path());
+    let errors = std::fs::read_to_string(run.events_path())
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"error\""))
+        .count();
+    assert_eq!(errors, 1);
+    // The previous checkpoint is still `latest`, loads, and no temporary file is left.
+    let latest = run.latest_checkpoint().expect("latest survives");
+    assert_eq!(latest, run.checkpoints_dir().join("step_10.safetensors"));
+    let (_, meta) = load_model(&latest, None, &Device::Cpu).unwrap();
+    assert_eq!(meta["step"], "10");
+    let left: Vec<String> = std::fs::read_dir(run.checkpoints_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        left.iter().all(|n| !n.ends_with(".tmp")) && !left.contains(&"step_20.safetensors".into()),
+        "{left:?}"
+    );
 }

@@ -227,16 +227,16 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         return crate::train::trainer::run_follower(RunSpec {
             resume,
             comm: Some(comm),
+            ..RunSpec::new(cfg, RunDir::new(run_dir))
         });
     }
     let handle = spawn(RunSpec {
-            ..RunSpec::new(cfg, RunDir::new(run_dir))
         resume,
         comm: (comm.world() > 1).then_some(comm),
+        ..RunSpec::new(cfg, RunDir::new(&run_dir))
     })?;
     let presses = Arc::new(AtomicUsize::new(0));
     {
-        ..RunSpec::new(cfg, RunDir::new(&run_dir))
         let h = std::sync::Mutex::new(handle.command_sender());
         let presses = Arc::clone(&presses);
         let _ = ctrlc::set_handler(move || {
@@ -447,7 +447,9 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             dtype_name(resolve_forward_dtype(cfg.forward_dtype, &device))
         );
         let batch = args.batch.max(1);
-        return super::solve::eval(&model, &ds, kind, batch, args.limit, &opts, args.json, &header);
+        return super::solve::eval(
+            &model, &ds, kind, batch, args.limit, &opts, args.json, &header,
+        );
     }
     let t0 = std::time::Instant::now();
     let mut m = evaluate_model(&model, &ds, kind, args.batch.max(1), args.limit, None)?;

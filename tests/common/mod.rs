@@ -1,32 +1,86 @@
-//! Helpers shared by the parity tests: where the fixtures are, and the error measure of the
-//! fixture README (`max|ours - ref| / max|ref|`).
+//! Helpers shared by the tests: where their data is, and the error measure of the parity
+//! fixtures' README (`max|ours - ref| / max|ref|`).
+//!
+//! A fresh clone tests on its own: the `att_rope` parity fixture is copied into
+//! `tests/fixtures/parity` (with its README's provenance in `tests/fixtures/README.md`).
+//! Tests that need the large shared data beside the checkout (`../shared`, or
+//! `$TRM_SHARED_DIR`) print that they were skipped and why when it is absent, unless
+//! `TRM_REQUIRE_SHARED=1` (set by `.ci/run`) makes them fail instead.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Tensor};
 
-/// `TRM_PARITY_DIR`, default `../shared/fixtures/parity`.
-pub fn parity_dir() -> PathBuf {
-    match std::env::var("TRM_PARITY_DIR") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/parity"),
+/// The shared reference data: `$TRM_SHARED_DIR`, default `../shared` beside the checkout.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("TRM_SHARED_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
     }
 }
 
-/// Every `*.safetensors` fixture of the parity folder, sorted.
-pub fn fixture_files() -> Vec<PathBuf> {
-    let dir = parity_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("parity fixtures folder {} unreadable: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "no *.safetensors fixture in {}",
-        dir.display()
+/// Whether the tests that read the shared data must run (`TRM_REQUIRE_SHARED=1`).
+pub fn shared_required() -> bool {
+    std::env::var("TRM_REQUIRE_SHARED").is_ok_and(|v| v == "1")
+}
+
+/// `shared_dir()/rel` when it exists. When it does not: a panic under
+/// `TRM_REQUIRE_SHARED=1`, else a line saying `test` was skipped and why, and `None`.
+pub fn shared_or_skip(rel: &str, test: &str) -> Option<PathBuf> {
+    let p = shared_dir().join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if shared_required() {
+        panic!(
+            "{test}: {} is missing and TRM_REQUIRE_SHARED=1 (put the shared data beside the \
+             checkout or set TRM_SHARED_DIR)",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipped: {test}: needs {} (the shared data beside the checkout, or TRM_SHARED_DIR; \
+         TRM_REQUIRE_SHARED=1 makes this a failure)",
+        p.display()
     );
+    None
+}
+
+/// The parity fixtures copied into the repository.
+pub fn bundled_parity_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity")
+}
+
+/// The parity fixtures to check: every `*.safetensors` of `$TRM_PARITY_DIR` when it is set;
+/// otherwise the bundled ones plus those of `../shared/fixtures/parity` not bundled (skipped
+/// with a line when that folder is absent, required under `TRM_REQUIRE_SHARED=1`). Sorted by
+/// file name.
+pub fn fixture_files() -> Vec<PathBuf> {
+    let dirs = match std::env::var_os("TRM_PARITY_DIR") {
+        Some(d) if !d.is_empty() => vec![PathBuf::from(d)],
+        _ => {
+            let mut dirs = vec![bundled_parity_dir()];
+            dirs.extend(shared_or_skip(
+                "fixtures/parity",
+                "the shared parity fixtures",
+            ));
+            dirs
+        }
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in &dirs {
+        let rd = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("parity fixtures folder {} unreadable: {e}", dir.display()));
+        for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            let fresh = !files.iter().any(|f| f.file_name() == p.file_name());
+            if p.extension().is_some_and(|x| x == "safetensors") && fresh {
+                files.push(p);
+            }
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    assert!(!files.is_empty(), "no *.safetensors fixture in {dirs:?}");
     files
 }
 
