@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub use checkpoints::{checkpoints_in, CheckpointInfo, ModelShape};
 pub use puzzles::{discover_all, generated_sets, puzzle_files, PuzzleSet};
 
+use crate::train::RunDir;
 use crate::tui::config::Paths;
 
 /// The folders directly inside `dir` that `keep` accepts, sorted by name (none when `dir`
@@ -39,7 +40,7 @@ pub fn run_dirs(runs_dir: &Path) -> Vec<PathBuf> {
 
 /// The run folders that have a metrics file (what the curves follow).
 pub fn run_dirs_with_metrics(runs_dir: &Path) -> Vec<PathBuf> {
-    subdirs(runs_dir, |p| p.join("metrics.jsonl").is_file())
+    subdirs(runs_dir, |p| RunDir::new(p).metrics_path().is_file())
 }
 
 /// The folders inside `dir` holding a file named `marker` (experiment folders).
@@ -66,7 +67,7 @@ pub fn all_checkpoints(paths: &Paths) -> Vec<CheckpointGroup> {
         });
     }
     for run in run_dirs(&paths.runs_dir).into_iter().rev() {
-        let cks = checkpoints_in(&run.join("checkpoints"));
+        let cks = checkpoints_in(&RunDir::new(&run).checkpoints_dir());
         if !cks.is_empty() {
             groups.push(CheckpointGroup {
                 name: run

@@ -167,10 +167,7 @@ impl TrainPane {
             );
             return;
         }
-        match std::fs::read_to_string(run_dir.join("config.toml"))
-            .map_err(|e| e.to_string())
-            .and_then(|t| TrainConfig::from_toml_str(&t).map_err(|e| e.to_string()))
-        {
+        match RunDir::new(&run_dir).read_config() {
             Ok(c) => {
                 self.base = c.clone();
                 self.config = c;
