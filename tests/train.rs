@@ -530,3 +530,41 @@ fn a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_so_once() {
         "{left:?}"
     );
 }
+
+#[test]
+fn a_failed_final_checkpoint_fails_the_run_without_reporting_it_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = smoke(10);
+    cfg.checkpoint_every = 0;
+    cfg.eval_interval = 1000;
+    // The last evaluation writes `best`; the final step checkpoint after it fails.
+    let writer = Arc::new(DiskFillsUp {
+        ok: 1,
+        calls: AtomicUsize::new(0),
+    });
+    let mut states = Vec::new();
+    let result = run_blocking(
+        RunSpec {
+            writer,
+            ..RunSpec::new(cfg, RunDir::new(dir.path()))
+        },
+        |e| {
+            if let TrainerEvent::State(s) = e {
+                states.push(s.clone());
+            }
+        },
+    );
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(err.contains("step_10.safetensors"), "{err}");
+    assert!(!states.contains(&TrainerState::Finished), "{states:?}");
+    assert!(
+        matches!(states.last(), Some(TrainerState::Failed(_))),
+        "{states:?}"
+    );
+    let run = RunDir::new(dir.path());
+    let events = std::fs::read_to_string(run.events_path()).unwrap();
+    assert!(!events.contains("\"finish\""), "{events}");
+    assert_eq!(events.matches("\"error\"").count(), 1, "{events}");
+    assert!(run.best_path().is_file());
+    assert_eq!(run.latest_checkpoint(), None);
+}

@@ -374,10 +374,22 @@ impl Trainer {
     }
 
     /// Move the state machine on `input` and perform its effects; true when the thread must
-    /// end.
+    /// end. A new state goes out at once, except a final one (finished, failed), which goes
+    /// out after the effects: a run is not reported finished before its final checkpoint is
+    /// written, nor both finished and failed when that write fails.
     fn apply(&mut self, input: &Input, pending: &mut Vec<Input>) -> bool {
         let (next, effects) = transition(&self.state, input);
-        self.set_state(next);
+        let announce_later = next != self.state && next.is_terminal();
+        if announce_later {
+            self.state = next;
+        } else {
+            self.set_state(next);
+        }
+        let announce = |t: &mut Self| {
+            if announce_later {
+                t.out.send(TrainerEvent::State(t.state.clone()));
+            }
+        };
         for effect in effects {
             let saved = match effect {
                 Effect::Record(kind) => {
@@ -401,13 +413,17 @@ impl Trainer {
                     r
                 }
                 Effect::RunSteps => Ok(()),
-                Effect::Exit => return true,
+                Effect::Exit => {
+                    announce(self);
+                    return true;
+                }
             };
             if let Err(e) = saved {
                 self.fail_on_write(format!("{e:#}"));
                 return true;
             }
         }
+        announce(self);
         false
     }
 
@@ -416,7 +432,8 @@ impl Trainer {
     /// still `latest`. The message goes out once, in the `Failed` state and the `error`
     /// record of `events.jsonl`.
     fn fail_on_write(&mut self, message: String) {
-        self.set_state(TrainerState::Failed(message.clone()));
+        self.state = TrainerState::Failed(message.clone());
+        self.out.send(TrainerEvent::State(self.state.clone()));
         self.out
             .event(RunEventKind::Error, self.session.step, message);
     }
