@@ -308,6 +308,28 @@ mod tests {
     }
 
     #[test]
+    fn split_and_event_kind_keep_their_json_names() {
+        let r = MetricRecord {
+            step: 1,
+            epoch: 0.0,
+            wall_s: 0.0,
+            split: Split::Eval,
+            values: BTreeMap::new(),
+        };
+        assert!(serde_json::to_string(&r)
+            .unwrap()
+            .contains("\"split\":\"eval\""));
+        let e: RunEvent =
+            serde_json::from_str("{\"kind\":\"checkpoint\",\"step\":3,\"time\":1.0}").unwrap();
+        assert_eq!(e.kind, RunEventKind::Checkpoint);
+        assert_eq!(e.kind.to_string(), "checkpoint");
+        assert!(
+            serde_json::from_str::<RunEvent>("{\"kind\":\"bogus\",\"step\":3,\"time\":1.0}")
+                .is_err()
+        );
+    }
+
+    #[test]
     fn tail_returns_only_complete_new_lines() {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
