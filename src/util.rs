@@ -1,6 +1,7 @@
 //! Small shared utilities: a seedable, portable random-number generator used for weight
 //! initialisation, halting exploration and anything else that must be reproducible across
-//! platforms and resumable from a checkpoint (its whole state is one `u64` pair).
+//! platforms and resumable from a checkpoint (its whole state is one `u64` pair); the one
+//! duration formatter of the reports and the workbench; and atomic file writes ([`atomic`]).
 
 pub mod atomic;
 
