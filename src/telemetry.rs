@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn nvml_missing_or_present_never_fails() {
-        // Without libnvidia-ml (this machine) this is an error message; with it, a session.
+        // Without libnvidia-ml (no NVIDIA driver) this is an error message; with it, a session.
         // Either way no panic, and asking twice gives the same answer.
         let a = nvml().map(|_| ()).map_err(str::to_string);
         let b = nvml().map(|_| ()).map_err(str::to_string);
