@@ -2,13 +2,15 @@
 //! preset, shared overrides, seeds and variants; [`spec`]), running every (variant, seed)
 //! headless through the trainer into one folder per run with a manifest, skipping finished
 //! runs and stopping cleanly ([`runner`]), and the report read back from the runs' own metrics
-//! files: per-variant means and standard deviations over seeds as a table, `report.md` and
-//! `report.csv` ([`report`]). The CLI (`trm-tui experiment`) and the TUI's Experiments pane
-//! are thin layers over it.
+//! files: per-variant means, standard deviations and 95% confidence intervals over seeds and
+//! the declared comparisons with their verdicts, as a table, `report.md` and `report.csv`
+//! ([`report`], with the statistics in [`stats`]). The CLI (`trm-tui experiment`) and the
+//! TUI's Experiments pane are thin layers over it.
 
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod stats;
 
 pub use report::{Report, RunResult, RunStatus, Stat, VariantRow};
 pub use runner::{Manifest, RunOptions, RunSummary, RunnerEvent, StopSignal};
