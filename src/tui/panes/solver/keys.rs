@@ -22,6 +22,7 @@ pub enum SolverAction {
     Lens,
     Rerun,
     Export,
+    TestTime,
 }
 
 use SolverAction as A;
@@ -142,5 +143,11 @@ pub const KEYS: &[Binding<SolverAction>] = &[
         "export_trace",
         &["x"],
         "export the step trace as JSON (data dir)",
+    ),
+    Binding::help(
+        A::TestTime,
+        "test_time",
+        &["t"],
+        "test-time compute: more steps, halting, noisy samples, aug-vote",
     ),
 ];

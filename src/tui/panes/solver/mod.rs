@@ -6,8 +6,9 @@
 //!
 //! Units: [`steps`] (where the user is in a solve), [`scoring`] (targets and per-step numbers),
 //! [`protocol`] (the worker requests and replies), [`editor`], [`pickers`], [`header`],
-//! [`strip`], [`inspector`], [`view`] (the grid and the layout), [`trace`] (JSON export) and
-//! [`keys`]. Puzzles and checkpoints come from the [catalog](crate::tui::catalog).
+//! [`strip`], [`inspector`], [`view`] (the grid and the layout), [`trace`] (JSON export),
+//! [`test_time`] (the test-time compute panel) and [`keys`]. Puzzles and checkpoints come
+//! from the [catalog](crate::tui::catalog).
 
 pub mod editor;
 pub mod header;
@@ -20,6 +21,7 @@ pub mod steps;
 pub mod strip;
 #[cfg(test)]
 mod tests;
+pub mod test_time;
 pub mod trace;
 pub mod view;
 
@@ -144,6 +146,7 @@ pub struct SolverPane {
     /// Number of the last request to the worker.
     pending: u64,
     keys: Keys,
+    test_time: test_time::TestTimePanel,
 }
 
 impl std::fmt::Debug for SolverPane {
@@ -207,13 +210,21 @@ impl SolverPane {
             worker: SolverWorker::spawn(),
             pending: 0,
             keys: Keys::new(&KeyOverrides::new()).0,
+            test_time: test_time::TestTimePanel::new(&KeyOverrides::new()).0,
         }
+    }
+
+    /// Send the worker's replies to the app's event channel (the app hands them to
+    /// [`SolverPane::on_reply`] as they arrive).
+    pub fn attach(&mut self, tx: crate::tui::events::EventTx) {
+        self.worker.forward_to(tx);
     }
 
     /// Apply the user's key overrides; returns the problems found in them.
     pub fn remap(&mut self, overrides: &KeyOverrides) -> Vec<String> {
-        let (keys, errs) = Keys::new(overrides);
+        let (keys, mut errs) = Keys::new(overrides);
         self.keys = keys;
+        errs.extend(self.test_time.remap(overrides));
         errs
     }
 
@@ -545,12 +556,16 @@ impl SolverPane {
                 }
             }
             SolverAction::Export => self.export_trace(ctx),
+            SolverAction::TestTime => self.open_test_time(ctx),
         }
     }
 }
 
 impl Component for SolverPane {
     fn hints(&self) -> Vec<KeyHint> {
+        if self.test_time.is_open() {
+            return self.test_time.hints();
+        }
         match self.mode {
             Mode::Edit(_) => self.keys.edit.hints(),
             Mode::PickPuzzle(_) | Mode::PickModel(_) => self.keys.picker.hints(),
@@ -564,14 +579,19 @@ impl Component for SolverPane {
             ("", self.keys.normal.hints()),
             ("grid editor", self.keys.edit.hints()),
             ("pickers", self.keys.picker.hints()),
+            ("test-time panel", self.test_time.hints()),
         ]
     }
 
     fn capturing_input(&self) -> bool {
-        !matches!(self.mode, Mode::Normal)
+        !matches!(self.mode, Mode::Normal) || self.test_time.is_open()
     }
 
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> EventState {
+        if self.test_time.is_open() {
+            self.test_time.handle_key(&key, ctx);
+            return EventState::Consumed;
+        }
         match &mut self.mode {
             Mode::Edit(e) => {
                 let kind = e.kind();
@@ -607,11 +627,14 @@ impl Component for SolverPane {
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
-        let changed = self.poll(ctx);
+        let changed = self.poll(ctx) | self.test_time.poll();
         self.steps.advance_play(self.phase == Phase::Solving) || changed
     }
 
     fn draw(&mut self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
         self.draw_pane(f, area, theme, focused);
+        if self.test_time.is_open() {
+            self.test_time.draw(f, area, theme);
+        }
     }
 }
