@@ -1,10 +1,14 @@
 //! The results of an experiment, read back from its runs' own files (`config.toml`,
 //! `metrics.jsonl`, `events.jsonl`): one summary per run and, per variant, the mean and
 //! standard deviation over its finished seeds; rendered as a terminal table, `report.md` and
-//! `report.csv`. The TUI's Experiments pane draws the same [`Report`].
+//! `report.csv`. The TUI's Experiments pane draws the same [`Report`]. The comparisons
+//! declared in the experiment file (`[[compare]]`) get the difference of means with its 95%
+//! Welch confidence interval and a verdict, next to the direction of the paper's figures
+//! ([`CompareRow`], statistics in [`super::stats`]).
 //!
 //! Definitions (per run; the variant's figure is the mean over its finished runs, ± the sample
-//! standard deviation when there are two or more):
+//! standard deviation when there are two or more, with the 95% Student-t confidence interval
+//! of the mean):
 //! - best / final exact: the highest / the last `exact_accuracy` of the `eval` records;
 //! - token accuracy: the last `eval` record's `accuracy`;
 //! - avg steps: the supervision steps used before halting in training, i.e. the `train`
@@ -21,7 +25,8 @@ use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{Result, WrapErr};
 
-use super::spec::{Experiment, PlannedRun};
+use super::spec::{Compare, Experiment, PlannedRun};
+use super::stats::{paper_direction, Summary, Verdict, Welch};
 use crate::train::api::{MetricRecord, RunEvent, RunEventKind, Split};
 use crate::train::config::TrainConfig;
 use crate::train::run_dir::{RunDir, RunDirError};
@@ -114,11 +119,13 @@ pub struct RunResult {
     pub warnings: Vec<String>,
 }
 
-/// A figure over seeds: mean, sample standard deviation (two or more values) and count.
+/// A figure over seeds: mean, sample standard deviation and 95% Student-t confidence interval
+/// of the mean (both from two values on), and count.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Stat {
     pub mean: Option<f64>,
     pub std: Option<f64>,
+    pub ci: Option<(f64, f64)>,
     pub n: usize,
 }
 
@@ -129,18 +136,20 @@ impl Stat {
             .flatten()
             .filter(|x| x.is_finite())
             .collect();
-        let n = v.len();
-        if n == 0 {
-            return Stat::default();
-        }
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let std = (n >= 2)
-            .then(|| (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+        let s = Summary::of(&v);
         Stat {
-            mean: Some(mean),
-            std,
-            n,
+            mean: s.mean,
+            std: s.sd,
+            ci: s.ci,
+            n: s.n,
         }
+    }
+
+    /// `[38.1, 44.3]` (as percentages) or `-`.
+    pub fn ci_percent(&self) -> String {
+        self.ci.map_or("-".into(), |(lo, hi)| {
+            format!("[{:.1}, {:.1}]", lo * 100.0, hi * 100.0)
+        })
     }
 
     /// `41.2 ± 1.3%` (as percentages) or `-`.
@@ -179,6 +188,138 @@ impl VariantRow {
     }
 }
 
+/// A declared comparison, decided from the finished runs of its two variants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRow {
+    pub spec: Compare,
+    pub a: Summary,
+    pub b: Summary,
+    /// `mean(a) - mean(b)` with its 95% Welch interval (two or more seeds on each side).
+    pub welch: Option<Welch>,
+    pub verdict: Verdict,
+}
+
+/// One run's figure named by a `[[compare]]` metric.
+pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
+    match metric {
+        "best_exact" => r.best_exact,
+        "final_exact" => r.final_exact,
+        "final_token_accuracy" => r.final_token_accuracy,
+        "avg_steps" => r.avg_steps,
+        "wall_s" => r.wall_s,
+        "samples_per_s" => r.samples_per_s,
+        _ => None,
+    }
+}
+
+/// Whether a metric is a fraction, shown in percent (points for differences).
+pub fn is_fraction(metric: &str) -> bool {
+    matches!(
+        metric,
+        "best_exact" | "final_exact" | "final_token_accuracy"
+    )
+}
+
+impl CompareRow {
+    fn load(spec: &Compare, runs: &[RunResult]) -> CompareRow {
+        let values = |v: &str| -> Vec<f64> {
+            runs.iter()
+                .filter(|r| r.variant == v && r.status == RunStatus::Finished)
+                .filter_map(|r| run_metric(r, &spec.metric))
+                .filter(|x| x.is_finite())
+                .collect()
+        };
+        let (va, vb) = (values(&spec.a), values(&spec.b));
+        let welch = Welch::of(&va, &vb);
+        CompareRow {
+            spec: spec.clone(),
+            a: Summary::of(&va),
+            b: Summary::of(&vb),
+            welch,
+            verdict: welch.map_or(Verdict::TooFewSeeds, |w| w.verdict()),
+        }
+    }
+
+    /// The verdict in words: `mlp > att`, `no difference detected (n = 4, 4)`...
+    pub fn verdict_label(&self) -> String {
+        self.verdict
+            .label(&self.spec.a, &self.spec.b, self.a.n, self.b.n)
+    }
+
+    /// The paper's direction and figures (`mlp > att (87.4 vs 74.7)`), or `-`.
+    pub fn paper_label(&self) -> String {
+        match (self.spec.paper_a, self.spec.paper_b) {
+            (Some(pa), Some(pb)) => format!(
+                "{} ({pa} vs {pb})",
+                paper_direction(&self.spec.a, &self.spec.b, pa, pb)
+            ),
+            (Some(pa), None) => format!("{}: {pa}", self.spec.a),
+            (None, Some(pb)) => format!("{}: {pb}", self.spec.b),
+            (None, None) => "-".into(),
+        }
+    }
+
+    /// Whether the verdict agrees with the paper's direction (`None`: no paper figures for
+    /// both, or no direction found here).
+    pub fn agrees(&self) -> Option<bool> {
+        let (pa, pb) = (self.spec.paper_a?, self.spec.paper_b?);
+        match self.verdict {
+            Verdict::AGreater => Some(pa > pb),
+            Verdict::BGreater => Some(pb > pa),
+            _ => None,
+        }
+    }
+
+    /// Cells: the metric's means and the difference, in percent / points for fractions.
+    fn cells(&self) -> Vec<String> {
+        let frac = is_fraction(&self.spec.metric);
+        let scale = if frac { 100.0 } else { 1.0 };
+        let mean = |s: &Summary| {
+            s.mean.map_or("-".into(), |m| {
+                format!("{:.1}{}", m * scale, if frac { "%" } else { "" })
+            })
+        };
+        let (diff, ci, df) = match &self.welch {
+            Some(w) => (
+                format!("{:+.1}", w.diff * scale),
+                format!("[{:+.1}, {:+.1}]", w.low * scale, w.high * scale),
+                format!("{:.1}", w.df),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        vec![
+            format!("{} vs {}", self.spec.a, self.spec.b),
+            self.spec.metric.clone(),
+            format!("{} (n={})", mean(&self.a), self.a.n),
+            format!("{} (n={})", mean(&self.b), self.b.n),
+            diff,
+            ci,
+            df,
+            self.verdict_label(),
+            self.paper_label(),
+            match self.agrees() {
+                Some(true) => "agrees".into(),
+                Some(false) => "opposite".into(),
+                None => "-".into(),
+            },
+        ]
+    }
+}
+
+/// The header of the comparisons table.
+pub const COMPARE_HEADER: [&str; 10] = [
+    "comparison",
+    "metric",
+    "a",
+    "b",
+    "a - b",
+    "95% CI (Welch)",
+    "df",
+    "verdict",
+    "paper",
+    "vs paper",
+];
+
 /// An experiment's results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -189,6 +330,8 @@ pub struct Report {
     pub seeds: Vec<u64>,
     pub variants: Vec<VariantRow>,
     pub runs: Vec<RunResult>,
+    /// The declared comparisons.
+    pub compares: Vec<CompareRow>,
 }
 
 fn last_eval(records: &[MetricRecord]) -> Option<&MetricRecord> {
@@ -338,7 +481,13 @@ impl Report {
                 }
             })
             .collect();
+        let compares = exp
+            .compare
+            .iter()
+            .map(|c| CompareRow::load(c, &runs))
+            .collect();
         Report {
+            compares,
             name: exp.name.clone(),
             description: exp.description.clone(),
             base: exp.base.clone(),
@@ -379,6 +528,7 @@ impl Report {
             "depth",
             "best exact",
             "final exact",
+            "95% CI",
             "n",
             "token acc",
             "avg steps",
@@ -395,6 +545,7 @@ impl Report {
                     v.effective_depth.to_string(),
                     v.best_exact.percent(),
                     v.final_exact.percent(),
+                    v.final_exact.ci_percent(),
                     if v.runs_finished == v.runs_planned {
                         v.runs_finished.to_string()
                     } else {
@@ -412,42 +563,59 @@ impl Report {
         (header, rows)
     }
 
-    /// The table for the terminal (aligned columns).
+    /// The comparisons table's rows as text cells (header: [`COMPARE_HEADER`]).
+    pub fn compare_cells(&self) -> Vec<Vec<String>> {
+        self.compares.iter().map(CompareRow::cells).collect()
+    }
+
+    /// The table for the terminal (aligned columns), then the comparisons, if any.
     pub fn table_text(&self) -> String {
         let (header, rows) = self.table_cells();
-        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for r in &rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |cells: Vec<String>| -> String {
-            cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    let pad = w - c.chars().count();
-                    if i == 0 {
-                        format!("{c}{}", " ".repeat(pad))
-                    } else {
-                        format!("{}{c}", " ".repeat(pad))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        };
-        let mut out = line(header.iter().map(|s| s.to_string()).collect());
-        out.push('\n');
-        for r in rows {
-            out.push_str(&line(r));
-            out.push('\n');
+        let mut out = aligned(&header, rows);
+        if !self.compares.is_empty() {
+            out.push_str("\ncomparisons (difference of means, 95% Welch interval):\n");
+            out.push_str(&aligned(&COMPARE_HEADER, self.compare_cells()));
         }
         out
     }
+}
 
+/// Text columns aligned: the first to the left, the others to the right.
+fn aligned(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w - c.chars().count();
+                if i == 0 {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(header.iter().map(|s| s.to_string()).collect());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+impl Report {
     /// How many runs are finished, of how many planned.
     pub fn progress(&self) -> (usize, usize) {
         (
@@ -499,8 +667,23 @@ impl Report {
              - **avg steps**: supervision steps used before halting in training (`steps` of the \
              train records, weighted by `count`, over the last 10% of the run).\n\
              - **wall**: the run's wall time (evaluations included); **samples/s**: mean logged \
-             training throughput.\n",
+             training throughput.\n\
+             - **95% CI**: Student-t confidence interval of the mean final exact accuracy over \
+             seeds (from two finished seeds on).\n",
         );
+        if !self.compares.is_empty() {
+            s.push_str(
+                "\n## Comparisons\n\nDifference of the means over finished seeds (`a - b`, in \
+                 points for accuracies), its 95% Welch confidence interval (unequal variances, \
+                 Welch-Satterthwaite `df`), and the verdict: a direction when the interval \
+                 excludes zero.\n\n",
+            );
+            s.push_str(&format!("| {} |\n", COMPARE_HEADER.join(" | ")));
+            s.push_str("|---|---|---:|---:|---:|---:|---:|---|---|---|\n");
+            for r in self.compare_cells() {
+                s.push_str(&format!("| {} |\n", r.join(" | ")));
+            }
+        }
         let described: Vec<&VariantRow> = self
             .variants
             .iter()
@@ -550,7 +733,8 @@ impl Report {
             "variant,params,effective_depth,runs_planned,runs_finished,\
              best_exact_mean,best_exact_std,final_exact_mean,final_exact_std,\
              final_token_accuracy_mean,final_token_accuracy_std,avg_steps_mean,avg_steps_std,\
-             wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std\n",
+             wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std,\
+             final_exact_ci_low,final_exact_ci_high\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for v in &self.variants {
@@ -572,8 +756,38 @@ impl Report {
                 cells.push(f(st.mean));
                 cells.push(f(st.std));
             }
+            cells.push(f(v.final_exact.ci.map(|c| c.0)));
+            cells.push(f(v.final_exact.ci.map(|c| c.1)));
             s.push_str(&cells.join(","));
             s.push('\n');
+        }
+        if !self.compares.is_empty() {
+            // A second table after a blank line: one row per declared comparison.
+            s.push_str(
+                "\ncompare_a,compare_b,metric,n_a,n_b,mean_a,mean_b,diff,ci_low,ci_high,df,\
+                 verdict,paper_a,paper_b\n",
+            );
+            for c in &self.compares {
+                let w = c.welch;
+                let cells = [
+                    c.spec.a.clone(),
+                    c.spec.b.clone(),
+                    c.spec.metric.clone(),
+                    c.a.n.to_string(),
+                    c.b.n.to_string(),
+                    f(c.a.mean),
+                    f(c.b.mean),
+                    f(w.map(|w| w.diff)),
+                    f(w.map(|w| w.low)),
+                    f(w.map(|w| w.high)),
+                    f(w.map(|w| w.df)),
+                    c.verdict_label().replace(',', ";"),
+                    f(c.spec.paper_a),
+                    f(c.spec.paper_b),
+                ];
+                s.push_str(&cells.join(","));
+                s.push('\n');
+            }
         }
         s
     }

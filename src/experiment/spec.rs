@@ -3,7 +3,8 @@
 //! comparing tasks needs one per task). Parsing checks everything up front:
 //! unknown keys, value types, and the resolved configuration of every variant (through
 //! [`TrainConfig::set`] and [`TrainConfig::validate`]), and its errors name the file, the
-//! variant and the key.
+//! variant and the key. `[[compare]]` entries declare the comparisons the report decides:
+//! two variants, the metric, and optionally the paper's figures for each.
 //!
 //! ```toml
 //! name = "attention-vs-mlp"
@@ -22,6 +23,13 @@
 //! [[variant]]
 //! name = "attention"
 //! set = { "arch.mlp_t" = false, "arch.pos_encodings" = "rope" }
+//!
+//! [[compare]]
+//! a = "mlp"
+//! b = "attention"
+//! metric = "final_exact"
+//! paper_a = 87.4
+//! paper_b = 74.7
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,9 +38,41 @@ use crate::train::config::TrainConfig;
 use crate::train::presets;
 
 /// The top-level keys of an experiment file.
-pub const TOP_LEVEL_KEYS: &[&str] = &["name", "description", "base", "seeds", "set", "variant"];
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "base",
+    "seeds",
+    "set",
+    "variant",
+    "compare",
+];
 /// The keys of a `[[variant]]` entry.
 pub const VARIANT_KEYS: &[&str] = &["name", "description", "base", "set"];
+/// The keys of a `[[compare]]` entry.
+pub const COMPARE_KEYS: &[&str] = &["a", "b", "metric", "paper_a", "paper_b"];
+/// The per-run figures a comparison can be on (the report's columns).
+pub const COMPARE_METRICS: &[&str] = &[
+    "best_exact",
+    "final_exact",
+    "final_token_accuracy",
+    "avg_steps",
+    "wall_s",
+    "samples_per_s",
+];
+/// The metric of a `[[compare]]` entry that names none.
+pub const DEFAULT_COMPARE_METRIC: &str = "final_exact";
+
+/// A comparison the report decides: `a` against `b` on `metric`, with the paper's figures for
+/// each when given (in the paper's units, e.g. percent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare {
+    pub a: String,
+    pub b: String,
+    pub metric: String,
+    pub paper_a: Option<f64>,
+    pub paper_b: Option<f64>,
+}
 
 /// What is wrong with an experiment file: the file, where in it (variant, key) and what was
 /// expected.
@@ -93,6 +133,8 @@ pub struct Experiment {
     /// Training seeds (`seed`); the data seed stays the base's unless a `set` table changes it.
     pub seeds: Vec<u64>,
     pub variants: Vec<Variant>,
+    /// The declared comparisons, in file order.
+    pub compare: Vec<Compare>,
 }
 
 /// One training run of the plan: a variant with a seed.
@@ -492,7 +534,10 @@ impl Experiment {
                 config: cfg,
             });
         }
+        let compare = parse_compare(doc.get("compare"), &variants)
+            .map_err(|(key, message)| err(None, Some(&key), message))?;
         Ok(Experiment {
+            compare,
             file: file.to_path_buf(),
             text: text.to_string(),
             name,
@@ -530,6 +575,99 @@ impl Experiment {
     pub fn default_dir(&self) -> PathBuf {
         experiments_root().join(&self.name)
     }
+}
+
+/// Read the `[[compare]]` entries; errors are `(key, message)` with the key as
+/// `compare#N.KEY`.
+fn parse_compare(
+    value: Option<&toml::Value>,
+    variants: &[Variant],
+) -> Result<Vec<Compare>, (String, String)> {
+    let entries = match value {
+        None => return Ok(Vec::new()),
+        Some(toml::Value::Array(a)) => a,
+        Some(v) => {
+            return Err((
+                "compare".into(),
+                format!(
+                    "expected `[[compare]]` entries (an array of tables), got {}",
+                    type_name(v)
+                ),
+            ))
+        }
+    };
+    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = |k: &str| format!("compare#{}.{k}", i + 1);
+        let t = entry.as_table().ok_or_else(|| {
+            (
+                format!("compare#{}", i + 1),
+                format!("expected a table, got {}", type_name(entry)),
+            )
+        })?;
+        for k in t.keys() {
+            if !COMPARE_KEYS.contains(&k.as_str()) {
+                return Err((
+                    at(k),
+                    format!("unknown key (known: {})", COMPARE_KEYS.join(", ")),
+                ));
+            }
+        }
+        let variant = |k: &str| -> Result<String, (String, String)> {
+            match t.get(k) {
+                Some(toml::Value::String(s)) if names.contains(&s.as_str()) => Ok(s.clone()),
+                Some(toml::Value::String(s)) => Err((
+                    at(k),
+                    format!("no variant `{s}` (variants: {})", names.join(", ")),
+                )),
+                Some(v) => Err((
+                    at(k),
+                    format!("expected a variant name, got {}", type_name(v)),
+                )),
+                None => Err((at(k), "missing (expected a variant name)".into())),
+            }
+        };
+        let (a, b) = (variant("a")?, variant("b")?);
+        if a == b {
+            return Err((at("b"), format!("compares `{a}` with itself")));
+        }
+        let metric = match t.get("metric") {
+            None => DEFAULT_COMPARE_METRIC.to_string(),
+            Some(toml::Value::String(s)) if COMPARE_METRICS.contains(&s.as_str()) => s.clone(),
+            Some(toml::Value::String(s)) => {
+                return Err((
+                    at("metric"),
+                    format!(
+                        "unknown metric `{s}` (known: {})",
+                        COMPARE_METRICS.join(", ")
+                    ),
+                ))
+            }
+            Some(v) => {
+                return Err((
+                    at("metric"),
+                    format!("expected a metric name, got {}", type_name(v)),
+                ))
+            }
+        };
+        let number = |k: &str| -> Result<Option<f64>, (String, String)> {
+            match t.get(k) {
+                None => Ok(None),
+                Some(toml::Value::Float(f)) => Ok(Some(*f)),
+                Some(toml::Value::Integer(i)) => Ok(Some(*i as f64)),
+                Some(v) => Err((at(k), format!("expected a number, got {}", type_name(v)))),
+            }
+        };
+        out.push(Compare {
+            a,
+            b,
+            metric,
+            paper_a: number("paper_a")?,
+            paper_b: number("paper_b")?,
+        });
+    }
+    Ok(out)
 }
 
 /// Where experiments live by default: `<runs root>/experiments` (`$TRM_RUNS_DIR` or `runs`).
@@ -592,6 +730,21 @@ name = "att"
             att.config.data.train_count,
             presets::get("sudoku4-cpu").unwrap().data.train_count
         );
+        assert!(e.compare.is_empty());
+        let e = parse(&format!(
+            "{OK}[[compare]]\na = \"mlp\"\nb = \"att\"\npaper_a = 87.4\npaper_b = 74\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            e.compare,
+            vec![Compare {
+                a: "mlp".into(),
+                b: "att".into(),
+                metric: DEFAULT_COMPARE_METRIC.into(),
+                paper_a: Some(87.4),
+                paper_b: Some(74.0),
+            }]
+        );
         // The data seed is left alone.
         let base = presets::get("smoke").unwrap();
         assert!(plan.iter().all(|p| p.config.data.seed == base.data.seed));
@@ -634,6 +787,19 @@ name = "att"
             (e.variant.as_deref(), e.key.as_deref()),
             (Some("att"), Some("base"))
         );
+        let e = parse(&format!("{OK}[[compare]]\na = \"mlp\"\nb = \"nope\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compare#1.b"));
+        assert!(e.message.contains("no variant `nope`"), "{e}");
+        let e = parse(&format!(
+            "{OK}[[compare]]\na = \"mlp\"\nb = \"att\"\nmetric = \"speed\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compare#1.metric"));
+        let e = parse(&format!(
+            "{OK}[[compare]]\na = \"mlp\"\nb = \"att\"\npaper_a = \"high\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("compare#1.paper_a"));
         let e = parse("name = \"x\"\nbase = \"smoke\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("variant"));
         let e = parse("name = \n").unwrap_err();
