@@ -8,6 +8,7 @@
 //! `TRM_REQUIRE_SHARED=1` (set by `.ci/run`) makes them fail instead.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Tensor};
@@ -39,7 +40,9 @@ pub fn shared_or_skip(rel: &str, test: &str) -> Option<PathBuf> {
             p.display()
         );
     }
-    eprintln!(
+    // Straight to stderr, past the test harness's capture: `cargo test` lists the skips.
+    let _ = writeln!(
+        std::io::stderr(),
         "skipped: {test}: needs {} (the shared data beside the checkout, or TRM_SHARED_DIR; \
          TRM_REQUIRE_SHARED=1 makes this a failure)",
         p.display()
