@@ -76,14 +76,15 @@ def compare(a, b):
         df, half = float("nan"), 0.0
     lo_f = stats.f.ppf(0.025, na - 1, nb - 1)
     hi_f = stats.f.ppf(0.975, na - 1, nb - 1)
-    ratio = va / vb if vb > 0 else float("inf")
+    ratio = va / vb if vb > 0 else (float("nan") if va == 0 else float("inf"))
     return {
         "n_ours": na, "n_official": nb,
         "mean_ours": ma, "sd_ours": math.sqrt(va), "mean_official": mb, "sd_official": math.sqrt(vb),
         "diff": diff, "diff_lo": diff - half, "diff_hi": diff + half, "welch_df": df,
         "var_ratio": ratio, "f_lo": lo_f, "f_hi": hi_f,
         "ratio_ci_lo": ratio / hi_f, "ratio_ci_hi": ratio / lo_f,
-        "spread_agrees": lo_f <= ratio <= hi_f,
+        # No spread on either side (every seed at 0%): nothing to compare.
+        "spread_agrees": None if math.isnan(ratio) else bool(lo_f <= ratio <= hi_f),
     }
 
 
@@ -92,12 +93,15 @@ def main():
         sys.exit("usage: side_by_side_report.py OUT_DIR")
     out = sys.argv[1]
     ours, official = load_ours(out), load_official(out)
-    done_ours = {s: c for s, c in ours.items() if c}
-    done_off = {s: c for s, c in official.items() if c}
+    # Only finished runs count: those that reached the last eval step of the longest run.
+    last = max((max(c) for c in list(ours.values()) + list(official.values()) if c), default=0)
+    done_ours = {s: c for s, c in ours.items() if last in c}
+    done_off = {s: c for s, c in official.items() if last in c}
     if len(done_ours) < 2 or len(done_off) < 2:
         sys.exit(f"{out}: need at least 2 runs of each code with evals (have {len(done_ours)} trm-tui, {len(done_off)} official)")
     steps = sorted(set.intersection(*[set(c) for c in list(done_ours.values()) + list(done_off.values())]))
     rows = []
+    partial = sorted(set(ours) - set(done_ours)), sorted(set(official) - set(done_off))
     for step in steps:
         r = compare([c[step] for c in done_ours.values()], [c[step] for c in done_off.values()])
         r["step"] = step
@@ -124,7 +128,10 @@ def main():
             f"| {r['step']} | {r['mean_ours']:.1f} ± {r['sd_ours']:.1f} | {r['mean_official']:.1f} ± {r['sd_official']:.1f} "
             f"| {r['diff']:+.1f} [{r['diff_lo']:+.1f}, {r['diff_hi']:+.1f}] "
             f"| {r['var_ratio']:.2f} [{r['f_lo']:.2f}, {r['f_hi']:.2f}] "
-            f"| [{r['ratio_ci_lo']:.2f}, {r['ratio_ci_hi']:.2f}] | {'yes' if r['spread_agrees'] else 'no'} |")
+            f"| [{r['ratio_ci_lo']:.2f}, {r['ratio_ci_hi']:.2f}] "
+            f"| {'n/a (no spread)' if r['spread_agrees'] is None else 'yes' if r['spread_agrees'] else 'no'} |")
+    if partial[0] or partial[1]:
+        lines.insert(1, f"Unfinished runs left out: trm-tui seeds {partial[0]}, official seeds {partial[1]}.")
     per_seed = ["", "Per seed (exact accuracy %, at each eval step):", "",
                 "| code | seed | " + " | ".join(str(s) for s in steps) + " |",
                 "|---|---|" + "---|" * len(steps)]
