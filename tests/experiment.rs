@@ -404,6 +404,7 @@ fn a_stopped_run_continues_from_its_checkpoint() {
         out_dir: out.clone(),
         only: Some("n1".into()),
         resume: true,
+        jobs: 1,
     };
     // Stop after step 8.
     let stop = StopSignal::new();
@@ -497,5 +498,120 @@ fn shipped_experiment_files_parse() {
                 }
             }
         }
+    }
+}
+
+/// A run's metrics without what depends on the machine's speed (wall times, rates, memory):
+/// what two trainings of the same deterministic run must share.
+fn deterministic_metrics(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.retain(|k, _| {
+                    !(k.ends_with("_s")
+                        || k.contains("per_s")
+                        || k.contains("memory")
+                        || k.contains("cpu"))
+                });
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_2_gives_the_same_metrics_as_jobs_1_and_the_report_decides_the_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PAIR
+        .replace("max_steps = 24", "max_steps = 12")
+        .replace("eval_interval = 12", "eval_interval = 6")
+        .replace("name = \"smoke-pair\"", "name = \"smoke-jobs\"")
+        + "\n[[compare]]\na = \"n2\"\nb = \"n1\"\nmetric = \"final_token_accuracy\"\npaper_a = 87.4\npaper_b = 74.7\n";
+    let file = write(dir.path(), "jobs.toml", &text);
+    let runs = ["n2-s0", "n2-s1", "n1-s0", "n1-s1"];
+    let mut metrics = Vec::new();
+    for jobs in ["1", "2"] {
+        let out = dir.path().join(format!("jobs{jobs}"));
+        let o = run(&[
+            "experiment",
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            jobs,
+        ]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "--jobs {jobs}: {err}");
+        let manifest = Manifest::read(&out).unwrap();
+        assert!(
+            manifest.runs.iter().all(|r| r.status == "finished"),
+            "--jobs {jobs}: {manifest:?}"
+        );
+        if jobs == "2" {
+            assert!(err.contains("2 job(s) at once"), "{err}");
+            assert_eq!(err.matches(" started (variant ").count(), 4, "{err}");
+            assert!(err.contains("4 trained, 0 skipped"), "{err}");
+        }
+        metrics.push(
+            runs.iter()
+                .map(|r| deterministic_metrics(&out.join(r)))
+                .collect::<Vec<_>>(),
+        );
+        // The comparison: printed, in report.md and report.csv.
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("comparisons (difference of means"), "{text}");
+        assert!(text.contains("n2 vs n1"), "{text}");
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(
+            md.contains("## Comparisons") && md.contains("| n2 vs n1 |"),
+            "{md}"
+        );
+        let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+        let (_, compare) = csv.split_once("\n\n").expect("a comparisons table");
+        let mut lines = compare.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row: BTreeMap<&str, &str> = header
+            .iter()
+            .copied()
+            .zip(lines.next().unwrap().split(','))
+            .collect();
+        // The difference and its Welch interval, from the runs' own token accuracies.
+        let token = |v: &str| -> Vec<f64> {
+            [0, 1]
+                .iter()
+                .map(|s| own_figures(&out.join(format!("{v}-s{s}"))).token)
+                .collect()
+        };
+        let (a, b) = (token("n2"), token("n1"));
+        let (ma, sa) = mean_std(&a);
+        let (mb, sb) = mean_std(&b);
+        close(ma - mb, row["diff"], "diff");
+        let (va, vb) = (sa * sa / 2.0, sb * sb / 2.0);
+        if va + vb > 0.0 {
+            let df = (va + vb).powi(2) / (va * va + vb * vb);
+            close(df, row["df"], "welch df");
+            let lo: f64 = row["ci_low"].parse().unwrap();
+            let hi: f64 = row["ci_high"].parse().unwrap();
+            assert!(lo <= ma - mb && ma - mb <= hi, "{row:?}");
+            let verdict = if lo > 0.0 {
+                "n2 > n1".to_string()
+            } else if hi < 0.0 {
+                "n1 > n2".to_string()
+            } else {
+                "no difference detected (n = 2; 2)".to_string()
+            };
+            assert_eq!(row["verdict"], verdict, "{row:?}");
+            assert!(text.contains(verdict.replace(';', ",").as_str()), "{text}");
+        }
+    }
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(
+            metrics[0][i], metrics[1][i],
+            "{r}: --jobs 2 differs from --jobs 1"
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! headless), report on it (table on stdout, `report.md` and `report.csv` in its folder), or
 //! check it without training. Bad files exit with status 2 and name the file, the variant and
 //! the key; failed runs exit with 1; Ctrl-C stops the current run with a checkpoint (130).
+//! `--jobs N` trains N runs at once as child processes (this executable with the hidden
+//! `--child-run`), printing one progress line per running run and the experiment's ETA.
 
-use std::io::IsTerminal;
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use clap::Subcommand;
 use color_eyre::eyre::{bail, eyre, Result};
 
 use super::{Interrupted, RunFailure};
+use crate::experiment::jobs::{ChildReport, STOP_LINE};
 use crate::experiment::report::{format_duration, format_params, Report};
 use crate::experiment::runner::{self, Outcome, RunOptions, RunnerEvent, StopSignal};
 use crate::experiment::Experiment;
@@ -43,6 +47,17 @@ pub struct RunArgs {
     /// Continue unfinished runs from their latest checkpoint (default: train them again).
     #[arg(long)]
     pub resume: bool,
+    /// Train this many runs at once, each in its own process with its share of the cores
+    /// (RAYON_NUM_THREADS, or all cores, divided by N).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// (Internal, set by --jobs) train only this run of the prepared folder and report on
+    /// stdout.
+    #[arg(long, hide = true, value_name = "RUN")]
+    pub child_run: Option<String>,
+    /// (Internal, set by --jobs) the checkpoint the child run continues from.
+    #[arg(long, hide = true, requires = "child_run", value_name = "CHECKPOINT")]
+    pub child_resume: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,12 +167,75 @@ fn print_report(r: &Report, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The terminal side of a run: a progress bar on a TTY, else a line every few seconds.
+/// The terminal side of a run: a progress bar on a TTY, else a line every few seconds. With
+/// several jobs, every few seconds one line per running run and the experiment's ETA.
 struct Printer {
     bar: Option<indicatif::ProgressBar>,
     last_line: Instant,
     started: Instant,
     train_loss: Option<f64>,
+    /// `--jobs` above one: the runs are tracked in `jobs`.
+    parallel: bool,
+    jobs: JobsProgress,
+}
+
+/// The progress of the runs of a `--jobs` invocation: each run's (step, total steps, rate,
+/// ETA), for the lines and the experiment's ETA.
+#[derive(Default)]
+struct JobsProgress {
+    /// Running runs: (step, total steps, samples/s, eta s).
+    running: BTreeMap<String, (u64, u64, f64, Option<f64>)>,
+    /// Planned steps of the runs not started yet in this invocation.
+    waiting_steps: u64,
+    /// Runs still to train (running or waiting), and how many run at once.
+    remaining: usize,
+    jobs: usize,
+}
+
+impl JobsProgress {
+    /// The experiment's ETA: the steps left over every job's current rate (the slowest
+    /// running run bounds it), `None` until every running run reports one.
+    fn eta_s(&self) -> Option<f64> {
+        let rates: Vec<f64> = self
+            .running
+            .values()
+            .map(|&(step, total, _, eta)| {
+                eta.filter(|e| *e > 0.0)
+                    .map(|e| total.saturating_sub(step) as f64 / e)
+            })
+            .collect::<Option<Vec<f64>>>()?;
+        let rate: f64 = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+        if rate <= 0.0 {
+            return None;
+        }
+        let running_left = self
+            .running
+            .values()
+            .map(|&(s, t, _, _)| t.saturating_sub(s))
+            .sum::<u64>() as f64;
+        let parallel = self.jobs.min(self.remaining).max(1) as f64;
+        Some((running_left + self.waiting_steps as f64) / (rate * parallel))
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .running
+            .iter()
+            .map(|(name, &(step, total, rate, eta))| {
+                format!(
+                    "  {name:<24} step {step}/{total}  {rate:.1} samples/s  eta {}",
+                    eta.map_or("-".into(), format_duration)
+                )
+            })
+            .collect();
+        out.push(format!(
+            "  experiment: {} run(s) to go ({} running), eta {}",
+            self.remaining,
+            self.running.len(),
+            self.eta_s().map_or("-".into(), format_duration)
+        ));
+        out
+    }
 }
 
 impl Printer {
@@ -169,6 +247,9 @@ impl Printer {
     }
 
     fn on(&mut self, ev: RunnerEvent) {
+        if self.parallel {
+            return self.on_parallel(ev);
+        }
         match ev {
             RunnerEvent::Skip { run } => {
                 eprintln!("{}: finished before; skipped", run.dir_name)
@@ -263,7 +344,133 @@ impl Printer {
     }
 }
 
+impl Printer {
+    /// The `--jobs` lines: starts, evaluations and ends as they happen, and every 10 s one
+    /// line per running run and the experiment's ETA.
+    fn on_parallel(&mut self, ev: RunnerEvent) {
+        let p = &mut self.jobs;
+        match ev {
+            RunnerEvent::Skip { run } => {
+                eprintln!("{}: finished before; skipped", run.dir_name)
+            }
+            RunnerEvent::Start {
+                run,
+                index,
+                total,
+                resume_from,
+                ..
+            } => {
+                p.waiting_steps = p.waiting_steps.saturating_sub(run.config.max_steps);
+                p.running
+                    .insert(run.dir_name.clone(), (0, run.config.max_steps, 0.0, None));
+                eprintln!(
+                    "[{index}/{total}] {} started (variant {}, seed {}){}",
+                    run.dir_name,
+                    run.variant,
+                    run.seed,
+                    resume_from.map_or(String::new(), |ck| format!(
+                        ", resuming from {}",
+                        ck.display()
+                    ))
+                );
+            }
+            RunnerEvent::Trainer { run, event } => match event {
+                TrainerEvent::Progress(pr) => {
+                    p.running.insert(
+                        run.dir_name.clone(),
+                        (pr.step, pr.total_steps, pr.samples_per_s, pr.eta_s),
+                    );
+                    if self.last_line.elapsed() > Duration::from_secs(10) {
+                        self.last_line = Instant::now();
+                        for l in p.lines() {
+                            eprintln!("{l}");
+                        }
+                    }
+                }
+                TrainerEvent::Metrics(m) if m.split != Split::Train => {
+                    let pct = |k: &str| {
+                        m.get(k)
+                            .map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+                    };
+                    eprintln!(
+                        "  {} eval @ step {}: exact {}  token {}",
+                        run.dir_name,
+                        m.step,
+                        pct("exact_accuracy"),
+                        pct("accuracy")
+                    );
+                }
+                TrainerEvent::Log { message, .. } => eprintln!("  {}: {message}", run.dir_name),
+                _ => {}
+            },
+            RunnerEvent::Done { run, outcome } => {
+                p.running.remove(&run.dir_name);
+                p.remaining = p.remaining.saturating_sub(1);
+                match outcome {
+                    Outcome::Finished => eprintln!("  {} finished", run.dir_name),
+                    Outcome::Stopped => {
+                        eprintln!("  {} stopped (checkpoint written)", run.dir_name)
+                    }
+                    Outcome::Failed(m) => eprintln!("  {} FAILED: {m}", run.dir_name),
+                }
+            }
+        }
+    }
+}
+
+/// A child of `--jobs`: train one run of the prepared folder, report on stdout (one JSON
+/// [`ChildReport`] per line), stop with a checkpoint on a `stop` line or the end of stdin.
+fn run_child(args: &RunArgs, run_name: &str) -> Result<()> {
+    let exp = Experiment::load(&args.file)?;
+    let dir = runner::resolve_dir(&exp, args.out.as_deref());
+    let stop = StopSignal::new();
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                match line {
+                    Ok(l) if l.trim() == STOP_LINE => break,
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            stop.request();
+        });
+    }
+    {
+        // Ctrl-C in the terminal reaches the whole process group: the child stops too.
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.request());
+    }
+    let send = |r: ChildReport| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", r.to_line()).and_then(|_| out.flush());
+    };
+    let outcome = runner::train_child(
+        &exp,
+        &dir,
+        run_name,
+        args.child_resume.clone(),
+        &stop,
+        |ev| {
+            if let Some(r) = ChildReport::from_event(&ev) {
+                send(r);
+            }
+        },
+    )
+    .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+    send(ChildReport::Done { outcome });
+    Ok(())
+}
+
 fn run_experiment(args: RunArgs) -> Result<()> {
+    if let Some(name) = &args.child_run {
+        return run_child(&args, name);
+    }
+    if args.jobs == 0 {
+        bail!("--jobs: expected 1 or more runs at once, got 0");
+    }
     let exp = Experiment::load(&args.file)?;
     let dir = runner::resolve_dir(&exp, args.out.as_deref());
     let stop = StopSignal::new();
@@ -273,7 +480,7 @@ fn run_experiment(args: RunArgs) -> Result<()> {
         let _ = ctrlc::set_handler(move || {
             if presses.fetch_add(1, Ordering::SeqCst) == 0 {
                 eprintln!(
-                    "\nstopping: the current run writes a checkpoint, no further run starts \
+                    "\nstopping: the running run(s) write a checkpoint, no further run starts \
                      (Ctrl-C again to abort)"
                 );
                 stop.request();
@@ -295,11 +502,35 @@ fn run_experiment(args: RunArgs) -> Result<()> {
         last_line: Instant::now() - Duration::from_secs(60),
         started: Instant::now(),
         train_loss: None,
+        parallel: args.jobs > 1,
+        jobs: JobsProgress {
+            jobs: args.jobs,
+            ..JobsProgress::default()
+        },
     };
+    if args.jobs > 1 {
+        let todo: Vec<_> = exp
+            .plan()
+            .into_iter()
+            .filter(|p| args.only.as_ref().is_none_or(|o| *o == p.variant))
+            .filter(|p| {
+                let r = crate::experiment::report::read_run(&dir.join(&p.dir_name), p);
+                r.status != crate::experiment::RunStatus::Finished
+            })
+            .collect();
+        printer.jobs.remaining = todo.len();
+        printer.jobs.waiting_steps = todo.iter().map(|p| p.config.max_steps).sum();
+        eprintln!(
+            "{} job(s) at once, {} thread(s) each",
+            args.jobs,
+            crate::experiment::jobs::threads_per_job(args.jobs)
+        );
+    }
     let opts = RunOptions {
         out_dir: dir.clone(),
         only: args.only.clone(),
         resume: args.resume,
+        jobs: args.jobs,
     };
     let summary = runner::run(&exp, &opts, &stop, |ev| printer.on(ev))?;
     eprintln!(

@@ -7,6 +7,7 @@
 //! ([`report`], with the statistics in [`stats`]). The CLI (`trm-tui experiment`) and the
 //! TUI's Experiments pane are thin layers over it.
 
+pub mod jobs;
 pub mod report;
 pub mod runner;
 pub mod spec;

@@ -4,7 +4,9 @@
 //! Finished runs are skipped, so an interrupted experiment continues where it stopped; a run
 //! that was started and not finished is trained again from scratch, or continued from its
 //! latest checkpoint with `resume`. A [`StopSignal`] (Ctrl-C in the CLI) stops the current run
-//! with a checkpoint and ends the experiment.
+//! with a checkpoint and ends the experiment. With `jobs` above one the runs are trained by
+//! child processes, several at once ([`super::jobs`]); one run of a child is trained here by
+//! [`train_child`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,9 @@ pub struct RunOptions {
     pub only: Option<String>,
     /// Continue unfinished runs from their latest checkpoint (instead of from scratch).
     pub resume: bool,
+    /// Runs trained at once, each by a child process (`trm-tui experiment run --jobs N`);
+    /// 0 and 1 train them one after another in this process.
+    pub jobs: usize,
 }
 
 /// Stops the experiment from another thread (a Ctrl-C handler, a test): the current run stops
@@ -85,7 +90,7 @@ impl StopSignal {
 }
 
 /// How one run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// Trained to its last step.
     Finished,
@@ -269,7 +274,7 @@ impl Manifest {
         }
     }
 
-    fn set_status(&mut self, dir_name: &str, status: &str, message: String) {
+    pub(super) fn set_status(&mut self, dir_name: &str, status: &str, message: String) {
         if let Some(r) = self.runs.iter_mut().find(|r| r.dir == dir_name) {
             r.status = status.into();
             r.message = message;
@@ -277,7 +282,7 @@ impl Manifest {
         self.updated = unix_now();
     }
 
-    fn write(&self, dir: &Path) -> Result<()> {
+    pub(super) fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(MANIFEST_FILE);
         let tmp = dir.join(".manifest.json.tmp");
         let text = serde_json::to_string_pretty(self)?;
@@ -506,7 +511,7 @@ pub fn run(
 
     let mut summary = RunSummary::default();
     // Decide what each selected run needs.
-    let mut todo: Vec<(&PlannedRun, Option<PathBuf>, bool)> = Vec::new();
+    let mut todo: Vec<Todo> = Vec::new();
     for p in &selected {
         let rd = dir.join(&p.dir_name);
         let r = read_run(&rd, p);
@@ -526,6 +531,18 @@ pub fn run(
             }
         }
     }
+    if opts.jobs > 1 {
+        super::jobs::run_jobs(
+            dir,
+            opts.jobs,
+            &todo,
+            &mut manifest,
+            &mut summary,
+            stop,
+            &mut on_event,
+        )?;
+        return Ok(summary);
+    }
     let total = todo.len();
     for (i, (p, resume_from, had_attempt)) in todo.iter().enumerate() {
         if stop.is_requested() {
@@ -533,16 +550,7 @@ pub fn run(
             continue;
         }
         let rd = dir.join(&p.dir_name);
-        let restarted = *had_attempt && resume_from.is_none();
-        match resume_from {
-            Some(ck) => {
-                if let Some(step) = checkpoint_step(ck) {
-                    truncate_metrics(&rd, step)?;
-                }
-            }
-            None if *had_attempt => clear_attempt(&rd)?,
-            None => {}
-        }
+        let restarted = prepare(&rd, resume_from.as_deref(), *had_attempt)?;
         on_event(RunnerEvent::Start {
             run: p,
             index: i + 1,
@@ -554,28 +562,76 @@ pub fn run(
         manifest.write(dir)?;
         let outcome = train_one(p, &rd, resume_from.clone(), stop, &mut on_event)
             .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
-        let (status, message) = match &outcome {
-            Outcome::Finished => {
-                summary.finished.push(p.dir_name.clone());
-                ("finished", String::new())
-            }
-            Outcome::Stopped => {
-                summary.stopped = Some(p.dir_name.clone());
-                ("stopped", String::new())
-            }
-            Outcome::Failed(m) => {
-                summary.failed.push((p.dir_name.clone(), m.clone()));
-                ("failed", m.clone())
-            }
-        };
-        manifest.set_status(&p.dir_name, status, message);
-        manifest.write(dir)?;
+        record_outcome(p, &outcome, &mut summary, &mut manifest, dir)?;
         on_event(RunnerEvent::Done {
             run: p,
             outcome: &outcome,
         });
     }
     Ok(summary)
+}
+
+/// A run to train now: the plan's run, the checkpoint it continues from, and whether an
+/// unfinished earlier attempt is in its folder.
+pub(super) type Todo<'a> = (&'a PlannedRun, Option<PathBuf>, bool);
+
+/// Ready a run folder before training: metrics after the checkpoint are dropped, or an
+/// unfinished attempt is cleared; true when the run starts over.
+pub(super) fn prepare(rd: &Path, resume_from: Option<&Path>, had_attempt: bool) -> Result<bool> {
+    match resume_from {
+        Some(ck) => {
+            if let Some(step) = checkpoint_step(ck) {
+                truncate_metrics(rd, step)?;
+            }
+        }
+        None if had_attempt => clear_attempt(rd)?,
+        None => {}
+    }
+    Ok(had_attempt && resume_from.is_none())
+}
+
+/// Note how a run ended in the summary and the manifest.
+pub(super) fn record_outcome(
+    p: &PlannedRun,
+    outcome: &Outcome,
+    summary: &mut RunSummary,
+    manifest: &mut Manifest,
+    dir: &Path,
+) -> Result<()> {
+    let (status, message) = match outcome {
+        Outcome::Finished => {
+            summary.finished.push(p.dir_name.clone());
+            ("finished", String::new())
+        }
+        Outcome::Stopped => {
+            // With several jobs more than one run can be stopped; the first is named.
+            summary.stopped.get_or_insert_with(|| p.dir_name.clone());
+            ("stopped", String::new())
+        }
+        Outcome::Failed(m) => {
+            summary.failed.push((p.dir_name.clone(), m.clone()));
+            ("failed", m.clone())
+        }
+    };
+    manifest.set_status(&p.dir_name, status, message);
+    manifest.write(dir)
+}
+
+/// Train one run of an experiment folder prepared by the parent process (a child of
+/// `--jobs`): no manifest is written, events go to `on_event`.
+pub fn train_child(
+    exp: &Experiment,
+    dir: &Path,
+    dir_name: &str,
+    resume: Option<PathBuf>,
+    stop: &StopSignal,
+    mut on_event: impl FnMut(RunnerEvent),
+) -> Result<Outcome> {
+    let plan = exp.plan();
+    let Some(p) = plan.iter().find(|p| p.dir_name == dir_name) else {
+        bail!("{}: no run `{dir_name}` in this experiment", dir.display());
+    };
+    train_one(p, &dir.join(dir_name), resume, stop, &mut on_event)
 }
 
 /// Resolve the experiment folder of `experiment report/run`: `--out`, else the default.
