@@ -615,3 +615,85 @@ fn jobs_2_gives_the_same_metrics_as_jobs_1_and_the_report_decides_the_comparison
         );
     }
 }
+
+/// The lines of a run's metrics file (0 when there is none yet).
+fn metric_lines(run_dir: &Path) -> usize {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+}
+
+#[cfg(unix)]
+#[test]
+fn one_interrupt_stops_every_job_with_a_checkpoint_and_resume_finishes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = PAIR
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        .replace("max_steps = 24", "max_steps = 200")
+        .replace("eval_interval = 12", "eval_interval = 200")
+        .replace("name = \"smoke-pair\"", "name = \"smoke-jobs-stop\"");
+    let file = write(dir.path(), "stop.toml", &text);
+    let out = dir.path().join("exp");
+    let child = bin()
+        .args(["experiment", "run", file.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .args(["--jobs", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both runs train at once: interrupt as soon as each has logged a step.
+    let started = std::time::Instant::now();
+    while ["n2-s0", "n1-s0"]
+        .iter()
+        .any(|r| metric_lines(&out.join(r)) == 0)
+    {
+        assert!(started.elapsed().as_secs() < 120, "the jobs did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let m = Manifest::read(&out).unwrap();
+    for r in ["n2-s0", "n1-s0"] {
+        let run = m.runs.iter().find(|x| x.dir == r).unwrap();
+        assert_eq!(run.status, "stopped", "{r}: {err}");
+        let ck: Vec<_> = std::fs::read_dir(out.join(r).join("checkpoints"))
+            .unwrap()
+            .collect();
+        assert!(!ck.is_empty(), "{r}: no checkpoint");
+    }
+    // Resumed, both finish, each step logged once.
+    let o = run(&[
+        "experiment",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--resume",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("resuming from").count(), 2, "{err}");
+    let (exp, r) = Report::open_dir(&out).unwrap();
+    assert_eq!(exp.name, "smoke-jobs-stop");
+    for run in &r.runs {
+        assert_eq!(run.status, RunStatus::Finished, "{}", run.dir.display());
+        let steps: Vec<u64> = run
+            .records
+            .iter()
+            .filter(|x| x.split == Split::Train)
+            .map(|x| x.step)
+            .collect();
+        assert_eq!(
+            steps,
+            (1..=400).collect::<Vec<_>>(),
+            "each step logged once"
+        );
+    }
+}
