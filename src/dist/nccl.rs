@@ -11,17 +11,27 @@
 //! a GPU: a job where one rank fell back to the CPU stops with an error naming it instead of
 //! hanging in NCCL's set-up. On CPU tensors the engine sums over the sockets like `local`.
 //!
-//! NCCL has no time-out of its own: a rank that dies mid-sum is noticed by the next socket
-//! operation of its peers (every step has some), which ends the job; dropping the
-//! communicator aborts NCCL's pending work.
+//! NCCL has no time-out of its own: each device sum runs under the step [`Watchdog`] until
+//! its stream has finished it, and a rank stuck longer than `TRM_DIST_TIMEOUT_S` (a dead
+//! peer) ends itself, naming the operation.
+//!
+//! The communicator is bound to the thread that created it: NCCL enqueues on candle's stream
+//! of the device as that thread sees it, so a sum asked from another thread is an error, not a
+//! sum on the wrong stream. Errors carry NCCL's code, its text and the communicator's last
+//! error message; dropping the engine aborts the communicator and never panics.
 
-use std::sync::Mutex;
+use std::ffi::{c_int, c_void, CStr};
+use std::mem::MaybeUninit;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
-use candle_core::cuda_backend::cudarc::nccl::{Comm, Id, ReduceOp};
+use candle_core::cuda_backend::cudarc::driver::{CudaStream, DevicePtrMut};
+use candle_core::cuda_backend::cudarc::nccl::{result as nccl, sys};
 use candle_core::{CpuStorage, CudaStorage, DType, InplaceOp1, Layout, Tensor};
 
 use super::local::LocalTcp;
+use super::watchdog::{end_the_rank, Watchdog};
 use super::{Collective, Control, DistEnv, DistError};
 
 /// Where the tensors of the ranks live, agreed on the first device all-reduce.
@@ -31,23 +41,132 @@ enum Placement {
     Cuda,
 }
 
-/// An NCCL communicator. `Comm` holds a raw `ncclComm_t`, so it is neither `Send` nor
-/// `Sync` by itself.
-struct CommCell(Comm);
+/// `ncclInternalError (3): internal error - please report this issue to the NCCL developers`,
+/// and the communicator's last error message when there is one.
+fn describe(code: sys::ncclResult_t, comm: Option<sys::ncclComm_t>) -> String {
+    // SAFETY: ncclGetErrorString returns a pointer to a static NUL-terminated string for any
+    // result code.
+    let text = unsafe { CStr::from_ptr(sys::ncclGetErrorString(code)) }
+        .to_string_lossy()
+        .into_owned();
+    let mut out = format!("{code:?} ({}): {text}", code as c_int);
+    if let Some(comm) = comm {
+        // SAFETY: `comm` is a live communicator; ncclGetLastError returns a NUL-terminated
+        // string owned by NCCL (empty when there is none).
+        let last = unsafe { CStr::from_ptr(sys::ncclGetLastError(comm)) }.to_string_lossy();
+        if !last.trim().is_empty() {
+            out.push_str(&format!(" ({})", last.trim()));
+        }
+    }
+    out
+}
 
-// SAFETY: an NCCL communicator may be used from any thread as long as two threads never use
-// it at once; every use goes through the `Mutex` in `Nccl`.
-unsafe impl Send for CommCell {}
+/// A communicator with the stream and thread it was created on.
+struct Comm {
+    raw: sys::ncclComm_t,
+    stream: Arc<CudaStream>,
+    owner: ThreadId,
+    rank: usize,
+}
+
+// SAFETY: the engine is shared across threads (`Arc<dyn Collective>`), so the `Comm` inside its
+// `Mutex` must be `Send`. It is only ever used on the thread that created it: `sum` checks the
+// calling thread first and refuses any other, so NCCL only ever sees the communicator with the
+// stream (candle's, for the device of that thread) it was made for, one call at a time (the
+// `Mutex`). The one use from another thread is `Drop`'s `ncclCommAbort`, which NCCL documents as
+// callable from any thread to stop a communicator.
+unsafe impl Send for Comm {}
+
+impl Comm {
+    fn new(
+        stream: Arc<CudaStream>,
+        rank: usize,
+        world: usize,
+        id: sys::ncclUniqueId,
+    ) -> Result<Self, DistError> {
+        let mut raw = MaybeUninit::uninit();
+        // SAFETY: `raw` is a valid out-pointer; the id came from rank 0's ncclGetUniqueId; NCCL
+        // makes the communicator on the current device, which the caller bound to this thread.
+        unsafe { nccl::comm_init_rank(raw.as_mut_ptr(), world as c_int, id, rank as c_int) }
+            .map_err(|e| {
+                DistError::Setup(format!(
+                    "nccl: ncclCommInitRank (rank {rank} of {world}) failed: {} (NCCL_DEBUG=INFO says more)",
+                    describe(e.0, None)
+                ))
+            })?;
+        Ok(Self {
+            // SAFETY: ncclCommInitRank succeeded, so it wrote the communicator.
+            raw: unsafe { raw.assume_init() },
+            stream,
+            owner: std::thread::current().id(),
+            rank,
+        })
+    }
+
+    /// Sum `n` float32 values at `ptr` over the ranks, in place, on the communicator's stream.
+    fn sum(
+        &self,
+        slice: &mut candle_core::cuda_backend::cudarc::driver::CudaViewMut<'_, f32>,
+    ) -> Result<(), DistError> {
+        let here = std::thread::current().id();
+        if here != self.owner {
+            return Err(DistError::Tensor(format!(
+                "nccl: rank {}'s communicator was created on thread {:?} and is used on {here:?}: \
+                 it enqueues on the stream of the thread that created it, so every device sum \
+                 must run there",
+                self.rank, self.owner
+            )));
+        }
+        let n = slice.len();
+        let (ptr, _record) = slice.device_ptr_mut(&self.stream);
+        // SAFETY: `ptr` addresses `n` float32 values on this communicator's device, alive for
+        // the call (and ordered on `self.stream`, whose event `_record` records); send and
+        // receive buffers are the same (in place), which ncclAllReduce allows.
+        unsafe {
+            nccl::all_reduce(
+                ptr as *const c_void,
+                ptr as *mut c_void,
+                n,
+                sys::ncclDataType_t::ncclFloat32,
+                sys::ncclRedOp_t::ncclSum,
+                self.raw,
+                self.stream.cu_stream() as _,
+            )
+        }
+        .map_err(|e| {
+            DistError::Tensor(format!(
+                "nccl: ncclAllReduce of {n} values failed: {}",
+                describe(e.0, Some(self.raw))
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+impl Drop for Comm {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is a live communicator, aborted once, here.
+        let r = unsafe { sys::ncclCommAbort(self.raw) };
+        if r != sys::ncclResult_t::ncclSuccess {
+            eprintln!(
+                "nccl: rank {}: ncclCommAbort failed: {}",
+                self.rank,
+                describe(r, None)
+            );
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
     placement: Option<Placement>,
-    comm: Option<CommCell>,
+    comm: Option<Comm>,
 }
 
 pub struct Nccl {
     tcp: LocalTcp,
     state: Mutex<State>,
+    watchdog: Watchdog,
 }
 
 impl std::fmt::Debug for Nccl {
@@ -61,11 +180,12 @@ impl std::fmt::Debug for Nccl {
 
 impl Nccl {
     /// Join the job's socket star (across machines); NCCL itself starts on the first
-    /// device all-reduce.
+    /// device all-reduce. `timeout` is also the watchdog's limit on one device sum.
     pub fn connect(env: &DistEnv, timeout: Duration) -> Result<Self, DistError> {
         Ok(Self {
             tcp: LocalTcp::connect_network(env, timeout)?,
             state: Mutex::new(State::default()),
+            watchdog: Watchdog::start(timeout, end_the_rank(env.rank)),
         })
     }
 
@@ -73,9 +193,13 @@ impl Nccl {
     /// the unique id and sends it over the sockets.
     fn init_comm(&self, storage: &CudaStorage) -> Result<Comm, DistError> {
         let mut id_bytes = if self.tcp.rank() == 0 {
-            let id = Id::new()
-                .map_err(|e| DistError::Setup(format!("nccl: ncclGetUniqueId failed: {e:?}")))?;
-            id.internal().iter().map(|&c| c as u8).collect()
+            let id = nccl::get_uniqueid().map_err(|e| {
+                DistError::Setup(format!(
+                    "nccl: ncclGetUniqueId failed: {}",
+                    describe(e.0, None)
+                ))
+            })?;
+            id.internal.iter().map(|&c| c as u8).collect()
         } else {
             Vec::new()
         };
@@ -97,19 +221,15 @@ impl Nccl {
             .context()
             .bind_to_thread()
             .map_err(|e| DistError::Setup(format!("nccl: cannot bind the CUDA context: {e}")))?;
-        Comm::from_rank(
+        let _watch = self
+            .watchdog
+            .watch("the NCCL communicator's set-up (ncclCommInitRank)");
+        Comm::new(
             stream,
             self.tcp.rank(),
             self.tcp.world(),
-            Id::uninit(internal),
+            sys::ncclUniqueId { internal },
         )
-        .map_err(|e| {
-            DistError::Setup(format!(
-                "nccl: ncclCommInitRank (rank {} of {}) failed: {e:?} (NCCL_DEBUG=INFO says more)",
-                self.tcp.rank(),
-                self.tcp.world()
-            ))
-        })
     }
 
     fn sum_on_device(&self, storage: &mut CudaStorage, layout: &Layout) -> Result<(), DistError> {
@@ -122,13 +242,22 @@ impl Nccl {
             .map_err(|_| DistError::Setup("nccl: lock poisoned".into()))?;
         if st.comm.is_none() {
             let comm = self.init_comm(storage)?;
-            st.comm = Some(CommCell(comm));
+            st.comm = Some(comm);
         }
-        let comm = &st.comm.as_ref().expect("set above").0;
+        let comm = st.comm.as_ref().expect("set above");
         let slice = storage.as_cuda_slice_mut::<f32>()?;
         let mut view = slice.slice_mut(start..end);
-        comm.all_reduce_in_place(&mut view, &ReduceOp::Sum)
-            .map_err(|e| DistError::Tensor(format!("nccl all-reduce failed: {e:?}")))?;
+        // Under the watchdog until the stream has run the sum: a dead peer leaves the kernel
+        // spinning and this synchronisation waiting, where nothing else would notice.
+        let _watch = self
+            .watchdog
+            .watch(format!("the NCCL all-reduce of {} values", end - start));
+        comm.sum(&mut view)?;
+        comm.stream.synchronize().map_err(|e| {
+            DistError::Tensor(format!(
+                "nccl: the stream failed after the all-reduce: {e:?}"
+            ))
+        })?;
         Ok(())
     }
 }
