@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use trm_tui::tui::component::{Ctx, PaneId};
+use trm_tui::tui::component::PaneId;
 use trm_tui::tui::config::Paths;
 use trm_tui::tui::{App, AppOptions};
 
@@ -95,8 +95,7 @@ fn main() {
     };
     let mut app = App::new(opts.clone());
     app.start();
-    let mut ctx = Ctx::default();
-    app.solver.wait_idle(Duration::from_secs(600), &mut ctx);
+    app.wait_solver(Duration::from_secs(600));
     let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
     println!(
         "trm-tui TUI benchmarks ({} build)",
@@ -136,7 +135,7 @@ fn main() {
     // Key-to-screen latency while a smoke run trains on its own thread.
     let mut app = App::new(opts);
     app.start();
-    app.solver.wait_idle(Duration::from_secs(600), &mut ctx);
+    app.wait_solver(Duration::from_secs(600));
     app.train.config.max_steps = 1_000_000;
     key(&mut app, KeyCode::Char('r'));
     let t0 = Instant::now();
@@ -181,6 +180,6 @@ fn main() {
     );
     app.train.command(
         trm_tui::train::api::TrainCommand::Stop { checkpoint: false },
-        &mut ctx,
+        &mut trm_tui::tui::component::Ctx::default(),
     );
 }

@@ -3,6 +3,7 @@
 //! line, hint bar built from the pane's declared hints, help overlay, quit confirmation).
 //! It performs no terminal I/O, so tests drive it headless on a `TestBackend`.
 
+use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyEvent, KeyEventKind};
@@ -15,6 +16,7 @@ use ratatui::Frame;
 use super::app_keys::{AppKeys, GlobalAction, HelpAction, QuitAction};
 use super::component::{Action, Component, Ctx, KeyHint, Level, PaneId};
 use super::config::{Paths, UserConfig};
+use super::events::{AppEvent, EventTx};
 use super::panes::{
     curves::CurvesPane, experiments::ExperimentsPane, logs::LogsPane, runs::RunsPane,
     solver::SolverPane, train::TrainPane,
@@ -84,6 +86,9 @@ pub struct App {
     pub dirty: bool,
     quit_started: Option<Instant>,
     keys: AppKeys,
+    /// The one event channel: input, trainer, solver and tick messages.
+    events_tx: EventTx,
+    events_rx: Receiver<AppEvent>,
 }
 
 impl App {
@@ -118,6 +123,7 @@ impl App {
             ctx.status(Level::Error, e.clone());
         }
         let (keys, key_errors) = AppKeys::new(&user_config.keys);
+        let (events_tx, events_rx) = channel();
         let mut logs = LogsPane::new();
         logs.frozen_clock = opts.frozen_clock;
         let solver = SolverPane::new(paths.clone(), opts.seed, &mut ctx);
@@ -139,7 +145,11 @@ impl App {
             dirty: true,
             quit_started: None,
             keys,
+            events_tx,
+            events_rx,
         };
+        app.solver.attach(app.events_tx.clone());
+        app.train.attach(app.events_tx.clone());
         let mut key_errors = key_errors;
         let overrides = &app.user_config.keys;
         key_errors.extend(app.train.remap(overrides));
@@ -168,6 +178,72 @@ impl App {
         );
         app.apply(ctx);
         app
+    }
+
+    /// A sender into the app's event channel (the input and tick threads of [`crate::tui::run`]).
+    pub fn event_sender(&self) -> EventTx {
+        self.events_tx.clone()
+    }
+
+    /// Handle one event.
+    pub fn handle_event(&mut self, ev: AppEvent) {
+        let mut ctx = Ctx::default();
+        match ev {
+            AppEvent::Input(crossterm::event::Event::Key(k)) => self.handle_key(k),
+            AppEvent::Input(crossterm::event::Event::Resize(_, _)) => self.dirty = true,
+            AppEvent::Input(_) => {}
+            AppEvent::Trainer(e) => {
+                self.train.on_event(e, &mut ctx);
+                self.dirty = true;
+            }
+            AppEvent::TrainerExited => self.dirty = true,
+            AppEvent::Solver(r) => self.dirty |= self.solver.on_reply(r, &mut ctx),
+            AppEvent::Tick => {
+                self.tick();
+            }
+        }
+        self.apply(ctx);
+    }
+
+    /// Wait up to `timeout` for the next event.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<AppEvent> {
+        self.events_rx.recv_timeout(timeout).ok()
+    }
+
+    /// Wait for the next event (the event loop; the app holds a sender, so there always is
+    /// one eventually).
+    pub fn recv(&self) -> Option<AppEvent> {
+        self.events_rx.recv().ok()
+    }
+
+    /// Handle every message waiting now (not ticks: those are the event loop's); true when
+    /// there was one.
+    pub fn drain_events(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(ev) = self.events_rx.try_recv() {
+            any = true;
+            match ev {
+                AppEvent::Tick => {}
+                ev => self.handle_event(ev),
+            }
+        }
+        any
+    }
+
+    /// Handle events until the solver has finished its load or solve (tests, benches).
+    pub fn wait_solver(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.solver.busy() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.recv_timeout(left) {
+                Some(AppEvent::Tick) | None => {}
+                Some(ev) => self.handle_event(ev),
+            }
+        }
+        true
     }
 
     /// Start the background work of the default screen (the solver's model and puzzle).
@@ -367,11 +443,12 @@ impl App {
         }
     }
 
-    /// Periodic work: poll the trainer, the solver worker and the metrics files. Returns true
-    /// when a redraw is needed.
+    /// Periodic work: the messages waiting (headless use), then animation (solver playback,
+    /// the quit countdown) and the panes' file tailing. Returns true when a redraw is needed.
     pub fn tick(&mut self) -> bool {
+        // Messages first (headless callers tick in a loop).
+        let mut changed = self.drain_events();
         let mut ctx = Ctx::default();
-        let mut changed = false;
         changed |= self.train.tick(&mut ctx);
         changed |= self.curves.tick(&mut ctx);
         changed |= self.solver.tick(&mut ctx);

@@ -1,4 +1,4 @@
-//! The terminal workbench: ratatui + crossterm on a tokio event loop.
+//! The terminal workbench: ratatui + crossterm, one event channel ([`events`]).
 //!
 //! - [`app`]: the app (panes, key routing, actions, drawing), headless-testable;
 //! - [`catalog`]: what is on disk (puzzle sets, checkpoints, run and experiment folders);
@@ -8,6 +8,7 @@
 //! - [`panes`]: Train, Curves, Solver, Runs, Logs, Experiments;
 //! - [`theme`], [`config`]: themes (`themes/*.toml`, built in and user), dirs and config file;
 //! - [`grid`], [`chart`]: the puzzle grid widget and the curve processing;
+//! - [`events`]: the app's event channel (input, trainer, solver, tick);
 //! - [`worker`]: the solver thread.
 //!
 //! [`run`] owns the terminal: raw mode and the alternate screen, restored on exit, on error and
@@ -20,6 +21,7 @@ pub mod catalog;
 pub mod chart;
 pub mod component;
 pub mod config;
+pub mod events;
 pub mod fmt;
 pub mod grid;
 pub mod keys;
@@ -30,15 +32,15 @@ pub mod worker;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use color_eyre::eyre::{bail, Result, WrapErr};
-use crossterm::event::{Event, KeyEventKind};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 pub use app::{App, AppOptions};
+use events::AppEvent;
 
 /// True while the terminal is in raw mode / the alternate screen.
 static TUI_ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -81,91 +83,75 @@ pub fn run(opts: AppOptions) -> Result<()> {
         bail!("the workbench needs a terminal (stdin and stdout are not both a TTY); see `trm-tui --help` for the headless commands");
     }
     install_hooks()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the async runtime")?;
     crossterm::terminal::enable_raw_mode().wrap_err("cannot switch the terminal to raw mode")?;
     TUI_ACTIVE.store(true, Ordering::SeqCst);
     let res = (|| -> Result<()> {
         crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
         let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
         terminal.clear()?;
-        rt.block_on(event_loop(&mut terminal, opts))
+        event_loop(&mut terminal, opts)
     })();
     restore_terminal();
-    // The runtime holds no task of ours; do not wait for the input thread's blocking poll.
-    rt.shutdown_timeout(Duration::from_millis(100));
     res
 }
 
-async fn event_loop<B: ratatui::backend::Backend>(
+/// Animation frame interval (solver playback, the quit countdown).
+const TICK: Duration = Duration::from_millis(50);
+
+/// Draw when something changed, then block on the app's channel and handle each event as it
+/// arrives (with every event already queued before the next draw). The input thread blocks in
+/// crossterm's `read` (no polling) and is left blocked at exit.
+fn event_loop<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
     opts: AppOptions,
 ) -> Result<()> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_reader = stop.clone();
+    let mut app = App::new(opts);
+    let tx = app.event_sender();
     std::thread::Builder::new()
         .name("input".into())
         .spawn(move || {
-            while !stop_reader.load(Ordering::SeqCst) {
-                match crossterm::event::poll(Duration::from_millis(100)) {
-                    Ok(true) => match crossterm::event::read() {
-                        Ok(ev) => {
-                            if tx.send(ev).is_err() {
-                                break;
-                            }
-                        }
-                        Err(_) => break,
-                    },
-                    Ok(false) => {}
-                    Err(_) => break,
+            while let Ok(ev) = crossterm::event::read() {
+                if tx.send(AppEvent::Input(ev)).is_err() {
+                    break;
                 }
             }
         })
         .wrap_err("cannot start the input thread")?;
-    let mut app = App::new(opts);
-    app.start();
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let result = loop {
-        if app.dirty {
-            if let Err(e) = terminal.draw(|f| app.draw(f)) {
-                break Err(e).wrap_err("drawing failed");
+    let tx = app.event_sender();
+    std::thread::Builder::new()
+        .name("tick".into())
+        .spawn(move || loop {
+            std::thread::sleep(TICK);
+            if tx.send(AppEvent::Tick).is_err() {
+                break;
             }
+        })
+        .wrap_err("cannot start the tick thread")?;
+    app.start();
+    loop {
+        if app.dirty {
+            terminal.draw(|f| app.draw(f)).wrap_err("drawing failed")?;
             app.dirty = false;
         }
         if app.should_quit {
-            break Ok(());
+            return Ok(());
         }
-        tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break Ok(()) };
-                handle_event(&mut app, ev);
-                // Take every event already queued before drawing again.
-                while let Ok(ev) = rx.try_recv() {
-                    handle_event(&mut app, ev);
-                }
+        let Some(ev) = app.recv() else {
+            return Ok(());
+        };
+        let tick = matches!(ev, AppEvent::Tick);
+        app.handle_event(ev);
+        app.drain_events();
+        if tick {
+            let panics: Vec<String> = BACKGROUND_PANICS
+                .lock()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default();
+            let mut ctx = component::Ctx::default();
+            for p in panics {
+                ctx.log(component::Level::Error, "app", p);
             }
-            _ = tick.tick() => {
-                app.tick();
-                let panics: Vec<String> = BACKGROUND_PANICS.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
-                for p in panics {
-                    app.apply(component::Ctx { actions: vec![component::Action::Log { level: component::Level::Error, source: "panic", message: p }] });
-                }
-            }
+            app.apply(ctx);
         }
-    };
-    stop.store(true, Ordering::SeqCst);
-    result
-}
-
-fn handle_event(app: &mut App, ev: Event) {
-    match ev {
-        Event::Key(k) if k.kind != KeyEventKind::Release => app.handle_key(k),
-        Event::Resize(_, _) => app.dirty = true,
-        _ => {}
     }
 }

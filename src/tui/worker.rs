@@ -157,6 +157,31 @@ impl SolverWorker {
         self.rx.try_iter().collect()
     }
 
+    /// Send every reply to the app's event channel from now on (a thread forwards them as they
+    /// come); [`SolverWorker::drain`] and [`SolverWorker::recv_timeout`] then have nothing.
+    pub fn forward_to(&mut self, tx: crate::tui::events::EventTx) {
+        let (_closed, empty) = channel::<Reply>();
+        let rx = std::mem::replace(&mut self.rx, empty);
+        let spawned = std::thread::Builder::new()
+            .name("solver-events".into())
+            .spawn(move || {
+                for r in rx {
+                    if tx.send(crate::tui::events::AppEvent::Solver(r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread the replies cannot reach the app: say so as a reply.
+            let (tx, rx) = channel::<Reply>();
+            let _ = tx.send(Reply::Failed {
+                id: self.next_id.saturating_sub(1),
+                message: format!("cannot start the solver's event thread: {e}"),
+            });
+            self.rx = rx;
+        }
+    }
+
     /// Wait for the next reply (tests, headless use).
     pub fn recv_timeout(&self, t: std::time::Duration) -> Option<Reply> {
         self.rx.recv_timeout(t).ok()

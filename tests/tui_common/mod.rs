@@ -10,7 +10,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
-use trm_tui::tui::component::Ctx;
 use trm_tui::tui::config::Paths;
 use trm_tui::tui::{App, AppOptions};
 
@@ -130,11 +129,9 @@ pub fn app(root: &Root, theme: &str) -> App {
     app
 }
 
-/// Wait for the solver to finish and apply what it logged.
+/// Wait for the solver to finish (its replies come through the app's event channel).
 pub fn settle(app: &mut App) {
-    let mut ctx = Ctx::default();
-    assert!(app.solver.wait_idle(Duration::from_secs(300), &mut ctx));
-    app.apply(ctx);
+    assert!(app.wait_solver(Duration::from_secs(300)));
 }
 
 pub fn key(app: &mut App, code: KeyCode) {

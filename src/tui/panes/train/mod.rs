@@ -22,9 +22,10 @@ use crate::train::config::TrainConfig;
 use crate::train::presets;
 use crate::train::run_dir::{new_run_id, RunDir};
 use crate::train::state::TrainerState;
-use crate::train::trainer::{self, RunSpec, TrainerHandle};
+use crate::train::trainer::{self, RunSpec};
 use crate::tui::component::{Action, Component, Ctx, EventState, KeyHint, Level};
 use crate::tui::config::Paths;
+use crate::tui::events::{EventTx, Run};
 use crate::tui::keys::{nav, KeyMap, KeyOverrides, Shown};
 use crate::tui::theme::Theme;
 
@@ -69,7 +70,10 @@ pub struct TrainPane {
     pub focus: Focus,
     /// Resume from this checkpoint into `resume_dir` at the next launch.
     pub resume: Option<(PathBuf, PathBuf)>,
-    pub handle: Option<TrainerHandle>,
+    /// The current run's trainer (polled, or forwarded to the app's channel).
+    pub run: Option<Run>,
+    /// The app's event channel, when attached: runs are forwarded to it.
+    events: Option<EventTx>,
     pub state: TrainerState,
     pub progress: Option<Progress>,
     pub last_train: Option<MetricRecord>,
@@ -109,7 +113,8 @@ impl TrainPane {
             edit: None,
             focus: Focus::Presets,
             resume: None,
-            handle: None,
+            run: None,
+            events: None,
             state: TrainerState::Idle,
             progress: None,
             last_train: None,
@@ -141,7 +146,7 @@ impl TrainPane {
 
     /// A run is going (or stopping): quitting must ask first.
     pub fn is_active(&self) -> bool {
-        self.handle.as_ref().is_some_and(|h| !h.is_finished()) && !self.state.is_terminal()
+        self.run.as_ref().is_some_and(|h| !h.is_finished()) && !self.state.is_terminal()
     }
 
     pub fn select_preset(&mut self, i: usize) {
@@ -235,7 +240,7 @@ impl TrainPane {
                         Paths::display(&run_dir)
                     ),
                 );
-                self.handle = Some(h);
+                self.run = Some(Run::new(h, self.events.as_ref()));
                 self.state = TrainerState::Idle;
                 self.progress = None;
                 self.last_train = None;
@@ -250,7 +255,7 @@ impl TrainPane {
     }
 
     pub fn command(&mut self, cmd: TrainCommand, ctx: &mut Ctx) {
-        match &self.handle {
+        match &self.run {
             Some(h) if self.is_active() => {
                 ctx.log(Level::Info, "train", format!("{cmd:?}"));
                 h.send(cmd);
@@ -261,10 +266,23 @@ impl TrainPane {
 
     /// Drain the trainer's events; true when something changed.
     pub fn poll(&mut self, ctx: &mut Ctx) -> bool {
-        let Some(h) = &self.handle else { return false };
+        let Some(h) = &self.run else { return false };
         let events = h.try_recv_all();
         let changed = !events.is_empty();
         for ev in events {
+            self.on_event(ev, ctx);
+        }
+        changed
+    }
+
+    /// Send the runs this pane launches to the app's event channel.
+    pub fn attach(&mut self, tx: EventTx) {
+        self.events = Some(tx);
+    }
+
+    /// Apply one message of the trainer.
+    pub fn on_event(&mut self, ev: TrainerEvent, ctx: &mut Ctx) {
+        {
             match ev {
                 TrainerEvent::State(s) => {
                     if s != self.state {
@@ -328,7 +346,6 @@ impl TrainPane {
                 }
             }
         }
-        changed
     }
 
     fn fields(&self) -> Vec<(String, String)> {

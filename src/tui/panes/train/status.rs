@@ -60,7 +60,7 @@ impl TrainPane {
                     ),
                     Style::default().fg(theme.accent),
                 ),
-                _ if self.handle.is_some() => Line::styled(
+                _ if self.run.is_some() => Line::styled(
                     "starting: loading data and building the model…",
                     theme.dim_style(),
                 ),
@@ -76,7 +76,7 @@ impl TrainPane {
             let mut text = vec![msg];
             // A paper preset whose dataset is not there: say so, with the commands that make it.
             if let (None, None, Some(Err(_))) = (
-                &self.handle,
+                &self.run,
                 &self.resume,
                 paper::locate(
                     self.preset_name(),

@@ -107,7 +107,7 @@ fn a_paper_preset_without_its_dataset_shows_the_fetch_and_build_commands() {
     );
     let mut ctx = Ctx::default();
     p.launch(&mut ctx);
-    assert!(p.handle.is_none());
+    assert!(p.run.is_none());
     assert!(matches!(
         ctx.actions.last(),
         Some(Action::Status(Level::Error, m)) if m.contains("trm-tui data fetch maze-hard")
