@@ -157,6 +157,12 @@ name = "n2"
 [[variant]]
 name = "n1"
 set = { "arch.L_cycles" = 1 }
+
+[[compare]]
+a = "n2"
+b = "n1"
+paper_a = 87.4
+paper_b = 79.5
 "#;
     let dir = runs_dir.join("experiments").join("pair");
     std::fs::create_dir_all(&dir).unwrap();

@@ -166,8 +166,13 @@ impl ExperimentsPane {
             .title(Span::styled(title, theme.title_style()));
         let inner = block.inner(area);
         f.render_widget(block.style(theme.base()), area);
-        let [desc, table] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+        let [desc, table, compares] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(1),
+            Constraint::Length(r.compares.len() as u16),
+        ])
+        .areas(inner);
+        draw_compares(f, compares, theme, r);
         f.render_widget(
             Paragraph::new(Line::styled(
                 if r.description.is_empty() {
@@ -179,7 +184,15 @@ impl ExperimentsPane {
             )),
             desc,
         );
-        let (header, rows) = r.table_cells();
+        let (mut header, mut rows) = r.table_cells();
+        // The pane leaves out `best exact` to make room for the 95% interval (the runs panel
+        // below shows each run's best).
+        if let Some(c) = header.iter().position(|h| *h == "best exact") {
+            header.remove(c);
+            for row in &mut rows {
+                row.remove(c);
+            }
+        }
         // Each column as wide as its widest cell (the first also holds the colour mark).
         let widths: Vec<Constraint> = header
             .iter()
@@ -239,7 +252,36 @@ impl ExperimentsPane {
             .with_selected((!r.variants.is_empty()).then_some(self.variant_sel));
         f.render_stateful_widget(t, table, &mut st);
     }
+}
 
+/// One line per `[[compare]]`: the difference with its 95% Welch interval, the verdict and
+/// the paper's direction.
+fn draw_compares(f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
+    let lines: Vec<Line> = r
+        .compares
+        .iter()
+        .zip(r.compare_cells())
+        .map(|(c, cells)| {
+            // cells: comparison, metric, a, b, a - b, CI, df, verdict, paper, vs paper.
+            let agree = match c.agrees() {
+                Some(true) => Span::styled(" · agrees", theme.title_style()),
+                Some(false) => Span::styled(" · OPPOSITE", theme.title_style()),
+                None => Span::raw(""),
+            };
+            Line::from(vec![
+                Span::raw(format!(
+                    "{} {} {} {} → {}",
+                    cells[0], cells[1], cells[4], cells[5], cells[7]
+                )),
+                Span::styled(format!(" · paper {}", cells[8]), theme.dim_style()),
+                agree,
+            ])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines).style(theme.base()), area);
+}
+
+impl ExperimentsPane {
     pub(super) fn draw_runs(&self, f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
         let name = self.selected_variant().unwrap_or("-").to_string();
         let mut lines = Vec::new();
