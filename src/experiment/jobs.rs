@@ -31,10 +31,10 @@ pub const STOP_LINE: &str = "stop";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChildReport {
     Progress {
-        progress: Progress,
+        progress: Box<Progress>,
     },
     Metrics {
-        record: MetricRecord,
+        record: Box<MetricRecord>,
     },
     Log {
         message: String,
@@ -53,9 +53,11 @@ impl ChildReport {
         };
         match event {
             TrainerEvent::Progress(p) => Some(ChildReport::Progress {
-                progress: p.clone(),
+                progress: Box::new(p.clone()),
             }),
-            TrainerEvent::Metrics(m) => Some(ChildReport::Metrics { record: m.clone() }),
+            TrainerEvent::Metrics(m) => Some(ChildReport::Metrics {
+                record: Box::new(m.clone()),
+            }),
             TrainerEvent::Log {
                 level: Level::Warn | Level::Error,
                 message,
@@ -213,11 +215,11 @@ pub(super) fn run_jobs(
         match msg {
             Msg::Report(ChildReport::Progress { progress }) => on_event(RunnerEvent::Trainer {
                 run,
-                event: &TrainerEvent::Progress(progress),
+                event: &TrainerEvent::Progress(*progress),
             }),
             Msg::Report(ChildReport::Metrics { record }) => on_event(RunnerEvent::Trainer {
                 run,
-                event: &TrainerEvent::Metrics(record),
+                event: &TrainerEvent::Metrics(*record),
             }),
             Msg::Report(ChildReport::Log { message }) => on_event(RunnerEvent::Trainer {
                 run,
