@@ -8,7 +8,7 @@
 #                        [--only "2 3"]               only these steps (a second try)
 #   scripts/gpu-check.sh --dry-run [--bin PATH]      here: every step on the CPU, small sizes
 #
-# The bundle (at most 55 MiB, travels with the working tree): the stripped CUDA binary
+# The bundle (at most 55 MiB, travels with the working tree): the stripped, gzipped CUDA binary
 # (target/cuda/release/trm-tui from scripts/build-cuda.sh --nccl), the official model code and
 # its benchmark script, pydantic and its dependencies as CPython 3.12 manylinux x86_64 wheels, a
 # small built Sudoku-Extreme-format dataset, the parity fixtures, and the CPU's figures for
@@ -30,7 +30,7 @@
 #                  for --time seconds (default 120): the loss must fall; samples/s recorded
 #
 # Settings: PYTHON (the Python with torch; default python3, /work/venv-official/bin/python in
-# a dry run), --bin (the trm-tui binary; default gpu-bundle/bin/trm-tui, or target/release/trm-tui
+# a dry run), --bin (the trm-tui binary; default unpacked from gpu-bundle/bin/trm-tui.gz, or target/release/trm-tui
 # in a dry run), --cpu-bin (the CPU binary that makes the bundle's figures; default
 # target/release/trm-tui).
 set -uo pipefail
@@ -109,8 +109,11 @@ make_bundle() {
     rm -rf "$BUNDLE"
     mkdir -p "$BUNDLE"/{bin,official,tools,wheels,data,fixtures/parity}
     if [[ -x "$cuda_bin" ]]; then
+        # Stripped it is about 55 MiB (candle's kernels for sm_90 are most of it); gzip takes it
+        # to about 14 MiB, and the run unpacks it.
         strip -o "$BUNDLE/bin/trm-tui" "$cuda_bin" || die "strip failed"
-        say "CUDA binary: $(du -h "$BUNDLE/bin/trm-tui" | cut -f1) stripped (from $cuda_bin)"
+        gzip -9 "$BUNDLE/bin/trm-tui" || die "gzip failed"
+        say "CUDA binary: $(du -h "$BUNDLE/bin/trm-tui.gz" | cut -f1) stripped and gzipped (from $cuda_bin)"
     else
         say "warning: no CUDA binary at $cuda_bin (scripts/build-cuda.sh --nccl): the bundle has none"
     fi
@@ -163,8 +166,15 @@ if ((dry)); then
 else
     GPU=cuda:0
     PY="${PYTHON:-python3}"
-    [[ -n "$bin" ]] || bin="$BUNDLE/bin/trm-tui"
     out="${out:-gpu-check-out/$(date -u +%Y%m%dT%H%M%SZ)}"
+    if [[ -z "$bin" ]]; then
+        [[ -f "$BUNDLE/bin/trm-tui.gz" ]] || die "no $BUNDLE/bin/trm-tui.gz (the bundle was made without a CUDA binary)"
+        unpacked="$(mktemp -d)"
+        trap 'rm -rf "$unpacked"' EXIT
+        gzip -dc "$BUNDLE/bin/trm-tui.gz" >"$unpacked/trm-tui" && chmod +x "$unpacked/trm-tui" ||
+            die "cannot unpack $BUNDLE/bin/trm-tui.gz"
+        bin="$unpacked/trm-tui"
+    fi
 fi
 [[ -x "$bin" ]] || die "no binary at $bin"
 bin="$(abs "$bin")"
