@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The controlled run of docs/fidelity.md: trm-tui and the official code from the same initial
+# weights, on batches that hold the same examples, with halting exploration off, so that the only
+# difference left between the two runs is floating-point rounding. A third run, of the official
+# code from the same weights scaled by 1 +- 6e-8 (a rounding-sized change), is the yardstick: how
+# fast the official code's own trajectories part. Prints the relative difference of the training
+# lm_loss at each step, for both pairs.
+#
+#   scripts/trajectory-check.sh --official ../shared/reference/official-trm [--python PY]
+#                               [--bin PATH] [--steps N] [--seed S] [--out DIR]
+#
+# Same data: 64 generated 6x6 easy Sudokus, no augmentation, batch 64, so every batch holds all 64
+# examples (in each code's own order; the loss is a sum over the batch, so the order changes only
+# rounding). Same weights: trm-tui's seeded initial weights, saved by a one-step run whose update
+# is zero (lr 1e-30), then loaded into the official model by scripts/official_from_weights.py.
+# Recipe otherwise as scripts/side-by-side.sh (hidden 64, MLP-t, T = 2, n = 3, 6 steps, lr 1e-3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+official="" driver="" python="${PYTHON:-python3}" bin="target/release/trm-tui" steps=100 seed=0 out=""
+die() { echo "trajectory-check: $*" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --official) official="${2:?}"; shift 2 ;;
+        --driver) driver="${2:?}"; shift 2 ;;
+        --python) python="${2:?}"; shift 2 ;;
+        --bin) bin="${2:?}"; shift 2 ;;
+        --steps) steps="${2:?}"; shift 2 ;;
+        --seed) seed="${2:?}"; shift 2 ;;
+        --out) out="${2:?}"; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[ -n "$official" ] || die "--official DIR is required"
+[ -f "$official/puzzle_dataset.py" ] || die "--official $official: no puzzle_dataset.py there"
+[ -n "$driver" ] || driver="$official/../../tools/train_official.py"
+[ -f "$driver" ] || die "--driver $driver: not found"
+[ -x "$bin" ] || die "--bin $bin: not an executable (cargo build --release)"
+[[ "$steps" =~ ^[0-9]+$ ]] && [ "$steps" -ge 2 ] || die "--steps must be a number >= 2"
+[ -n "$out" ] || out="runs/trajectory-check"
+mkdir -p "$out"
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+
+"$bin" puzzles gen sudoku --size 6 --difficulty easy --count 64 --seed 0 --out "$out/train.csv" > /dev/null
+"$bin" puzzles gen sudoku --size 6 --difficulty easy --count 200 --seed 1000003 --out "$out/test.csv" > /dev/null
+rm -rf "$out/data" "$out/init" "$out/ours"
+"$bin" data build sudoku --input "$out/train.csv" --test-input "$out/test.csv" --out "$out/data" > /dev/null
+
+ours_set=(--preset sudoku6-cpu --data "$out/data" --set arch.halt_exploration_prob=0 --set seed="$seed")
+RAYON_NUM_THREADS=1 "$bin" train "${ours_set[@]}" --steps 1 --set lr=1e-30 --set puzzle_emb_lr=1e-30 \
+    --run-dir "$out/init" > "$out/init.log" 2>&1
+init="$out/init/checkpoints/step_1.safetensors"
+RAYON_NUM_THREADS=1 "$bin" train "${ours_set[@]}" --steps "$steps" --set lr_warmup_steps=100 \
+    --set ema_rate=0.99 --run-dir "$out/ours" > "$out/ours.log" 2>&1
+
+official_run() { # OUT PERTURB
+    OMP_NUM_THREADS=1 "$python" "$repo/scripts/official_from_weights.py" --init "$init" --perturb "$2" \
+        --driver "$driver" -- train --ref-src "$official" --data "$out/data" --out "$1" \
+        --hidden_size 64 --num_heads 2 --expansion 4 --L_layers 2 --H_cycles 2 --L_cycles 3 \
+        --halt_max_steps 6 --halt_exploration_prob 0 --mlp_t --pos_encodings none \
+        --puzzle_emb_len 1 --batch_size 64 --lr 1e-3 --lr_min_ratio 1.0 --warmup_steps 100 \
+        --weight_decay 0.1 --beta1 0.9 --beta2 0.95 --puzzle_emb_lr 1e-3 \
+        --puzzle_emb_weight_decay 0.1 --ema --ema_rate 0.99 --steps "$steps" --eval_every 0 \
+        --log_every 1 --seed "$seed" --threads 1 > "$1.log" 2>&1
+}
+official_run "$out/official.jsonl" 0
+official_run "$out/official-perturbed.jsonl" 6e-8
+
+"$python" - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def official(name):
+    return {r["step"]: r["train"]["lm_loss"] for r in map(json.loads, open(os.path.join(out, name)))
+            if r["kind"] == "train"}
+a, b = official("official.jsonl"), official("official-perturbed.jsonl")
+ours = {}
+for line in open(os.path.join(out, "ours", "metrics.jsonl")):
+    r = json.loads(line)
+    if r["split"] == "train":
+        ours[r["step"]] = r["lm_loss"]
+print("relative difference of the training lm_loss")
+print("step | official vs official (weights x 1 +- 6e-8) | official vs trm-tui")
+for s in sorted(a):
+    if s in b and s in ours and (s <= 10 or s % 10 == 0):
+        print(f"{s:4d} | {abs(a[s] - b[s]) / a[s]:.1e} | {abs(a[s] - ours[s]) / a[s]:.1e}")
+PY
