@@ -314,6 +314,25 @@ fn cli_trains_then_evaluates_and_refuses_bad_settings() {
         &["train", "--preset", "nope", "--run-dir", r2s],
         "unknown preset",
     );
+    // A fresh run never writes into a finished run's folder: its metrics and checkpoints stay.
+    let metrics_before = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    fails(
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--steps",
+            "5",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+        "already holds a run",
+    );
+    assert_eq!(
+        std::fs::read(run.join("metrics.jsonl")).unwrap(),
+        metrics_before
+    );
+    assert_eq!(latest_checkpoint(&run).unwrap(), ckpt);
     // A checkpoint outside a run folder has no split of its own: --data is needed.
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/sudoku6-cpu.safetensors");
     fails(

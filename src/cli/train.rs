@@ -209,6 +209,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             Some(p)
         }
     };
+    if resume.is_none() && comm.rank() == 0 {
+        refuse_to_overwrite(&RunDir::new(&run_dir))?;
+    }
     // In a job, rank 0's run folder and checkpoint are everyone's.
     let (run_dir, resume) = if comm.world() > 1 {
         let mut b = if comm.rank() == 0 {
@@ -349,6 +352,21 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A fresh run never writes into a folder that already holds a run's metrics or checkpoints:
+/// it would append to the metrics and prune the checkpoints of the run that is there.
+fn refuse_to_overwrite(dir: &RunDir) -> Result<()> {
+    let has_checkpoints = std::fs::read_dir(dir.checkpoints_dir())
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if dir.metrics_path().exists() || has_checkpoints {
+        bail!(
+            "{} already holds a run (its metrics or checkpoints); continue it with `--resume latest`, or choose another --run-dir",
+            dir.path().display()
+        );
+    }
+    Ok(())
 }
 
 fn format_metrics(m: &BTreeMap<String, Option<f64>>) -> String {
