@@ -22,5 +22,5 @@ pub use api::{
     TrainerEvent,
 };
 pub use config::{DataConfig, OptimizerKind, TrainConfig};
-pub use state::TrainerState;
 pub use run_dir::RunDir;
+pub use state::TrainerState;

@@ -19,9 +19,9 @@ pub mod protocol;
 pub mod scoring;
 pub mod steps;
 pub mod strip;
+pub mod test_time;
 #[cfg(test)]
 mod tests;
-pub mod test_time;
 pub mod trace;
 pub mod view;
 
