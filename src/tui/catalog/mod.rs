@@ -56,10 +56,16 @@ pub struct CheckpointGroup {
     pub checkpoints: Vec<CheckpointInfo>,
 }
 
-/// Every checkpoint: the shipped folder's first, then each run's, newest run first.
+/// Every checkpoint: the shipped folder's first, most accurate first (it holds distinct
+/// models, not one run's history, and the solver opens on the first), then each run's, newest
+/// run first.
 pub fn all_checkpoints(paths: &Paths) -> Vec<CheckpointGroup> {
     let mut groups = Vec::new();
-    let shipped = checkpoints_in(&paths.checkpoints_dir);
+    let mut shipped = checkpoints_in(&paths.checkpoints_dir);
+    shipped.sort_by(|a, b| {
+        let best = |c: &CheckpointInfo| c.best_exact.unwrap_or(f64::NEG_INFINITY);
+        best(b).total_cmp(&best(a))
+    });
     if !shipped.is_empty() {
         groups.push(CheckpointGroup {
             name: format!("{} (shipped)", Paths::display(&paths.checkpoints_dir)),
