@@ -18,10 +18,16 @@
 #   --steps N        optimizer steps per run (default 1000; evals every 100)
 #   --jobs N         runs at once, one thread each (default 2)
 #   --only ours|official   train only one code
+#   --same-init      start each official run from trm-tui's initial weights of the same seed
+#                    (saved by a one-step run whose update is zero, loaded by
+#                    scripts/official_from_weights.py), so that the two codes of one seed differ
+#                    only in their batch order and exploration draws; the report then also pairs
+#                    the runs by seed. Use its own --out: its official runs are not the plain ones
 #   --report-only    skip training; tabulate what is there
 #
-# The recipe is the sudoku6-cpu preset at hidden 64, MLP-t, T = 2, n = 3, 6 supervision steps,
-# batch 64, lr 1e-3, 100 warm-up steps, EMA 0.99, weight decay 0.1 (both optimizers); data: 3000
+# The recipe is scripts/fidelity-recipe.sh (the sudoku6-cpu preset at hidden 64, MLP-t, T = 2,
+# n = 3, 6 supervision steps, batch 64, lr 1e-3, 100 warm-up steps, EMA 0.99, weight decay 0.1)
+# with halting exploration 0.1 and an evaluation every 100 steps; data: 3000
 # generated 6x6 easy Sudokus x 9 variants for train, 200 (seed 1000003) for test, built once by
 # trm-tui into the official on-disk layout that both codes read. A finished run is skipped, so
 # the script continues where it stopped (an unfinished official run starts again; an unfinished
@@ -31,7 +37,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 official="" driver="" python="${PYTHON:-python3}" bin="" out="runs/side-by-side"
-seeds="0-9" steps=1000 jobs=2 only="" report_only=0
+seeds="0-9" steps=1000 jobs=2 only="" report_only=0 same_init=0
 die() { echo "side-by-side: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -45,6 +51,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs="${2:?}"; shift 2 ;;
         --only) only="${2:?}"; shift 2 ;;
         --report-only) report_only=1; shift ;;
+        --same-init) same_init=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -92,6 +99,7 @@ fi
 # skipped.
 run_one() {
     local code=$1 seed=$2
+    source "$repo/scripts/fidelity-recipe.sh"
     case "$code" in
         ours)
             local dir="$out/ours/seed$seed"
@@ -101,9 +109,9 @@ run_one() {
             local resume=()
             [ -f "$dir/config.toml" ] && resume=(--resume latest)
             echo "[$(date +%H:%M:%S)] trm-tui seed $seed"
-            RAYON_NUM_THREADS=1 "$bin" train --preset sudoku6-cpu --data "$data" --steps "$steps" \
-                --set lr_warmup_steps=100 --set ema_rate=0.99 --set eval_interval=100 \
-                --set seed="$seed" --run-dir "$dir" "${resume[@]}" > "$out/logs/ours-$seed.log" 2>&1 \
+            RAYON_NUM_THREADS=1 "$bin" train "${ours_recipe[@]}" --data "$data" --steps "$steps" \
+                --set eval_interval=100 --set seed="$seed" --run-dir "$dir" "${resume[@]}" \
+                > "$out/logs/ours-$seed.log" 2>&1 \
                 || { echo "trm-tui seed $seed failed: $out/logs/ours-$seed.log" >&2; return 1; }
             ;;
         official)
@@ -112,12 +120,22 @@ run_one() {
                 return 0
             fi
             echo "[$(date +%H:%M:%S)] official seed $seed"
-            OMP_NUM_THREADS=1 "$python" "$driver" train --ref-src "$official" --data "$data" \
-                --out "$file.part" --hidden_size 64 --num_heads 2 --expansion 4 --L_layers 2 \
-                --H_cycles 2 --L_cycles 3 --halt_max_steps 6 --halt_exploration_prob 0.1 --mlp_t \
-                --pos_encodings none --puzzle_emb_len 1 --batch_size 64 --lr 1e-3 \
-                --lr_min_ratio 1.0 --warmup_steps 100 --weight_decay 0.1 --beta1 0.9 --beta2 0.95 \
-                --puzzle_emb_lr 1e-3 --puzzle_emb_weight_decay 0.1 --ema --ema_rate 0.99 \
+            local start=()
+            if [ "$same_init" = 1 ]; then
+                local init="$out/init/seed$seed/checkpoints/step_1.safetensors"
+                if [ ! -f "$init" ]; then
+                    rm -rf "$out/init/seed$seed"
+                    RAYON_NUM_THREADS=1 "$bin" train "${ours_recipe[@]}" --data "$data" --steps 1 \
+                        --set lr=1e-30 --set puzzle_emb_lr=1e-30 --set seed="$seed" \
+                        --run-dir "$out/init/seed$seed" > "$out/logs/init-$seed.log" 2>&1 \
+                        || { echo "trm-tui init of seed $seed failed: $out/logs/init-$seed.log" >&2; return 1; }
+                fi
+                start=("$repo/scripts/official_from_weights.py" --init "$init" --driver "$driver" --)
+            else
+                start=("$driver")
+            fi
+            OMP_NUM_THREADS=1 "$python" "${start[@]}" train --ref-src "$official" --data "$data" \
+                --out "$file.part" "${official_recipe[@]}" --halt_exploration_prob 0.1 \
                 --steps "$steps" --eval_every 100 --log_every 100 --seed "$seed" --threads 1 \
                 > "$out/logs/official-$seed.log" 2>&1 \
                 || { echo "official seed $seed failed: $out/logs/official-$seed.log" >&2; return 1; }
@@ -126,8 +144,13 @@ run_one() {
     esac
 }
 export -f run_one
-export out steps bin data python driver official
+export out steps bin data python driver official repo same_init
 
+if [ "$same_init" = 1 ]; then
+    touch "$out/same-init"
+elif [ -f "$out/same-init" ]; then
+    die "$out holds a --same-init study; pass --same-init or another --out"
+fi
 if [ "$report_only" = 0 ]; then
     mkdir -p "$out/ours" "$out/official" "$out/logs"
     # Alternate the codes so that both see the same machine load over the whole study.

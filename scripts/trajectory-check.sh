@@ -47,21 +47,18 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 rm -rf "$out/data" "$out/init" "$out/ours"
 "$bin" data build sudoku --input "$out/train.csv" --test-input "$out/test.csv" --out "$out/data" > /dev/null
 
-ours_set=(--preset sudoku6-cpu --data "$out/data" --set arch.halt_exploration_prob=0 --set seed="$seed")
+source "$repo/scripts/fidelity-recipe.sh"
+ours_set=("${ours_recipe[@]}" --data "$out/data" --set arch.halt_exploration_prob=0 --set seed="$seed")
 RAYON_NUM_THREADS=1 "$bin" train "${ours_set[@]}" --steps 1 --set lr=1e-30 --set puzzle_emb_lr=1e-30 \
     --run-dir "$out/init" > "$out/init.log" 2>&1
 init="$out/init/checkpoints/step_1.safetensors"
-RAYON_NUM_THREADS=1 "$bin" train "${ours_set[@]}" --steps "$steps" --set lr_warmup_steps=100 \
-    --set ema_rate=0.99 --run-dir "$out/ours" > "$out/ours.log" 2>&1
+RAYON_NUM_THREADS=1 "$bin" train "${ours_set[@]}" --steps "$steps" --run-dir "$out/ours" \
+    > "$out/ours.log" 2>&1
 
 official_run() { # OUT PERTURB
     OMP_NUM_THREADS=1 "$python" "$repo/scripts/official_from_weights.py" --init "$init" --perturb "$2" \
         --driver "$driver" -- train --ref-src "$official" --data "$out/data" --out "$1" \
-        --hidden_size 64 --num_heads 2 --expansion 4 --L_layers 2 --H_cycles 2 --L_cycles 3 \
-        --halt_max_steps 6 --halt_exploration_prob 0 --mlp_t --pos_encodings none \
-        --puzzle_emb_len 1 --batch_size 64 --lr 1e-3 --lr_min_ratio 1.0 --warmup_steps 100 \
-        --weight_decay 0.1 --beta1 0.9 --beta2 0.95 --puzzle_emb_lr 1e-3 \
-        --puzzle_emb_weight_decay 0.1 --ema --ema_rate 0.99 --steps "$steps" --eval_every 0 \
+        "${official_recipe[@]}" --halt_exploration_prob 0 --steps "$steps" --eval_every 0 \
         --log_every 1 --seed "$seed" --threads 1 > "$1.log" 2>&1
 }
 official_run "$out/official.jsonl" 0

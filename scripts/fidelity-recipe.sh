@@ -1,0 +1,15 @@
+# The training recipe of docs/fidelity.md, sourced by scripts/side-by-side.sh and
+# scripts/trajectory-check.sh so that both scripts train the same thing: the sudoku6-cpu preset at
+# hidden 64, MLP-t, T = 2, n = 3, 6 supervision steps, batch 64, lr 1e-3 after 100 warm-up steps
+# (constant after), weight decay 0.1, puzzle-embedding lr 1e-3 and decay 0.1, beta (0.9, 0.95),
+# EMA 0.99. Halting exploration, seed, steps and evaluation are each script's own.
+
+# trm-tui's settings (`trm-tui train` arguments).
+ours_recipe=(--preset sudoku6-cpu --set lr_warmup_steps=100 --set ema_rate=0.99)
+
+# The same recipe in the flags of the official-code driver (../shared/tools/train_official.py).
+official_recipe=(--hidden_size 64 --num_heads 2 --expansion 4 --L_layers 2 --H_cycles 2
+    --L_cycles 3 --halt_max_steps 6 --mlp_t --pos_encodings none --puzzle_emb_len 1
+    --batch_size 64 --lr 1e-3 --lr_min_ratio 1.0 --warmup_steps 100 --weight_decay 0.1
+    --beta1 0.9 --beta2 0.95 --puzzle_emb_lr 1e-3 --puzzle_emb_weight_decay 0.1 --ema
+    --ema_rate 0.99)
