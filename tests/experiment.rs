@@ -47,6 +47,7 @@ seeds = [0, 1]
 max_steps = 24
 eval_interval = 12
 eval_limit = 32
+eval_train_sample = 16
 "data.train_count" = 128
 "data.test_count" = 32
 
@@ -150,6 +151,9 @@ struct Own {
     best: f64,
     last: f64,
     token: f64,
+    /// The last eval's train-sample exact accuracy and train - test gap.
+    train: f64,
+    gap: f64,
     avg_steps: Option<f64>,
     wall: f64,
     rate: f64,
@@ -200,6 +204,8 @@ fn own_figures(run_dir: &Path) -> Own {
             .fold(f64::MIN, f64::max),
         last: f(evals.last().unwrap(), "exact_accuracy").unwrap(),
         token: f(evals.last().unwrap(), "accuracy").unwrap(),
+        train: f(evals.last().unwrap(), "train_exact_accuracy").unwrap(),
+        gap: f(evals.last().unwrap(), "exact_accuracy_gap").unwrap(),
         avg_steps,
         wall: f(lines.last().unwrap(), "wall_s").unwrap(),
         rate: rates.iter().sum::<f64>() / rates.len() as f64,
@@ -304,11 +310,27 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             row["effective_depth"],
             cfg.arch.effective_depth().to_string()
         );
+        for r in &runs {
+            assert!(
+                (0.0..=1.0).contains(&r.train),
+                "train-sample exact {}",
+                r.train
+            );
+            assert!(
+                (r.gap - (r.train - r.last)).abs() < 1e-12,
+                "the gap is train minus test: {} vs {} - {}",
+                r.gap,
+                r.train,
+                r.last
+            );
+        }
         type Get = fn(&Own) -> f64;
-        let columns: [(&str, Get); 5] = [
+        let columns: [(&str, Get); 7] = [
             ("best_exact", |r| r.best),
             ("final_exact", |r| r.last),
             ("final_token_accuracy", |r| r.token),
+            ("final_train_exact", |r| r.train),
+            ("final_gap", |r| r.gap),
             ("wall_s", |r| r.wall),
             ("samples_per_s", |r| r.rate),
         ];
@@ -330,16 +352,27 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
         assert_eq!(steps.len(), 2, "every run halted some sequences");
         close(mean_std(&steps).0, &row["avg_steps_mean"], "avg steps");
     }
-    // The same report from the folder, on stdout.
-    let o = run(&["experiment", "report", out.to_str().unwrap()]);
+    // The same report from the folder, on stdout, with the figures.
+    let o = run(&["experiment", "report", out.to_str().unwrap(), "--plots"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("4 of 4 runs finished"), "{text}");
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("variant") && l.contains("best exact")),
+        text.lines().any(|l| l.starts_with("variant")
+            && l.contains("best exact")
+            && l.contains("train exact")
+            && l.contains("gap")),
         "{text}"
     );
+    for fig in ["curves.svg", "train-test.svg", "final.svg"] {
+        let svg =
+            std::fs::read_to_string(out.join(fig)).unwrap_or_else(|e| panic!("{fig}: {e}\n{text}"));
+        assert!(text.contains(fig), "the report names {fig}: {text}");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("n1") && svg.contains("n2"),
+            "{fig} names both variants"
+        );
+    }
     assert!(text.lines().any(|l| l.starts_with("n1 ")), "{text}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(

@@ -67,6 +67,11 @@ pub struct ReportArgs {
     /// The experiment folder of FILE [default: <runs root>/experiments/<name>].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also draw the figures into the experiment folder (SVG): exact accuracy against step
+    /// per variant with a band over seeds, train-sample against test accuracy, and final
+    /// accuracy per variant with its 95% CI.
+    #[arg(long)]
+    pub plots: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,7 +153,17 @@ fn report(args: ReportArgs) -> Result<()> {
         );
     }
     let r = Report::load(&exp, &dir);
-    print_report(&r, &dir)
+    print_report(&r, &dir)?;
+    if args.plots {
+        let files = crate::experiment::plots::write_plots(&r, &dir)?;
+        if files.is_empty() {
+            println!("no figures: no run has an evaluation yet");
+        }
+        for f in files {
+            println!("wrote {}", f.display());
+        }
+    }
+    Ok(())
 }
 
 fn print_report(r: &Report, dir: &Path) -> Result<()> {

@@ -78,6 +78,41 @@ impl Dataset {
         (&self.inputs[r.clone()], &self.labels[r])
     }
 
+    /// A fixed sample of up to `n` examples, one per group from `n` evenly spaced groups: the
+    /// first example of the group's first puzzle (its original, as the builders write the
+    /// un-augmented puzzle first). One group and one puzzle per example, identifiers kept; the
+    /// same data gives the same sample. The trainer evaluates it beside the test split so that
+    /// the train/test gap shows (`eval_train_sample`).
+    pub fn group_sample(&self, n: usize) -> Dataset {
+        let groups = self.num_groups();
+        let s = self.seq_len;
+        let mut out = Dataset {
+            seq_len: s,
+            puzzle_indices: vec![0],
+            group_indices: vec![0],
+            ..Dataset::default()
+        };
+        let take = n.min(groups);
+        for i in 0..take {
+            // Evenly spaced: group floor(i * groups / take).
+            let g = i * groups / take;
+            let (p0, p1) = (self.group_indices[g], self.group_indices[g + 1]);
+            let first = (p0..p1)
+                .find(|&p| self.puzzle_indices[p as usize + 1] > self.puzzle_indices[p as usize]);
+            let Some(p) = first else { continue };
+            let e = self.puzzle_indices[p as usize] as usize;
+            let (x, y) = self.example(e);
+            out.inputs.extend_from_slice(x);
+            out.labels.extend_from_slice(y);
+            out.puzzle_identifiers
+                .push(self.puzzle_identifiers[p as usize]);
+            let k = out.puzzle_identifiers.len() as i32;
+            out.puzzle_indices.push(k);
+            out.group_indices.push(k);
+        }
+        out
+    }
+
     /// Append another dataset of the same `seq_len`, shifting its offsets.
     fn append(&mut self, other: Dataset) {
         let ex = self.num_examples() as i32;
@@ -516,4 +551,59 @@ pub fn single_example_split(
         sets: vec!["all".into()],
     };
     (meta, ds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `groups` groups; group g has 2 puzzles (an original and a variant) of 1 example, except
+    /// group 1, whose first puzzle has no example; example tokens are their index.
+    fn toy(groups: usize) -> Dataset {
+        let mut d = Dataset {
+            seq_len: 2,
+            puzzle_indices: vec![0],
+            group_indices: vec![0],
+            ..Dataset::default()
+        };
+        let mut e = 0;
+        for g in 0..groups {
+            for p in 0..2 {
+                if !(g == 1 && p == 0) {
+                    d.inputs.extend([e, e]);
+                    d.labels.extend([e + 100, e + 100]);
+                    e += 1;
+                }
+                d.puzzle_identifiers.push((g * 2 + p) as i32);
+                d.puzzle_indices.push(e);
+            }
+            d.group_indices.push(d.puzzle_identifiers.len() as i32);
+        }
+        d
+    }
+
+    #[test]
+    fn group_sample_takes_the_first_example_of_evenly_spaced_groups() {
+        let d = toy(10);
+        let s = d.group_sample(4);
+        // Groups 0, 2, 5, 7: their originals are examples 0, 3, 9, 13 (group 1 holds one).
+        assert_eq!(s.num_examples(), 4);
+        assert_eq!(s.num_groups(), 4);
+        assert_eq!(s.puzzle_identifiers, vec![0, 4, 10, 14]);
+        assert_eq!(s.inputs, vec![0, 0, 3, 3, 9, 9, 13, 13]);
+        assert_eq!(s.labels[2..4], [103, 103]);
+        assert_eq!(s.puzzle_indices, vec![0, 1, 2, 3, 4]);
+        assert_eq!(s, d.group_sample(4), "the same data gives the same sample");
+    }
+
+    #[test]
+    fn group_sample_skips_empty_puzzles_and_caps_at_the_group_count() {
+        let d = toy(3);
+        let s = d.group_sample(50);
+        assert_eq!(s.num_examples(), 3);
+        // Group 1's first puzzle is empty: its variant (example 2) stands in.
+        assert_eq!(s.inputs, vec![0, 0, 2, 2, 3, 3]);
+        assert_eq!(s.puzzle_identifiers, vec![0, 3, 4]);
+        assert_eq!(d.group_sample(0).num_examples(), 0);
+    }
 }

@@ -11,6 +11,9 @@
 //! of the mean):
 //! - best / final exact: the highest / the last `exact_accuracy` of the `eval` records;
 //! - token accuracy: the last `eval` record's `accuracy`;
+//! - train exact and gap: the last `eval` record's `train_exact_accuracy` (a fixed sample of
+//!   training puzzles evaluated with the same EMA weights, `eval_train_sample`) and
+//!   `exact_accuracy_gap` (train minus test exact); shown when some run has them;
 //! - avg steps: the supervision steps used before halting in training, i.e. the `train`
 //!   records' `steps`, weighted by their `count` (halted sequences), over the last 10% of the
 //!   run's logged steps (or the last record where some sequence halted, when none did there);
@@ -110,6 +113,9 @@ pub struct RunResult {
     pub best_exact: Option<f64>,
     pub final_exact: Option<f64>,
     pub final_token_accuracy: Option<f64>,
+    /// The train-sample exact accuracy and the train - test gap at the last eval.
+    pub final_train_exact: Option<f64>,
+    pub final_gap: Option<f64>,
     pub avg_steps: Option<f64>,
     pub wall_s: Option<f64>,
     pub samples_per_s: Option<f64>,
@@ -152,6 +158,15 @@ impl Stat {
         })
     }
 
+    /// `+6.1 ± 2.0 pts` (a difference of fractions, in points) or `-`.
+    pub fn points(&self) -> String {
+        match (self.mean, self.std) {
+            (Some(m), Some(s)) => format!("{:+.1} ± {:.1} pts", m * 100.0, s * 100.0),
+            (Some(m), None) => format!("{:+.1} pts", m * 100.0),
+            _ => "-".into(),
+        }
+    }
+
     /// `41.2 ± 1.3%` (as percentages) or `-`.
     pub fn percent(&self) -> String {
         match (self.mean, self.std) {
@@ -176,6 +191,8 @@ pub struct VariantRow {
     pub best_exact: Stat,
     pub final_exact: Stat,
     pub final_token_accuracy: Stat,
+    pub final_train_exact: Stat,
+    pub final_gap: Stat,
     pub avg_steps: Stat,
     pub wall_s: Stat,
     pub samples_per_s: Stat,
@@ -205,6 +222,8 @@ pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
         "best_exact" => r.best_exact,
         "final_exact" => r.final_exact,
         "final_token_accuracy" => r.final_token_accuracy,
+        "final_train_exact" => r.final_train_exact,
+        "final_gap" => r.final_gap,
         "avg_steps" => r.avg_steps,
         "wall_s" => r.wall_s,
         "samples_per_s" => r.samples_per_s,
@@ -216,7 +235,7 @@ pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
 pub fn is_fraction(metric: &str) -> bool {
     matches!(
         metric,
-        "best_exact" | "final_exact" | "final_token_accuracy"
+        "best_exact" | "final_exact" | "final_token_accuracy" | "final_train_exact" | "final_gap"
     )
 }
 
@@ -431,6 +450,8 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
         best_exact,
         final_exact: last.and_then(|r| r.get("exact_accuracy")),
         final_token_accuracy: last.and_then(|r| r.get("accuracy")),
+        final_train_exact: last.and_then(|r| r.get("train_exact_accuracy")),
+        final_gap: last.and_then(|r| r.get("exact_accuracy_gap")),
         avg_steps: avg_steps(&records),
         wall_s: records.last().map(|r| r.wall_s),
         samples_per_s: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
@@ -475,6 +496,8 @@ impl Report {
                     best_exact: from(|r| r.best_exact),
                     final_exact: from(|r| r.final_exact),
                     final_token_accuracy: from(|r| r.final_token_accuracy),
+                    final_train_exact: from(|r| r.final_train_exact),
+                    final_gap: from(|r| r.final_gap),
                     avg_steps: from(|r| r.avg_steps),
                     wall_s: from(|r| r.wall_s),
                     samples_per_s: from(|r| r.samples_per_s),
@@ -520,9 +543,15 @@ impl Report {
             .collect()
     }
 
+    /// Whether some run evaluated a training sample (the train exact and gap columns).
+    pub fn has_train_sample(&self) -> bool {
+        self.runs.iter().any(|r| r.final_train_exact.is_some())
+    }
+
     /// The table's header and rows as text cells.
     pub fn table_cells(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        let header = vec![
+        let gap = self.has_train_sample();
+        let mut header = vec![
             "variant",
             "params",
             "depth",
@@ -535,11 +564,14 @@ impl Report {
             "wall",
             "samples/s",
         ];
+        if gap {
+            header.splice(6..6, ["train exact", "gap"]);
+        }
         let rows = self
             .variants
             .iter()
             .map(|v| {
-                vec![
+                let mut row = vec![
                     v.name.clone(),
                     format_params(v.params),
                     v.effective_depth.to_string(),
@@ -557,7 +589,11 @@ impl Report {
                     v.samples_per_s
                         .mean
                         .map_or("-".into(), |m| format!("{m:.1}")),
-                ]
+                ];
+                if gap {
+                    row.splice(6..6, [v.final_train_exact.percent(), v.final_gap.points()]);
+                }
+                row
             })
             .collect();
         (header, rows)
@@ -663,7 +699,9 @@ impl Report {
              puzzle-embedding table is not counted); **depth**: layers passed per supervision step \
              (`TrmConfig::effective_depth`).\n\
              - **best / final exact**: highest and last eval `exact_accuracy`; **token acc**: last \
-             eval `accuracy`.\n\
+             eval `accuracy`; **train exact** (when shown): last eval's exact accuracy on a fixed \
+             sample of training puzzles with the same EMA weights (`eval_train_sample`), and \
+             **gap**: train minus test exact, in points.\n\
              - **avg steps**: supervision steps used before halting in training (`steps` of the \
              train records, weighted by `count`, over the last 10% of the run).\n\
              - **wall**: the run's wall time (evaluations included); **samples/s**: mean logged \
@@ -695,15 +733,19 @@ impl Report {
                 s.push_str(&format!("- `{}`: {}\n", v.name, v.description));
             }
         }
-        s.push_str("\n## Runs\n\n| run | status | step | best exact | final exact | token acc | avg steps | wall | samples/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        let gap = self.has_train_sample();
+        s.push_str(if gap {
+            "\n## Runs\n\n| run | status | step | best exact | final exact | train exact | token acc | avg steps | wall | samples/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        } else {
+            "\n## Runs\n\n| run | status | step | best exact | final exact | token acc | avg steps | wall | samples/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        });
         for r in &self.runs {
             let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            let mut cells = vec![
                 r.dir
                     .file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().to_string()),
-                r.status.label(),
+                r.status.label().to_string(),
                 match (r.last_step, r.max_steps) {
                     (Some(s), 0) => s.to_string(),
                     (Some(s), m) => format!("{s}/{m}"),
@@ -715,7 +757,11 @@ impl Report {
                 r.avg_steps.map_or("-".into(), |v| format!("{v:.2}")),
                 r.wall_s.map_or("-".into(), format_duration),
                 r.samples_per_s.map_or("-".into(), |v| format!("{v:.1}")),
-            ));
+            ];
+            if gap {
+                cells.insert(5, pct(r.final_train_exact));
+            }
+            s.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         let warnings = self.warnings();
         if !warnings.is_empty() {
@@ -734,7 +780,8 @@ impl Report {
              best_exact_mean,best_exact_std,final_exact_mean,final_exact_std,\
              final_token_accuracy_mean,final_token_accuracy_std,avg_steps_mean,avg_steps_std,\
              wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std,\
-             final_exact_ci_low,final_exact_ci_high\n",
+             final_exact_ci_low,final_exact_ci_high,final_train_exact_mean,final_train_exact_std,\
+             final_gap_mean,final_gap_std\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for v in &self.variants {
@@ -758,6 +805,10 @@ impl Report {
             }
             cells.push(f(v.final_exact.ci.map(|c| c.0)));
             cells.push(f(v.final_exact.ci.map(|c| c.1)));
+            for st in [v.final_train_exact, v.final_gap] {
+                cells.push(f(st.mean));
+                cells.push(f(st.std));
+            }
             s.push_str(&cells.join(","));
             s.push('\n');
         }

@@ -56,6 +56,8 @@ pub const COMPARE_METRICS: &[&str] = &[
     "best_exact",
     "final_exact",
     "final_token_accuracy",
+    "final_train_exact",
+    "final_gap",
     "avg_steps",
     "wall_s",
     "samples_per_s",

@@ -98,6 +98,12 @@ pub struct TrainConfig {
     pub device: String,
     /// Evaluation examples per eval (0 = the whole test split).
     pub eval_limit: usize,
+    /// Also evaluate this many training examples at each eval, with the same EMA weights: the
+    /// originals of evenly spaced groups ([`Dataset::group_sample`]), so that overfitting
+    /// shows as the gap between `train_exact_accuracy` and `exact_accuracy` (0 = off).
+    ///
+    /// [`Dataset::group_sample`]: crate::data::dataset::Dataset::group_sample
+    pub eval_train_sample: usize,
     /// ARC: keep the votes of earlier evals (the official evaluator's accumulation across
     /// evals, an ensemble over EMA checkpoints); off = each eval votes afresh.
     pub arc_accumulate_votes: bool,
@@ -132,6 +138,7 @@ impl Default for TrainConfig {
             seed: 0,
             device: "cpu".into(),
             eval_limit: 0,
+            eval_train_sample: 0,
             arc_accumulate_votes: false,
         }
     }

@@ -84,6 +84,8 @@ pub struct Session {
     /// ARC data: the voting evaluator (kept across evals when `arc_accumulate_votes`) and the
     /// expected outputs of the test inputs.
     arc: Option<(ArcEvaluator, ArcSolutions)>,
+    /// The training examples evaluated beside the test split (`eval_train_sample`).
+    train_sample: Option<crate::data::dataset::Dataset>,
 }
 
 /// Official `total_steps = epochs * total_groups * mean_puzzle_examples / global_batch_size`,
@@ -187,8 +189,11 @@ impl Session {
         } else {
             None
         };
+        let train_sample = (cfg.eval_train_sample > 0)
+            .then(|| data.loaded.train.1.group_sample(cfg.eval_train_sample));
         Ok(Self {
             arc,
+            train_sample,
             opt: DenseOptimizer::new(cfg.optimizer, cfg.beta1, cfg.beta2, cfg.weight_decay),
             act_rng: Rng::derive(cfg.seed, 0xAC7),
             sampler: Sampler::new(cfg.seed, cfg.eval_interval, cfg.global_batch_size),
@@ -539,6 +544,19 @@ impl Session {
         )?;
         if let Some((ev, solutions)) = &self.arc {
             m.extend(ev.result(solutions).metrics());
+        }
+        if let Some(sample) = &self.train_sample {
+            let t = evaluate_model(&model, sample, data.kind(), batch_size, 0, None)?;
+            let get = |k: &str| t.get(k).copied().flatten();
+            let train_exact = get("exact_accuracy");
+            m.insert("train_exact_accuracy".into(), train_exact);
+            m.insert("train_accuracy".into(), get("accuracy"));
+            m.insert("train_lm_loss".into(), get("lm_loss"));
+            let test_exact = m.get("exact_accuracy").copied().flatten();
+            m.insert(
+                "exact_accuracy_gap".into(),
+                train_exact.zip(test_exact).map(|(a, b)| a - b),
+            );
         }
         Ok(m)
     }

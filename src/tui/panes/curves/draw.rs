@@ -77,6 +77,19 @@ impl CurvesPane {
                         GraphType::Line,
                     ));
                 }
+                // Exact accuracy: the evaluated training sample beside the test split, as
+                // dots, so that the train/test gap shows (`eval_train_sample`).
+                if METRICS[metric % METRICS.len()].0 == "exact_accuracy" {
+                    let tr = r.series("train_exact_accuracy", Split::Eval, x_axis);
+                    if let Some(v) = tr.iter().rev().find(|p| p.1.is_finite()) {
+                        last_values.push(format!("train sample {}", fmt::num(v.1)));
+                        lines.push((
+                            transform(tr),
+                            Style::default().fg(color),
+                            GraphType::Scatter,
+                        ));
+                    }
+                }
             }
         }
         let in_window = |p: &&Pt| p.0 >= x0 && p.0 <= x1;
@@ -105,7 +118,7 @@ impl CurvesPane {
             .iter()
             .map(|(pts, st, gt)| {
                 Dataset::default()
-                    .marker(if pts.len() == 1 {
+                    .marker(if pts.len() == 1 || *gt == GraphType::Scatter {
                         Marker::Dot
                     } else {
                         Marker::Braille

@@ -1,6 +1,7 @@
 //! Curves pane: live curves of every run under the runs root (`runs/*/metrics.jsonl`, tailed,
 //! so a headless run still writing is followed too): lm loss, q-halt loss, token and exact
-//! accuracy, q-halt accuracy, average supervision steps, learning rate and throughput.
+//! accuracy (with the evaluated training sample as dots when the run has one), q-halt
+//! accuracy, average supervision steps, learning rate and throughput.
 //! Debiased EMA smoothing over the dimmed raw line, log-y, step or wall-time x-axis, zoom, pan,
 //! follow-tail, spike-keeping downsampling, NaN gaps, run overlay and CSV export.
 

@@ -300,7 +300,7 @@ impl ExperimentsPane {
                 Span::raw(format!("{run_name}  ")),
                 Span::styled(format!("{:<8}", run.status.label()), status_style),
                 Span::raw(format!(
-                    "  {:<9} best {:>6}  final {:>6}  token {:>6}  steps {:>4}  wall {}",
+                    "  {:<9} best {:>6}  final {:>6}{}  token {:>6}  steps {:>4}  wall {}",
                     match (run.last_step, run.max_steps) {
                         (Some(s), 0) => s.to_string(),
                         (Some(s), m) => format!("{s}/{m}"),
@@ -308,6 +308,8 @@ impl ExperimentsPane {
                     },
                     pct(run.best_exact),
                     pct(run.final_exact),
+                    run.final_train_exact
+                        .map_or(String::new(), |t| format!("  train {:>6}", pct(Some(t)))),
                     pct(run.final_token_accuracy),
                     run.avg_steps.map_or("-".into(), |v| format!("{v:.2}")),
                     run.wall_s.map_or("-".into(), format_duration),

@@ -1,0 +1,354 @@
+//! The figures of `experiment report --plots`, as SVG files in the experiment folder, drawn
+//! with plotters from the same [`Report`] the tables come from:
+//! - `curves.svg`: held-out exact accuracy against step, per variant: the mean over seeds with
+//!   a band of ± one sample standard deviation;
+//! - `train-test.svg` (when the runs evaluated a training sample, `eval_train_sample`): per
+//!   variant, the test curve (line) and the training-sample curve (dots) of the seed means, so
+//!   that overfitting shows as the space between them;
+//! - `final.svg`: final exact accuracy per variant, its 95% confidence interval over seeds
+//!   (Student t) as a whisker, and each seed as a dot.
+//!
+//! Curves use the finished runs of a variant, or every run with evaluations while none has
+//! finished (the figure says so in its title).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{eyre, Result};
+use plotters::prelude::*;
+
+use super::report::{Report, RunResult, RunStatus};
+use super::stats::Summary;
+use crate::train::api::Split;
+
+/// The figure files.
+pub const CURVES_SVG: &str = "curves.svg";
+pub const TRAIN_TEST_SVG: &str = "train-test.svg";
+pub const FINAL_SVG: &str = "final.svg";
+
+const SIZE: (u32, u32) = (900, 520);
+
+/// Colour of the `i`-th variant (a qualitative palette, colour-blind safe: Okabe-Ito).
+fn colour(i: usize) -> RGBColor {
+    const P: [RGBColor; 8] = [
+        RGBColor(0, 114, 178),
+        RGBColor(230, 159, 0),
+        RGBColor(0, 158, 115),
+        RGBColor(204, 121, 167),
+        RGBColor(86, 180, 233),
+        RGBColor(213, 94, 0),
+        RGBColor(240, 228, 66),
+        RGBColor(0, 0, 0),
+    ];
+    P[i % P.len()]
+}
+
+/// One variant's curve of a metric over steps: (step, mean, sd) over the runs evaluated there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub variant: String,
+    pub points: Vec<(f64, f64, f64)>,
+    /// Runs the curve is over, and whether they are finished ones.
+    pub runs: usize,
+    pub finished: bool,
+}
+
+/// The runs a variant's curves are drawn from: its finished runs, or, while none has
+/// finished, every run with evaluations.
+fn curve_runs<'a>(r: &'a Report, variant: &str) -> (Vec<&'a RunResult>, bool) {
+    let of: Vec<&RunResult> = r.runs.iter().filter(|x| x.variant == variant).collect();
+    let done: Vec<&RunResult> = of
+        .iter()
+        .copied()
+        .filter(|x| x.status == RunStatus::Finished)
+        .collect();
+    if !done.is_empty() {
+        (done, true)
+    } else {
+        (of, false)
+    }
+}
+
+/// Per variant, the seed mean and standard deviation of an eval metric at each eval step
+/// (percent for fractions); variants without any value are left out.
+pub fn curves(r: &Report, metric: &str) -> Vec<Curve> {
+    r.variants
+        .iter()
+        .filter_map(|v| {
+            let (runs, finished) = curve_runs(r, &v.name);
+            let mut at: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+            for run in &runs {
+                for rec in run.records.iter().filter(|x| x.split == Split::Eval) {
+                    if let Some(y) = rec.get(metric).filter(|y| y.is_finite()) {
+                        at.entry(rec.step).or_default().push(100.0 * y);
+                    }
+                }
+            }
+            let points: Vec<(f64, f64, f64)> = at
+                .into_iter()
+                .filter_map(|(step, ys)| {
+                    let s = Summary::of(&ys);
+                    s.mean.map(|m| (step as f64, m, s.sd.unwrap_or(0.0)))
+                })
+                .collect();
+            (!points.is_empty()).then(|| Curve {
+                variant: v.name.clone(),
+                points,
+                runs: runs.len(),
+                finished,
+            })
+        })
+        .collect()
+}
+
+fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> color_eyre::Report + '_ {
+    move |e| eyre!("{}: cannot draw the figure: {e:?}", path.display())
+}
+
+/// The x range of some curves (at least one step wide).
+fn x_range(curves: &[&Curve]) -> (f64, f64) {
+    let xs = curves.iter().flat_map(|c| c.points.iter().map(|p| p.0));
+    let lo = xs.clone().fold(f64::INFINITY, f64::min);
+    let hi = xs.fold(f64::NEG_INFINITY, f64::max);
+    if lo.is_finite() && hi > lo {
+        (lo.min(0.0), hi)
+    } else {
+        (0.0, hi.max(1.0))
+    }
+}
+
+fn legend_name(c: &Curve) -> String {
+    let kind = if c.finished { "" } else { " unfinished" };
+    format!("{} (n = {}{kind})", c.variant, c.runs)
+}
+
+/// `curves.svg`.
+fn draw_curves(r: &Report, path: &Path) -> Result<bool> {
+    let cs = curves(r, "exact_accuracy");
+    if cs.is_empty() {
+        return Ok(false);
+    }
+    let refs: Vec<&Curve> = cs.iter().collect();
+    let (x0, x1) = x_range(&refs);
+    let e = plot_err(path);
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: held-out exact accuracy (mean ± 1 sd over seeds)",
+                r.name
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x0..x1, 0f64..100f64)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("optimizer step")
+        .y_desc("exact accuracy (%)")
+        .draw()
+        .map_err(&e)?;
+    for (i, c) in cs.iter().enumerate() {
+        let col = colour(i);
+        let band: Vec<(f64, f64)> = c
+            .points
+            .iter()
+            .map(|p| (p.0, (p.1 + p.2).min(100.0)))
+            .chain(c.points.iter().rev().map(|p| (p.0, (p.1 - p.2).max(0.0))))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, col.mix(0.15).filled())))
+            .map_err(&e)?;
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().map(|p| (p.0, p.1)),
+                col.stroke_width(2),
+            ))
+            .map_err(&e)?
+            .label(legend_name(c))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(&e)?;
+    root.present().map_err(&e)?;
+    Ok(true)
+}
+
+/// `train-test.svg`: test (line) and training-sample (dots) exact accuracy per variant.
+fn draw_train_test(r: &Report, path: &Path) -> Result<bool> {
+    let test = curves(r, "exact_accuracy");
+    let train = curves(r, "train_exact_accuracy");
+    if train.is_empty() {
+        return Ok(false);
+    }
+    let refs: Vec<&Curve> = test.iter().chain(&train).collect();
+    let (x0, x1) = x_range(&refs);
+    let e = plot_err(path);
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: exact accuracy, test (lines) and training sample (dots), seed means",
+                r.name
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x0..x1, 0f64..100f64)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("optimizer step")
+        .y_desc("exact accuracy (%)")
+        .draw()
+        .map_err(&e)?;
+    for (i, v) in r.variants.iter().enumerate() {
+        let col = colour(i);
+        if let Some(c) = test.iter().find(|c| c.variant == v.name) {
+            chart
+                .draw_series(LineSeries::new(
+                    c.points.iter().map(|p| (p.0, p.1)),
+                    col.stroke_width(2),
+                ))
+                .map_err(&e)?
+                .label(format!("{} test", v.name))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
+                });
+        }
+        if let Some(c) = train.iter().find(|c| c.variant == v.name) {
+            chart
+                .draw_series(
+                    c.points
+                        .iter()
+                        .map(|p| Circle::new((p.0, p.1), 4, col.filled())),
+                )
+                .map_err(&e)?
+                .label(format!("{} train sample", v.name))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(&e)?;
+    root.present().map_err(&e)?;
+    Ok(true)
+}
+
+/// `final.svg`: final exact accuracy per variant with its 95% CI and every seed.
+fn draw_final(r: &Report, path: &Path) -> Result<bool> {
+    let cols: Vec<(String, Vec<f64>, Summary)> = r
+        .variants
+        .iter()
+        .map(|v| {
+            let ys: Vec<f64> = r
+                .runs
+                .iter()
+                .filter(|x| x.variant == v.name && x.status == RunStatus::Finished)
+                .filter_map(|x| x.final_exact)
+                .filter(|y| y.is_finite())
+                .map(|y| 100.0 * y)
+                .collect();
+            let s = Summary::of(&ys);
+            (v.name.clone(), ys, s)
+        })
+        .collect();
+    if cols.iter().all(|c| c.1.is_empty()) {
+        return Ok(false);
+    }
+    let n = cols.len();
+    let e = plot_err(path);
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: final exact accuracy, mean with 95% CI (finished seeds as dots)",
+                r.name
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(60)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..100f64)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.max(1))
+        .x_label_formatter(&|x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("exact accuracy (%)")
+        .draw()
+        .map_err(&e)?;
+    for (i, (_, ys, s)) in cols.iter().enumerate() {
+        let col = colour(i);
+        let x = i as f64;
+        // Seeds, spread sideways so that equal values stay visible.
+        let k = ys.len().max(1) as f64;
+        chart
+            .draw_series(ys.iter().enumerate().map(|(j, &y)| {
+                let dx = 0.25 * ((j as f64 + 0.5) / k - 0.5);
+                Circle::new((x + dx, y), 3, col.mix(0.6).filled())
+            }))
+            .map_err(&e)?;
+        if let Some(m) = s.mean {
+            let (lo, hi) = s.ci.unwrap_or((m, m));
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(
+                    x,
+                    lo.max(0.0),
+                    m,
+                    hi.min(100.0),
+                    col.stroke_width(2),
+                    16,
+                )))
+                .map_err(&e)?;
+        }
+    }
+    root.present().map_err(&e)?;
+    Ok(true)
+}
+
+/// Write the experiment's figures into `dir`; returns the files written (a figure with no
+/// data yet is skipped).
+pub fn write_plots(r: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    type Draw = fn(&Report, &Path) -> Result<bool>;
+    let figures: [(&str, Draw); 3] = [
+        (CURVES_SVG, draw_curves),
+        (TRAIN_TEST_SVG, draw_train_test),
+        (FINAL_SVG, draw_final),
+    ];
+    for (name, draw) in figures {
+        let path = dir.join(name);
+        if draw(r, &path)? {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
