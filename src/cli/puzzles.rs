@@ -121,6 +121,11 @@ fn gen(
                 .collect()
         }
     };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            color_eyre::eyre::eyre!("{}: cannot create the folder: {e}", dir.display())
+        })?;
+    }
     csv::write_hf_csv(out, &puzzles)?;
     println!(
         "wrote {} puzzles to {} in {:.2}s",

@@ -29,12 +29,12 @@ pub mod sudoku;
 /// file (line, task, field) and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// The file could not be read or written. The OS error is part of the message (not a
+    /// chained source), so that it is printed once.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The content is malformed: `at` says where (e.g. `line 3`, `task 007bbfb7 train[0].input`).
     #[error("{}: {at}: {message}", path.display())]
@@ -52,7 +52,7 @@ impl DataError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 

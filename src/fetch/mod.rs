@@ -79,11 +79,11 @@ pub enum FetchError {
     /// The content of an archive is not what the pinned commit holds.
     #[error("{}: {message}", path.display())]
     Content { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
+    /// The OS error is part of the message (not a chained source), so that it prints once.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -99,7 +99,7 @@ impl FetchError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         FetchError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 }

@@ -10,11 +10,9 @@ use candle_core::{DType, Device, Tensor};
 /// Why a weights file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// The OS error is part of the message (not a chained source), so that it prints once.
+    #[error("{path}: cannot read: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: not a valid safetensors file: {message}")]
     Safetensors { path: String, message: String },
     #[error("{path}: not a readable PyTorch checkpoint: {message}")]
@@ -37,9 +35,9 @@ pub type TensorsAndMetadata = (BTreeMap<String, Tensor>, HashMap<String, String>
 
 /// Read every tensor of a safetensors file and its metadata.
 pub fn load_safetensors(path: &Path, device: &Device) -> Result<TensorsAndMetadata, WeightsError> {
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+    let bytes = std::fs::read(path).map_err(|error| WeightsError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| st_err(path, e))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
@@ -51,9 +49,9 @@ pub fn load_safetensors(path: &Path, device: &Device) -> Result<TensorsAndMetada
 /// Only the metadata of a safetensors file (reads the header, not the tensors).
 pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>, WeightsError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| WeightsError::Io {
+    let mut f = std::fs::File::open(path).map_err(|error| WeightsError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(|e| st_err(path, e))?;
@@ -149,7 +147,7 @@ pub fn import_pytorch_checkpoint(path: &Path) -> Result<BTreeMap<String, Tensor>
     if !path.is_file() {
         return Err(WeightsError::Io {
             path: p,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
     let pickle_err = |message: String| WeightsError::Pickle {
