@@ -212,6 +212,22 @@ fn own_figures(run_dir: &Path) -> Own {
     }
 }
 
+/// A variant's `final_exact_mean` in the experiment's `report.csv`.
+fn rows_final_exact(out: &Path, variant: &str) -> String {
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "final_exact_mean")
+        .unwrap();
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|c| c[0] == variant)
+        .map(|c| c[col].to_string())
+        .unwrap()
+}
+
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let m = v.iter().sum::<f64>() / v.len() as f64;
     let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
@@ -374,6 +390,36 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
         );
     }
     assert!(text.lines().any(|l| l.starts_with("n1 ")), "{text}");
+
+    // The final models with more supervision steps than trained: at the trained count, the
+    // same exact accuracy as the runs' last evaluation (the whole test split, EMA weights).
+    let o = run(&["experiment", "steps", out.to_str().unwrap(), "--steps", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let steps = std::fs::read_to_string(out.join("steps.csv")).unwrap();
+    let trained = TrainConfig::from_toml_str(
+        &std::fs::read_to_string(out.join("n2-s0/config.toml")).unwrap(),
+    )
+    .unwrap()
+    .arch
+    .halt_max_steps;
+    assert!(trained < 5);
+    for variant in ["n1", "n2"] {
+        let rows: Vec<Vec<&str>> = steps
+            .lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|c| c[0] == variant)
+            .collect();
+        assert_eq!(rows.len(), 5, "{steps}");
+        assert!(rows
+            .iter()
+            .all(|c| c[1] == trained.to_string() && c[3] == "2"));
+        close(
+            rows[trained - 1][4].parse().unwrap(),
+            &rows_final_exact(&out, variant),
+            &format!("{variant} exact at the trained step count"),
+        );
+    }
+    assert!(out.join("steps.md").is_file() && out.join("steps.svg").is_file());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
         md.contains("| n2 |") && md.contains("one latent update per cycle"),

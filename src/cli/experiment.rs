@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use color_eyre::eyre::{bail, eyre, Result};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
 
 use super::{Interrupted, RunFailure};
 use crate::experiment::jobs::{ChildReport, STOP_LINE};
@@ -32,6 +32,10 @@ pub enum ExperimentCommand {
     Report(ReportArgs),
     /// Check an experiment file and list its runs, without training.
     Check(CheckArgs),
+    /// Evaluate every finished run's final model with more supervision steps than it was
+    /// trained with: exact accuracy after each step count, per variant over seeds
+    /// (`steps.md`, `steps.csv` and `steps.svg` in the experiment folder).
+    Steps(StepsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +79,21 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct StepsArgs {
+    /// An experiment file, or an experiment folder (holding `experiment.toml`).
+    pub path: PathBuf,
+    /// The experiment folder of FILE [default: <runs root>/experiments/<name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Supervision steps to run [default: twice the number each model was trained with].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Examples per evaluation batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The experiment file.
     pub file: PathBuf,
@@ -84,6 +103,7 @@ pub fn run(cmd: ExperimentCommand) -> Result<()> {
     match cmd {
         ExperimentCommand::Run(a) => run_experiment(a),
         ExperimentCommand::Report(a) => report(a),
+        ExperimentCommand::Steps(a) => more_steps(a),
         ExperimentCommand::Check(a) => check(a),
     }
 }
@@ -129,29 +149,35 @@ fn check(args: CheckArgs) -> Result<()> {
     Ok(())
 }
 
-fn report(args: ReportArgs) -> Result<()> {
-    let (exp, dir) = if args.path.is_dir() {
-        if args.out.is_some() {
+/// The experiment and its folder, from an experiment file (and `--out`) or a folder.
+fn open_experiment(path: &Path, out: Option<&Path>) -> Result<(Experiment, PathBuf)> {
+    let (exp, dir) = if path.is_dir() {
+        if out.is_some() {
             bail!(
                 "--out: {} is already an experiment folder (--out names the folder of an \
                  experiment FILE)",
-                args.path.display()
+                path.display()
             );
         }
-        let (exp, _) = Report::open_dir(&args.path)?;
-        (exp, args.path.clone())
+        let (exp, _) = Report::open_dir(path)?;
+        (exp, path.to_path_buf())
     } else {
-        let exp = Experiment::load(&args.path)?;
-        let dir = runner::resolve_dir(&exp, args.out.as_deref());
+        let exp = Experiment::load(path)?;
+        let dir = runner::resolve_dir(&exp, out);
         (exp, dir)
     };
     if !dir.is_dir() {
         bail!(
             "{}: no such experiment folder (run `trm-tui experiment run {}` first, or give --out)",
             dir.display(),
-            args.path.display()
+            path.display()
         );
     }
+    Ok((exp, dir))
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    let (exp, dir) = open_experiment(&args.path, args.out.as_deref())?;
     let r = Report::load(&exp, &dir);
     print_report(&r, &dir)?;
     if args.plots {
@@ -179,6 +205,53 @@ fn print_report(r: &Report, dir: &Path) -> Result<()> {
     }
     let (md, csv) = r.write(dir)?;
     println!("wrote {} and {}", md.display(), csv.display());
+    Ok(())
+}
+
+fn more_steps(args: StepsArgs) -> Result<()> {
+    use crate::experiment::more_steps as ms;
+    if args.steps == Some(0) || args.batch == 0 {
+        bail!("--steps and --batch take a positive number");
+    }
+    let (exp, dir) = open_experiment(&args.path, args.out.as_deref())?;
+    let r = Report::load(&exp, &dir);
+    let (done, total) = r.progress();
+    if done == 0 {
+        bail!(
+            "{}: no finished run to evaluate ({total} planned)",
+            dir.display()
+        );
+    }
+    eprintln!("evaluating the final models of {done} finished runs (of {total})");
+    let runs = ms::eval_all(&r, args.steps.unwrap_or(0), args.batch, |s| {
+        eprintln!(
+            "  {}-s{}: exact {}",
+            s.variant,
+            s.seed,
+            s.exact_by_step
+                .iter()
+                .map(|x| format!("{:.1}", 100.0 * x))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    })?;
+    let vs = ms::summarise(r.variants.iter().map(|v| v.name.as_str()), &runs);
+    print!("{}", ms::table_text(&vs));
+    let write = |name: &str, text: String| -> Result<PathBuf> {
+        let p = dir.join(name);
+        std::fs::write(&p, text).wrap_err_with(|| format!("{}: cannot write", p.display()))?;
+        Ok(p)
+    };
+    let md = write(ms::STEPS_MD, ms::markdown(&r, &vs))?;
+    let csv = write(ms::STEPS_CSV, ms::csv(&vs))?;
+    let svg = dir.join(ms::STEPS_SVG);
+    ms::draw(&r, &vs, &svg)?;
+    println!(
+        "wrote {}, {} and {}",
+        md.display(),
+        csv.display(),
+        svg.display()
+    );
     Ok(())
 }
 

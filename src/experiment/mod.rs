@@ -4,10 +4,13 @@
 //! runs and stopping cleanly ([`runner`]), and the report read back from the runs' own metrics
 //! files: per-variant means, standard deviations and 95% confidence intervals over seeds and
 //! the declared comparisons with their verdicts, as a table, `report.md` and `report.csv`
-//! ([`report`], with the statistics in [`stats`]), and its figures ([`plots`]). The CLI (`trm-tui experiment`) and the
+//! ([`report`], with the statistics in [`stats`]), its figures ([`plots`]), and the
+//! final models evaluated with more supervision steps than they were trained with
+//! ([`more_steps`]). The CLI (`trm-tui experiment`) and the
 //! TUI's Experiments pane are thin layers over it.
 
 pub mod jobs;
+pub mod more_steps;
 pub mod plots;
 pub mod report;
 pub mod runner;

@@ -29,7 +29,7 @@ pub const FINAL_SVG: &str = "final.svg";
 const SIZE: (u32, u32) = (900, 520);
 
 /// Colour of the `i`-th variant (a qualitative palette, colour-blind safe: Okabe-Ito).
-fn colour(i: usize) -> RGBColor {
+pub fn colour(i: usize) -> RGBColor {
     const P: [RGBColor; 8] = [
         RGBColor(0, 114, 178),
         RGBColor(230, 159, 0),
@@ -149,7 +149,9 @@ fn draw_curves(r: &Report, path: &Path) -> Result<bool> {
     chart
         .configure_mesh()
         .x_desc("optimizer step")
+        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
         .y_desc("exact accuracy (%)")
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
         .draw()
         .map_err(&e)?;
     for (i, c) in cs.iter().enumerate() {
@@ -211,7 +213,9 @@ fn draw_train_test(r: &Report, path: &Path) -> Result<bool> {
     chart
         .configure_mesh()
         .x_desc("optimizer step")
+        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
         .y_desc("exact accuracy (%)")
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
         .draw()
         .map_err(&e)?;
     for (i, v) in r.variants.iter().enumerate() {
@@ -303,6 +307,7 @@ fn draw_final(r: &Report, path: &Path) -> Result<bool> {
             }
         })
         .y_desc("exact accuracy (%)")
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
         .draw()
         .map_err(&e)?;
     for (i, (_, ys, s)) in cols.iter().enumerate() {
