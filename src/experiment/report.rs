@@ -11,6 +11,8 @@
 //! of the mean):
 //! - best / final exact: the highest / the last `exact_accuracy` of the `eval` records;
 //! - token accuracy: the last `eval` record's `accuracy`;
+//! - valid path (mazes): the last `eval` record's `maze_valid_path`, the share of test mazes
+//!   answered with a valid shortest path; shown when some run has it;
 //! - train exact and gap: the last `eval` record's `train_exact_accuracy` (a fixed sample of
 //!   training puzzles evaluated with the same EMA weights, `eval_train_sample`) and
 //!   `exact_accuracy_gap` (train minus test exact); shown when some run has them;
@@ -113,6 +115,8 @@ pub struct RunResult {
     pub best_exact: Option<f64>,
     pub final_exact: Option<f64>,
     pub final_token_accuracy: Option<f64>,
+    /// Mazes: the share of valid shortest paths at the last eval.
+    pub final_valid_path: Option<f64>,
     /// The train-sample exact accuracy and the train - test gap at the last eval.
     pub final_train_exact: Option<f64>,
     pub final_gap: Option<f64>,
@@ -191,6 +195,7 @@ pub struct VariantRow {
     pub best_exact: Stat,
     pub final_exact: Stat,
     pub final_token_accuracy: Stat,
+    pub final_valid_path: Stat,
     pub final_train_exact: Stat,
     pub final_gap: Stat,
     pub avg_steps: Stat,
@@ -222,6 +227,7 @@ pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
         "best_exact" => r.best_exact,
         "final_exact" => r.final_exact,
         "final_token_accuracy" => r.final_token_accuracy,
+        "final_valid_path" => r.final_valid_path,
         "final_train_exact" => r.final_train_exact,
         "final_gap" => r.final_gap,
         "avg_steps" => r.avg_steps,
@@ -235,7 +241,12 @@ pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
 pub fn is_fraction(metric: &str) -> bool {
     matches!(
         metric,
-        "best_exact" | "final_exact" | "final_token_accuracy" | "final_train_exact" | "final_gap"
+        "best_exact"
+            | "final_exact"
+            | "final_token_accuracy"
+            | "final_valid_path"
+            | "final_train_exact"
+            | "final_gap"
     )
 }
 
@@ -450,6 +461,7 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
         best_exact,
         final_exact: last.and_then(|r| r.get("exact_accuracy")),
         final_token_accuracy: last.and_then(|r| r.get("accuracy")),
+        final_valid_path: last.and_then(|r| r.get("maze_valid_path")),
         final_train_exact: last.and_then(|r| r.get("train_exact_accuracy")),
         final_gap: last.and_then(|r| r.get("exact_accuracy_gap")),
         avg_steps: avg_steps(&records),
@@ -496,6 +508,7 @@ impl Report {
                     best_exact: from(|r| r.best_exact),
                     final_exact: from(|r| r.final_exact),
                     final_token_accuracy: from(|r| r.final_token_accuracy),
+                    final_valid_path: from(|r| r.final_valid_path),
                     final_train_exact: from(|r| r.final_train_exact),
                     final_gap: from(|r| r.final_gap),
                     avg_steps: from(|r| r.avg_steps),
@@ -543,6 +556,11 @@ impl Report {
             .collect()
     }
 
+    /// Whether some run is on mazes (the valid path column).
+    pub fn has_valid_path(&self) -> bool {
+        self.runs.iter().any(|r| r.final_valid_path.is_some())
+    }
+
     /// Whether some run evaluated a training sample (the train exact and gap columns).
     pub fn has_train_sample(&self) -> bool {
         self.runs.iter().any(|r| r.final_train_exact.is_some())
@@ -564,8 +582,12 @@ impl Report {
             "wall",
             "samples/s",
         ];
+        let valid = self.has_valid_path();
         if gap {
             header.splice(6..6, ["train exact", "gap"]);
+        }
+        if valid {
+            header.insert(6, "valid path");
         }
         let rows = self
             .variants
@@ -592,6 +614,9 @@ impl Report {
                 ];
                 if gap {
                     row.splice(6..6, [v.final_train_exact.percent(), v.final_gap.points()]);
+                }
+                if valid {
+                    row.insert(6, v.final_valid_path.percent());
                 }
                 row
             })
@@ -701,7 +726,8 @@ impl Report {
              - **best / final exact**: highest and last eval `exact_accuracy`; **token acc**: last \
              eval `accuracy`; **train exact** (when shown): last eval's exact accuracy on a fixed \
              sample of training puzzles with the same EMA weights (`eval_train_sample`), and \
-             **gap**: train minus test exact, in points.\n\
+             **gap**: train minus test exact, in points; **valid path** (mazes): last eval's share \
+             of test mazes answered with a valid shortest path.\n\
              - **avg steps**: supervision steps used before halting in training (`steps` of the \
              train records, weighted by `count`, over the last 10% of the run).\n\
              - **wall**: the run's wall time (evaluations included); **samples/s**: mean logged \
@@ -781,7 +807,7 @@ impl Report {
              final_token_accuracy_mean,final_token_accuracy_std,avg_steps_mean,avg_steps_std,\
              wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std,\
              final_exact_ci_low,final_exact_ci_high,final_train_exact_mean,final_train_exact_std,\
-             final_gap_mean,final_gap_std\n",
+             final_gap_mean,final_gap_std,final_valid_path_mean,final_valid_path_std\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for v in &self.variants {
@@ -805,7 +831,7 @@ impl Report {
             }
             cells.push(f(v.final_exact.ci.map(|c| c.0)));
             cells.push(f(v.final_exact.ci.map(|c| c.1)));
-            for st in [v.final_train_exact, v.final_gap] {
+            for st in [v.final_train_exact, v.final_gap, v.final_valid_path] {
                 cells.push(f(st.mean));
                 cells.push(f(st.std));
             }

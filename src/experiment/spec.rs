@@ -56,6 +56,7 @@ pub const COMPARE_METRICS: &[&str] = &[
     "best_exact",
     "final_exact",
     "final_token_accuracy",
+    "final_valid_path",
     "final_train_exact",
     "final_gap",
     "avg_steps",
