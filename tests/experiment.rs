@@ -578,6 +578,43 @@ fn shipped_experiment_files_parse() {
             }
         }
     }
+    // The study (experiments/study): each claim's file decides comparisons over at least 4
+    // seeds, scores a training sample (the train/test gap), and plans its CPU time.
+    let study = root.join("study");
+    let mut claims = Vec::new();
+    for entry in std::fs::read_dir(&study).unwrap() {
+        let f = entry.unwrap().path();
+        if f.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.contains("Planned CPU time"), "{}", f.display());
+        let e = Experiment::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(e.name.starts_with("study-"), "{}", f.display());
+        for v in &e.variants {
+            assert!(
+                v.config.eval_train_sample > 0,
+                "{}: {}",
+                f.display(),
+                v.name
+            );
+        }
+        if e.name != "study-pilot" {
+            assert!(e.seeds.len() >= 4, "{}", f.display());
+            assert!(!e.compare.is_empty(), "{}", f.display());
+            claims.push(e.name);
+        }
+    }
+    claims.sort();
+    assert_eq!(
+        claims,
+        [
+            "study-m1-m3-sudoku",
+            "study-m2-layers",
+            "study-m4-recursion",
+            "study-m5-maze"
+        ]
+    );
 }
 
 /// A run's metrics without what depends on the machine's speed (wall times, rates, memory):
