@@ -50,6 +50,8 @@ pub struct Progress {
 }
 
 /// What a trainer reports.
+// A few events a second: boxing the large `Progress` would save nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainerEvent {
     State(TrainerState),

@@ -291,6 +291,7 @@ mod tests {
     }
 
     /// The element loop the optimizer ran on the host before it moved to the device.
+    #[allow(clippy::too_many_arguments)]
     fn reference_step(
         kind: OptimizerKind,
         t: i32,

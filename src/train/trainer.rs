@@ -479,13 +479,13 @@ impl Trainer {
             self.rate
                 .record(now, self.session.step, self.session.cfg.global_batch_size);
         let s = &self.session;
-        if s.step % s.cfg.log_every == 0 || s.step == 1 {
+        if s.step.is_multiple_of(s.cfg.log_every) || s.step == 1 {
             self.log_train_metrics(&report, samples_per_s);
         }
         let s = &self.session;
-        if s.step % (s.cfg.eval_interval as u64) == 0 || s.is_done() {
+        if s.step.is_multiple_of(s.cfg.eval_interval as u64) || s.is_done() {
             self.evaluate()?;
-        } else if s.cfg.checkpoint_every > 0 && s.step % s.cfg.checkpoint_every == 0 {
+        } else if s.cfg.checkpoint_every > 0 && s.step.is_multiple_of(s.cfg.checkpoint_every) {
             self.checkpoint()?;
         }
         let due = self
