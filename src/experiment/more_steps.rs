@@ -223,34 +223,24 @@ pub fn csv(vs: &[VariantSteps]) -> String {
 /// `steps.svg`: exact accuracy against supervision steps per variant, the 95% CI as a band,
 /// the trained count marked by a dot on each curve.
 pub fn draw(report: &Report, vs: &[VariantSteps], path: &Path) -> Result<()> {
+    use super::plots::{accuracy_chart, band_line, colour, finish};
     let e = |err: DrawingAreaErrorKind<_>| eyre!("{}: cannot draw: {err:?}", path.display());
     let width = vs.iter().map(|v| v.by_step.len()).max().unwrap_or(1).max(2);
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: exact accuracy by supervision steps at test time (mean, 95% CI; dot: trained count)",
-                report.name
-            ),
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(1f64..width as f64, 0f64..100f64)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("supervision steps")
-        .x_labels(width)
-        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
-        .y_desc("exact accuracy (%)")
-        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
-        .draw()
-        .map_err(e)?;
+    let caption = format!(
+        "{}: exact accuracy by supervision steps at test time (mean, 95% CI; dot: trained count)",
+        report.name
+    );
+    let mut chart = accuracy_chart(
+        &root,
+        path,
+        caption,
+        1f64..width as f64,
+        "supervision steps",
+        Some(width),
+    )?;
     for (i, v) in vs.iter().enumerate() {
-        let col = super::plots::colour(i);
+        let col = colour(i);
         let pts: Vec<(f64, f64, f64, f64)> = v
             .by_step
             .iter()
@@ -261,37 +251,15 @@ pub fn draw(report: &Report, vs: &[VariantSteps], path: &Path) -> Result<()> {
                 Some(((k + 1) as f64, 100.0 * m, 100.0 * lo, 100.0 * hi))
             })
             .collect();
-        let band: Vec<(f64, f64)> = pts
-            .iter()
-            .map(|p| (p.0, p.3.min(100.0)))
-            .chain(pts.iter().rev().map(|p| (p.0, p.2.max(0.0))))
-            .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(band, col.mix(0.15).filled())))
-            .map_err(e)?;
-        chart
-            .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.0, p.1)),
-                col.stroke_width(2),
-            ))
-            .map_err(e)?
-            .label(format!("{} (trained with {})", v.variant, v.trained_steps))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+        let label = format!("{} (trained with {})", v.variant, v.trained_steps);
+        band_line(&mut chart, path, &pts, col, label)?;
         if let Some(p) = pts.get(v.trained_steps.saturating_sub(1)) {
             chart
                 .draw_series(std::iter::once(Circle::new((p.0, p.1), 5, col.filled())))
                 .map_err(e)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(e)?;
-    root.present().map_err(e)?;
-    Ok(())
+    finish(chart, &root, path, SeriesLabelPosition::LowerRight)
 }
 
 /// The table for the terminal: per variant, exact accuracy at the steps [`shown_steps`] picks.

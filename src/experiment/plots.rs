@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{eyre, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::report::{Report, RunResult, RunStatus};
@@ -105,6 +106,87 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> color_eyre::Report
     move |e| eyre!("{}: cannot draw the figure: {e:?}", path.display())
 }
 
+/// A chart of exact accuracy (%, 0-100) against `x_desc` over `x`, with its mesh drawn.
+pub(super) type AccuracyChart<'a> =
+    ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+pub(super) fn accuracy_chart<'a>(
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    path: &Path,
+    caption: String,
+    x: std::ops::Range<f64>,
+    x_desc: &str,
+    x_labels: Option<usize>,
+) -> Result<AccuracyChart<'a>> {
+    let e = plot_err(path);
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x, 0f64..100f64)
+        .map_err(&e)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
+        .y_desc("exact accuracy (%)")
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"));
+    if let Some(n) = x_labels {
+        mesh.x_labels(n);
+    }
+    mesh.draw().map_err(&e)?;
+    Ok(chart)
+}
+
+/// A mean line with a shaded band (`(x, mean, low, high)` points, in percent) and its legend
+/// entry.
+pub(super) fn band_line(
+    chart: &mut AccuracyChart<'_>,
+    path: &Path,
+    points: &[(f64, f64, f64, f64)],
+    col: RGBColor,
+    label: String,
+) -> Result<()> {
+    let e = plot_err(path);
+    let band: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (p.0, p.3.min(100.0)))
+        .chain(points.iter().rev().map(|p| (p.0, p.2.max(0.0))))
+        .collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(band, col.mix(0.15).filled())))
+        .map_err(&e)?;
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.0, p.1)),
+            col.stroke_width(2),
+        ))
+        .map_err(&e)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend box, then the file written.
+pub(super) fn finish(
+    mut chart: AccuracyChart<'_>,
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    path: &Path,
+    legend: SeriesLabelPosition,
+) -> Result<()> {
+    let e = plot_err(path);
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(&e)?;
+    root.present().map_err(&e)?;
+    Ok(())
+}
+
 /// The x range of some curves (at least one step wide).
 fn x_range(curves: &[&Curve]) -> (f64, f64) {
     let xs = curves.iter().flat_map(|c| c.points.iter().map(|p| p.0));
@@ -130,58 +212,21 @@ fn draw_curves(r: &Report, path: &Path) -> Result<bool> {
     }
     let refs: Vec<&Curve> = cs.iter().collect();
     let (x0, x1) = x_range(&refs);
-    let e = plot_err(path);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: held-out exact accuracy (mean ± 1 sd over seeds)",
-                r.name
-            ),
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(x0..x1, 0f64..100f64)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc("optimizer step")
-        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
-        .y_desc("exact accuracy (%)")
-        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
-        .draw()
-        .map_err(&e)?;
+    let caption = format!(
+        "{}: held-out exact accuracy (mean ± 1 sd over seeds)",
+        r.name
+    );
+    let mut chart = accuracy_chart(&root, path, caption, x0..x1, "optimizer step", None)?;
     for (i, c) in cs.iter().enumerate() {
-        let col = colour(i);
-        let band: Vec<(f64, f64)> = c
+        let pts: Vec<(f64, f64, f64, f64)> = c
             .points
             .iter()
-            .map(|p| (p.0, (p.1 + p.2).min(100.0)))
-            .chain(c.points.iter().rev().map(|p| (p.0, (p.1 - p.2).max(0.0))))
+            .map(|p| (p.0, p.1, p.1 - p.2, p.1 + p.2))
             .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(band, col.mix(0.15).filled())))
-            .map_err(&e)?;
-        chart
-            .draw_series(LineSeries::new(
-                c.points.iter().map(|p| (p.0, p.1)),
-                col.stroke_width(2),
-            ))
-            .map_err(&e)?
-            .label(legend_name(c))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+        band_line(&mut chart, path, &pts, colour(i), legend_name(c))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(&e)?;
-    root.present().map_err(&e)?;
+    finish(chart, &root, path, SeriesLabelPosition::UpperLeft)?;
     Ok(true)
 }
 
@@ -196,28 +241,11 @@ fn draw_train_test(r: &Report, path: &Path) -> Result<bool> {
     let (x0, x1) = x_range(&refs);
     let e = plot_err(path);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: exact accuracy, test (lines) and training sample (dots), seed means",
-                r.name
-            ),
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(x0..x1, 0f64..100f64)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc("optimizer step")
-        .x_label_formatter(&|x: &f64| format!("{x:.0}"))
-        .y_desc("exact accuracy (%)")
-        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
-        .draw()
-        .map_err(&e)?;
+    let caption = format!(
+        "{}: exact accuracy, test (lines) and training sample (dots), seed means",
+        r.name
+    );
+    let mut chart = accuracy_chart(&root, path, caption, x0..x1, "optimizer step", None)?;
     for (i, v) in r.variants.iter().enumerate() {
         let col = colour(i);
         if let Some(c) = test.iter().find(|c| c.variant == v.name) {
@@ -244,14 +272,7 @@ fn draw_train_test(r: &Report, path: &Path) -> Result<bool> {
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled()));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(&e)?;
-    root.present().map_err(&e)?;
+    finish(chart, &root, path, SeriesLabelPosition::UpperLeft)?;
     Ok(true)
 }
 
