@@ -58,6 +58,13 @@ name = "n2"
 name = "n1"
 description = "one latent update per cycle"
 set = { "arch.L_cycles" = 1 }
+
+# Same parameter shapes, same seeds: each seed's two runs start from the same weights.
+[[compare]]
+a = "n2"
+b = "n1"
+metric = "final_token_accuracy"
+paired = true
 "#;
 
 #[test]
@@ -280,7 +287,9 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
     let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    // The variants' table ends at a blank line; the comparisons' table follows.
     let rows: BTreeMap<String, BTreeMap<&str, String>> = lines
+        .take_while(|l| !l.is_empty())
         .map(|l| {
             let cells: Vec<&str> = l.split(',').collect();
             let row: BTreeMap<&str, String> = header
@@ -368,6 +377,33 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
         assert_eq!(steps.len(), 2, "every run halted some sequences");
         close(mean_std(&steps).0, &row["avg_steps_mean"], "avg steps");
     }
+    // The paired comparison: the mean of the per-seed differences, its paired-t interval.
+    let compare_row = csv
+        .lines()
+        .skip_while(|l| !l.starts_with("compare_a,"))
+        .nth(1)
+        .expect("the comparisons' table");
+    let cells: Vec<&str> = compare_row.split(',').collect();
+    assert_eq!(
+        (cells[0], cells[1], cells[2], cells[14]),
+        ("n2", "n1", "final_token_accuracy", "true"),
+        "{compare_row}"
+    );
+    let token = |v: &str, s: u64| own_figures(&out.join(format!("{v}-s{s}"))).token;
+    let d = [
+        token("n2", 0) - token("n1", 0),
+        token("n2", 1) - token("n1", 1),
+    ];
+    let mean = (d[0] + d[1]) / 2.0;
+    close(mean, cells[7], "paired mean difference");
+    // Two pairs: df 1, t(0.975, 1) = 12.706204736, se = |d0 - d1| / 2.
+    let half = 12.706_204_736 * (d[0] - d[1]).abs() / 2.0;
+    assert!(
+        (cells[8].parse::<f64>().unwrap() - (mean - half)).abs() < 1e-6,
+        "{compare_row}"
+    );
+    assert_eq!(cells[10], "1", "{compare_row}");
+
     // The same report from the folder, on stdout, with the figures.
     let o = run(&["experiment", "report", out.to_str().unwrap(), "--plots"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -690,11 +726,11 @@ fn jobs_2_gives_the_same_metrics_as_jobs_1_and_the_report_decides_the_comparison
         let (_, compare) = csv.split_once("\n\n").expect("a comparisons table");
         let mut lines = compare.lines();
         let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-        let row: BTreeMap<&str, &str> = header
-            .iter()
-            .copied()
-            .zip(lines.next().unwrap().split(','))
-            .collect();
+        // The Welch comparison (PAIR's own one is paired).
+        let welch_row = lines
+            .find(|l| l.ends_with(",false"))
+            .expect("an unpaired row");
+        let row: BTreeMap<&str, &str> = header.iter().copied().zip(welch_row.split(',')).collect();
         // The difference and its Welch interval, from the runs' own token accuracies.
         let token = |v: &str| -> Vec<f64> {
             [0, 1]

@@ -259,8 +259,27 @@ impl CompareRow {
                 .filter(|x| x.is_finite())
                 .collect()
         };
-        let (va, vb) = (values(&spec.a), values(&spec.b));
-        let welch = Welch::of(&va, &vb);
+        let (mut va, mut vb) = (values(&spec.a), values(&spec.b));
+        let welch = if spec.paired {
+            // The seeds both variants finished, in order; the means are over those.
+            let by_seed = |v: &str| -> std::collections::BTreeMap<u64, f64> {
+                runs.iter()
+                    .filter(|r| r.variant == v && r.status == RunStatus::Finished)
+                    .filter_map(|r| Some((r.seed, run_metric(r, &spec.metric)?)))
+                    .filter(|(_, x)| x.is_finite())
+                    .collect()
+            };
+            let (sa, sb) = (by_seed(&spec.a), by_seed(&spec.b));
+            let pairs: Vec<(f64, f64)> = sa
+                .iter()
+                .filter_map(|(seed, &x)| Some((x, *sb.get(seed)?)))
+                .collect();
+            va = pairs.iter().map(|p| p.0).collect();
+            vb = pairs.iter().map(|p| p.1).collect();
+            Welch::paired(&pairs.iter().map(|p| p.0 - p.1).collect::<Vec<_>>())
+        } else {
+            Welch::of(&va, &vb)
+        };
         CompareRow {
             spec: spec.clone(),
             a: Summary::of(&va),
@@ -312,7 +331,12 @@ impl CompareRow {
         let (diff, ci, df) = match &self.welch {
             Some(w) => (
                 format!("{:+.1}", w.diff * scale),
-                format!("[{:+.1}, {:+.1}]", w.low * scale, w.high * scale),
+                format!(
+                    "[{:+.1}, {:+.1}]{}",
+                    w.low * scale,
+                    w.high * scale,
+                    if w.paired { " paired" } else { "" }
+                ),
                 format!("{:.1}", w.df),
             ),
             None => ("-".into(), "-".into(), "-".into()),
@@ -740,7 +764,9 @@ impl Report {
                 "\n## Comparisons\n\nDifference of the means over finished seeds (`a - b`, in \
                  points for accuracies), its 95% Welch confidence interval (unequal variances, \
                  Welch-Satterthwaite `df`), and the verdict: a direction when the interval \
-                 excludes zero.\n\n",
+                 excludes zero. A `paired` interval is over the seeds both variants finished: \
+                 the mean of the per-seed differences with its paired-t interval (`df` = seeds \
+                 - 1), for variants whose runs of one seed start from the same weights.\n\n",
             );
             s.push_str(&format!("| {} |\n", COMPARE_HEADER.join(" | ")));
             s.push_str("|---|---|---:|---:|---:|---:|---:|---|---|---|\n");
@@ -842,7 +868,7 @@ impl Report {
             // A second table after a blank line: one row per declared comparison.
             s.push_str(
                 "\ncompare_a,compare_b,metric,n_a,n_b,mean_a,mean_b,diff,ci_low,ci_high,df,\
-                 verdict,paper_a,paper_b\n",
+                 verdict,paper_a,paper_b,paired\n",
             );
             for c in &self.compares {
                 let w = c.welch;
@@ -861,6 +887,7 @@ impl Report {
                     c.verdict_label().replace(',', ";"),
                     f(c.spec.paper_a),
                     f(c.spec.paper_b),
+                    c.spec.paired.to_string(),
                 ];
                 s.push_str(&cells.join(","));
                 s.push('\n');

@@ -50,7 +50,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 /// The keys of a `[[variant]]` entry.
 pub const VARIANT_KEYS: &[&str] = &["name", "description", "base", "set"];
 /// The keys of a `[[compare]]` entry.
-pub const COMPARE_KEYS: &[&str] = &["a", "b", "metric", "paper_a", "paper_b"];
+pub const COMPARE_KEYS: &[&str] = &["a", "b", "metric", "paper_a", "paper_b", "paired"];
 /// The per-run figures a comparison can be on (the report's columns).
 pub const COMPARE_METRICS: &[&str] = &[
     "best_exact",
@@ -75,6 +75,10 @@ pub struct Compare {
     pub metric: String,
     pub paper_a: Option<f64>,
     pub paper_b: Option<f64>,
+    /// Pair the runs by seed (a paired-t interval of the per-seed differences) instead of
+    /// comparing two independent samples (Welch): for variants whose runs of one seed start
+    /// from the same weights and see the same batches (same parameter shapes, same data).
+    pub paired: bool,
 }
 
 /// What is wrong with an experiment file: the file, where in it (variant, key) and what was
@@ -662,12 +666,23 @@ fn parse_compare(
                 Some(v) => Err((at(k), format!("expected a number, got {}", type_name(v)))),
             }
         };
+        let paired = match t.get("paired") {
+            None => false,
+            Some(toml::Value::Boolean(p)) => *p,
+            Some(v) => {
+                return Err((
+                    at("paired"),
+                    format!("expected true or false, got {}", type_name(v)),
+                ))
+            }
+        };
         out.push(Compare {
             a,
             b,
             metric,
             paper_a: number("paper_a")?,
             paper_b: number("paper_b")?,
+            paired,
         });
     }
     Ok(out)
@@ -746,6 +761,7 @@ name = "att"
                 metric: DEFAULT_COMPARE_METRIC.into(),
                 paper_a: Some(87.4),
                 paper_b: Some(74.0),
+                paired: false,
             }]
         );
         // The data seed is left alone.
