@@ -77,7 +77,7 @@ pub struct Compare {
     pub paper_b: Option<f64>,
     /// Pair the runs by seed (a paired-t interval of the per-seed differences) instead of
     /// comparing two independent samples (Welch): for variants whose runs of one seed start
-    /// from the same weights and see the same batches (same parameter shapes, same data).
+    /// from the same weights and are offered the same batches (same parameter shapes, data).
     pub paired: bool,
 }
 
