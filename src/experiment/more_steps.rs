@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use color_eyre::eyre::{eyre, Result, WrapErr};
 use plotters::prelude::*;
 
-use super::report::{Report, RunResult, RunStatus};
+use super::report::{Report, RunResult, RunStatus, Stat};
 use super::stats::Summary;
 use crate::model::weights::load_model;
 use crate::train::run_dir::RunDir;
@@ -123,18 +123,10 @@ pub fn eval_all(
     Ok(out)
 }
 
-fn pct(s: &Summary) -> String {
-    match (s.mean, s.sd) {
-        (Some(m), Some(sd)) => format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd),
-        (Some(m), None) => format!("{:.1}", 100.0 * m),
-        _ => "-".into(),
-    }
-}
-
-fn ci(s: &Summary) -> String {
-    s.ci.map_or("-".into(), |(lo, hi)| {
-        format!("[{:.1}, {:.1}]", 100.0 * lo, 100.0 * hi)
-    })
+/// `95.0 ± 1.2% [93.1, 96.9]`: mean ± sd and the 95% interval, in percent.
+fn pct_ci(s: &Summary) -> String {
+    let st = Stat::from(*s);
+    format!("{} {}", st.percent(), st.ci_percent())
 }
 
 /// The step counts a table shows: 1, the trained count, and the last (each once, in order).
@@ -160,7 +152,7 @@ pub fn markdown(report: &Report, vs: &[VariantSteps]) -> String {
     for v in vs {
         let at = |k: usize| v.by_step.get(k.saturating_sub(1));
         let n = v.by_step.first().map_or(0, |x| x.n);
-        let cell = |k: usize| at(k).map_or("-".into(), |x| format!("{} {}", pct(x), ci(x)));
+        let cell = |k: usize| at(k).map_or("-".into(), pct_ci);
         let gain = match (v.gain.mean, v.gain.ci) {
             (Some(m), Some((lo, hi))) => {
                 format!("{:+.1} [{:+.1}, {:+.1}]", 100.0 * m, 100.0 * lo, 100.0 * hi)
@@ -223,8 +215,8 @@ pub fn csv(vs: &[VariantSteps]) -> String {
 /// `steps.svg`: exact accuracy against supervision steps per variant, the 95% CI as a band,
 /// the trained count marked by a dot on each curve.
 pub fn draw(report: &Report, vs: &[VariantSteps], path: &Path) -> Result<()> {
-    use super::plots::{accuracy_chart, band_line, colour, finish};
-    let e = |err: DrawingAreaErrorKind<_>| eyre!("{}: cannot draw: {err:?}", path.display());
+    use super::plots::{accuracy_chart, band_line, colour, finish, plot_err};
+    let e = plot_err(path);
     let width = vs.iter().map(|v| v.by_step.len()).max().unwrap_or(1).max(2);
     let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     let caption = format!(
@@ -256,7 +248,7 @@ pub fn draw(report: &Report, vs: &[VariantSteps], path: &Path) -> Result<()> {
         if let Some(p) = pts.get(v.trained_steps.saturating_sub(1)) {
             chart
                 .draw_series(std::iter::once(Circle::new((p.0, p.1), 5, col.filled())))
-                .map_err(e)?;
+                .map_err(&e)?;
         }
     }
     finish(chart, &root, path, SeriesLabelPosition::LowerRight)
@@ -268,13 +260,7 @@ pub fn table_text(vs: &[VariantSteps]) -> String {
     for v in vs {
         let cells: Vec<String> = shown_steps(v)
             .into_iter()
-            .map(|k| {
-                format!(
-                    "step {k}: {} {}",
-                    pct(&v.by_step[k - 1]),
-                    ci(&v.by_step[k - 1])
-                )
-            })
+            .map(|k| format!("step {k}: {}", pct_ci(&v.by_step[k - 1])))
             .collect();
         out.push_str(&format!(
             "{} (trained with {} steps, n = {}): {}\n",

@@ -102,7 +102,7 @@ pub fn curves(r: &Report, metric: &str) -> Vec<Curve> {
         .collect()
 }
 
-fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> color_eyre::Report + '_ {
+pub(super) fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> color_eyre::Report + '_ {
     move |e| eyre!("{}: cannot draw the figure: {e:?}", path.display())
 }
 

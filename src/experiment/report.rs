@@ -139,6 +139,17 @@ pub struct Stat {
     pub n: usize,
 }
 
+impl From<Summary> for Stat {
+    fn from(s: Summary) -> Stat {
+        Stat {
+            mean: s.mean,
+            std: s.sd,
+            ci: s.ci,
+            n: s.n,
+        }
+    }
+}
+
 impl Stat {
     pub fn of(values: impl IntoIterator<Item = Option<f64>>) -> Stat {
         let v: Vec<f64> = values
@@ -146,13 +157,7 @@ impl Stat {
             .flatten()
             .filter(|x| x.is_finite())
             .collect();
-        let s = Summary::of(&v);
-        Stat {
-            mean: s.mean,
-            std: s.sd,
-            ci: s.ci,
-            n: s.n,
-        }
+        Summary::of(&v).into()
     }
 
     /// `[38.1, 44.3]` (as percentages) or `-`.

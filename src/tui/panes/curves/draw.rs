@@ -15,7 +15,7 @@ use crate::tui::config::Paths;
 use crate::tui::fmt;
 use crate::tui::theme::Theme;
 
-use super::{CurvesPane, SplitFilter, XAxis, METRICS};
+use super::{CurvesPane, SplitFilter, XAxis, COMPANIONS, METRICS};
 
 impl CurvesPane {
     /// Draw one metric's chart in `area`.
@@ -77,14 +77,14 @@ impl CurvesPane {
                         GraphType::Line,
                     ));
                 }
-                // Exact accuracy: the evaluated training sample beside the test split, as
-                // dots, so that the train/test gap shows (`eval_train_sample`).
-                if METRICS[metric % METRICS.len()].0 == "exact_accuracy" {
-                    let tr = r.series("train_exact_accuracy", Split::Eval, x_axis);
-                    if let Some(v) = tr.iter().rev().find(|p| p.1.is_finite()) {
-                        last_values.push(format!("train sample {}", fmt::num(v.1)));
+                // Companion series of this metric (COMPANIONS), as dots.
+                let name = METRICS[metric % METRICS.len()].0;
+                for &(_, key, label) in COMPANIONS.iter().filter(|c| c.0 == name) {
+                    let pts = r.series(key, Split::Eval, x_axis);
+                    if let Some(v) = pts.iter().rev().find(|p| p.1.is_finite()) {
+                        last_values.push(format!("{label} {}", fmt::num(v.1)));
                         lines.push((
-                            transform(tr),
+                            transform(pts),
                             Style::default().fg(color),
                             GraphType::Scatter,
                         ));

@@ -41,6 +41,11 @@ pub const METRICS: &[(&str, &str)] = &[
     ("samples_per_s", "samples/s"),
 ];
 
+/// Eval-record series drawn as dots on a metric's chart, with their labels: the evaluated
+/// training sample beside the test split (`eval_train_sample`), so that the gap shows.
+pub const COMPANIONS: &[(&str, &str, &str)] =
+    &[("exact_accuracy", "train_exact_accuracy", "train sample")];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum XAxis {
     Step,
