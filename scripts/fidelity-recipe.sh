@@ -13,3 +13,14 @@ official_recipe=(--hidden_size 64 --num_heads 2 --expansion 4 --L_layers 2 --H_c
     --batch_size 64 --lr 1e-3 --lr_min_ratio 1.0 --warmup_steps 100 --weight_decay 0.1
     --beta1 0.9 --beta2 0.95 --puzzle_emb_lr 1e-3 --puzzle_emb_weight_decay 0.1 --ema
     --ema_rate 0.99)
+
+# Check $official (the official TRM code) and $driver (default: the driver beside it in this
+# project's ../shared layout), and make both absolute; stops through the caller's `die`.
+locate_official() {
+    [ -n "$official" ] || die "--official DIR is required (the official TRM code, e.g. ../shared/reference/official-trm)"
+    [ -f "$official/puzzle_dataset.py" ] || die "--official $official: no puzzle_dataset.py there"
+    official=$(cd "$official" && pwd)
+    [ -n "$driver" ] || driver="$official/../../tools/train_official.py"
+    [ -f "$driver" ] || die "--driver $driver: not found"
+    driver=$(cd "$(dirname "$driver")" && pwd)/$(basename "$driver")
+}

@@ -28,18 +28,14 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-[ -n "$official" ] || die "--official DIR is required"
-[ -f "$official/puzzle_dataset.py" ] || die "--official $official: no puzzle_dataset.py there"
-official=$(cd "$official" && pwd)
-[ -n "$driver" ] || driver="$official/../../tools/train_official.py"
-[ -f "$driver" ] || die "--driver $driver: not found"
+source scripts/fidelity-recipe.sh
+locate_official
 [ -x "$bin" ] || die "--bin $bin: not an executable (cargo build --release)"
 [[ "$seeds" =~ ^[0-9]+$ ]] && [ "$seeds" -ge 3 ] || die "--seeds must be a number >= 3"
 "$python" -c "import torch, numpy, scipy" 2>/dev/null || die "$python lacks torch, numpy or scipy"
 mkdir -p "$out"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
-source scripts/fidelity-recipe.sh
 # A small built dataset of the recipe's shape (6x6 Sudoku); the weights do not depend on it.
 if [ ! -f "$out/data/test/dataset.json" ]; then
     "$bin" puzzles gen sudoku --size 6 --difficulty easy --count 64 --seed 0 --out "$out/train.csv" > /dev/null

@@ -56,12 +56,8 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-[ -n "$official" ] || die "--official DIR is required (the official TRM code, e.g. ../shared/reference/official-trm)"
-[ -f "$official/puzzle_dataset.py" ] || die "--official $official: no puzzle_dataset.py there"
-official=$(cd "$official" && pwd)
-[ -n "$driver" ] || driver="$official/../../tools/train_official.py"
-[ -f "$driver" ] || die "--driver $driver: not found"
-driver=$(cd "$(dirname "$driver")" && pwd)/$(basename "$driver")
+source scripts/fidelity-recipe.sh
+locate_official
 case "$only" in ""|ours|official) ;; *) die "--only takes ours or official" ;; esac
 [[ "$steps" =~ ^[0-9]+$ ]] && [ "$steps" -ge 100 ] || die "--steps must be a number >= 100"
 [[ "$jobs" =~ ^[0-9]+$ ]] && [ "$jobs" -ge 1 ] || die "--jobs must be a positive number"

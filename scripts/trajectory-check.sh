@@ -32,10 +32,8 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-[ -n "$official" ] || die "--official DIR is required"
-[ -f "$official/puzzle_dataset.py" ] || die "--official $official: no puzzle_dataset.py there"
-[ -n "$driver" ] || driver="$official/../../tools/train_official.py"
-[ -f "$driver" ] || die "--driver $driver: not found"
+source scripts/fidelity-recipe.sh
+locate_official
 [ -x "$bin" ] || die "--bin $bin: not an executable (cargo build --release)"
 [[ "$steps" =~ ^[0-9]+$ ]] && [ "$steps" -ge 2 ] || die "--steps must be a number >= 2"
 [ -n "$out" ] || out="runs/trajectory-check"
@@ -47,7 +45,6 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 rm -rf "$out/data" "$out/init" "$out/ours"
 "$bin" data build sudoku --input "$out/train.csv" --test-input "$out/test.csv" --out "$out/data" > /dev/null
 
-source "$repo/scripts/fidelity-recipe.sh"
 ours_set=("${ours_recipe[@]}" --data "$out/data" --set arch.halt_exploration_prob=0 --set seed="$seed")
 RAYON_NUM_THREADS=1 "$bin" train "${ours_set[@]}" --steps 1 --set lr=1e-30 --set puzzle_emb_lr=1e-30 \
     --run-dir "$out/init" > "$out/init.log" 2>&1
