@@ -29,7 +29,9 @@ fn fixture() -> Root {
 fn train_pane() {
     let root = fixture();
     let mut app = app(&root, "dark");
-    assert_eq!(app.focus, PaneId::Train);
+    // A checkpoint to show: the workbench opens on the solver.
+    assert_eq!(app.focus, PaneId::Solver);
+    key(&mut app, KeyCode::Char('1'));
     insta::assert_snapshot!("train_idle", screen(&mut app, &root, W, H));
     // Edit a field: the form shows the edit, the diff panel the change.
     key(&mut app, KeyCode::Char('l'));

@@ -246,12 +246,17 @@ impl App {
         true
     }
 
-    /// Start the background work of the default screen (the solver's model and puzzle).
+    /// Start the background work of the default screen (the solver's model and puzzle). With a
+    /// trained model to show (a shipped checkpoint, else a run's), the workbench opens on the
+    /// solver.
     pub fn start(&mut self) {
         let mut ctx = Ctx::default();
         let arch = &self.train.config.arch;
         let prefer = Some((arch.seq_len, arch.vocab_size));
         self.solver.start(&mut ctx, prefer);
+        if self.solver.checkpoint_selected() {
+            self.focus = PaneId::Solver;
+        }
         self.apply(ctx);
     }
 

@@ -1,7 +1,9 @@
 //! The solver worker: a thread that owns the model, loads checkpoints and runs the supervision
 //! steps of a puzzle one at a time (`model::StepSolver`), streaming each step back over a
 //! channel so the UI never blocks (a paper-size step takes about half a second on a CPU).
-//! A newer request cancels the running solve between steps.
+//! A newer request cancels the running solve between steps. It also scans a set of puzzles
+//! (every step's answer to each, not streamed) so the pane can open on one where the steps
+//! matter.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,6 +48,11 @@ pub enum Request {
         puzzle_id: i32,
         record_cycles: bool,
     },
+    /// Every supervision step's answer to each puzzle (`tokens`, `puzzle_id`).
+    Scan {
+        id: u64,
+        puzzles: Vec<(Vec<i32>, i32)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +69,11 @@ pub enum Reply {
     },
     Done {
         id: u64,
+    },
+    /// The answer after each supervision step (`answers[puzzle][step]`), in request order.
+    Scanned {
+        id: u64,
+        answers: Vec<Vec<Vec<u32>>>,
     },
     Failed {
         id: u64,
@@ -149,6 +161,13 @@ impl SolverWorker {
             puzzle_id,
             record_cycles,
         });
+        id
+    }
+
+    /// Every step's answer to each puzzle, in one reply; cancels any running solve.
+    pub fn scan(&mut self, puzzles: Vec<(Vec<i32>, i32)>) -> u64 {
+        let id = self.id();
+        let _ = self.tx.send(Request::Scan { id, puzzles });
         id
     }
 
@@ -249,8 +268,53 @@ fn worker_loop(rx: Receiver<Request>, tx: Sender<Reply>, latest: Arc<AtomicU64>)
                     return;
                 }
             }
+            Request::Scan { id, puzzles } => {
+                let Some(m) = model.as_ref() else {
+                    let _ = tx.send(Reply::Failed {
+                        id,
+                        message: "no model is loaded".into(),
+                    });
+                    continue;
+                };
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    scan(m, &puzzles, id, &latest)
+                }));
+                let reply = match res {
+                    Ok(Ok(answers)) => Reply::Scanned { id, answers },
+                    Ok(Err(message)) => Reply::Failed { id, message },
+                    Err(p) => Reply::Failed {
+                        id,
+                        message: format!("the solver crashed: {}", panic_message(p)),
+                    },
+                };
+                if tx.send(reply).is_err() {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// Every step's answer to each puzzle; stops early when a newer request comes.
+fn scan(
+    m: &TrmModel,
+    puzzles: &[(Vec<i32>, i32)],
+    id: u64,
+    latest: &AtomicU64,
+) -> Result<Vec<Vec<Vec<u32>>>, String> {
+    let mut out = Vec::with_capacity(puzzles.len());
+    for (tokens, puzzle_id) in puzzles {
+        let mut s = StepSolver::new(m, tokens, *puzzle_id, false).map_err(|e| e.to_string())?;
+        let mut answers = Vec::new();
+        while !s.finished() {
+            if latest.load(Ordering::SeqCst) != id {
+                return Err("cancelled".into());
+            }
+            answers.push(s.next_step().map_err(|e| e.to_string())?.pred.clone());
+        }
+        out.push(answers);
+    }
+    Ok(out)
 }
 
 fn load(source: &ModelSource) -> Result<(TrmModel, HashMap<String, String>), String> {

@@ -48,6 +48,30 @@ pub fn dirs_holding(dir: &Path, marker: &str) -> Vec<PathBuf> {
     subdirs(dir, |p| p.join(marker).is_file())
 }
 
+/// The order of distinct models, the one to open on first: Sudoku models before others (the
+/// paper's headline task, and the grid whose refinement reads best), larger grids first, then
+/// the more accurate; unreadable files last.
+pub fn showcase_order(a: &CheckpointInfo, b: &CheckpointInfo) -> std::cmp::Ordering {
+    let key = |c: &CheckpointInfo| {
+        let shape = c.model.as_ref();
+        let sudoku = shape.is_some_and(|m| {
+            [4, 6, 9]
+                .iter()
+                .any(|&n| m.seq_len == n * n && m.vocab_size == n + 2)
+        });
+        (
+            shape.is_some(),
+            sudoku,
+            shape.map_or(0, |m| m.seq_len),
+            c.best_exact.unwrap_or(f64::NEG_INFINITY),
+        )
+    };
+    let (ka, kb) = (key(a), key(b));
+    (kb.0, kb.1, kb.2)
+        .cmp(&(ka.0, ka.1, ka.2))
+        .then(kb.3.total_cmp(&ka.3))
+}
+
 /// A group of checkpoints: the folder they are in, named for the user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointGroup {
@@ -56,16 +80,13 @@ pub struct CheckpointGroup {
     pub checkpoints: Vec<CheckpointInfo>,
 }
 
-/// Every checkpoint: the shipped folder's first, most accurate first (it holds distinct
+/// Every checkpoint: the shipped folder's first, in [`showcase_order`] (it holds distinct
 /// models, not one run's history, and the solver opens on the first), then each run's, newest
 /// run first.
 pub fn all_checkpoints(paths: &Paths) -> Vec<CheckpointGroup> {
     let mut groups = Vec::new();
     let mut shipped = checkpoints_in(&paths.checkpoints_dir);
-    shipped.sort_by(|a, b| {
-        let best = |c: &CheckpointInfo| c.best_exact.unwrap_or(f64::NEG_INFINITY);
-        best(b).total_cmp(&best(a))
-    });
+    shipped.sort_by(showcase_order);
     if !shipped.is_empty() {
         groups.push(CheckpointGroup {
             name: format!("{} (shipped)", Paths::display(&paths.checkpoints_dir)),

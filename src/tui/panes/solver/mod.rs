@@ -42,6 +42,7 @@ use crate::tui::keys::{KeyMap, KeyOverrides};
 use crate::tui::picker::{self, Picker, PickerAction};
 use crate::tui::theme::Theme;
 use crate::tui::worker::SolverWorker;
+use protocol::Showcase;
 
 use editor::{EditAction, EditOutcome, GridEditor};
 use keys::SolverAction;
@@ -145,6 +146,9 @@ pub struct SolverPane {
     worker: SolverWorker,
     /// Number of the last request to the worker.
     pending: u64,
+    /// What the next model load leads to: a scan for a puzzle whose steps matter (the first
+    /// load of a trained model), or a solve of the current puzzle.
+    showcase: Showcase,
     keys: Keys,
     test_time: test_time::TestTimePanel,
 }
@@ -209,6 +213,7 @@ impl SolverPane {
             phase: Phase::Idle,
             worker: SolverWorker::spawn(),
             pending: 0,
+            showcase: Showcase::Off,
             keys: Keys::new(&KeyOverrides::new()).0,
             test_time: test_time::TestTimePanel::new(&KeyOverrides::new()).0,
         }
@@ -278,6 +283,13 @@ impl SolverPane {
             _ => None,
         }
     }
+    /// The selected model is a checkpoint, not the untrained one.
+    pub fn checkpoint_selected(&self) -> bool {
+        matches!(
+            self.models.get(self.model_idx),
+            Some(ModelChoice::Checkpoint { .. })
+        )
+    }
     pub fn editing(&self) -> bool {
         matches!(self.mode, Mode::Edit(_))
     }
@@ -308,7 +320,9 @@ impl SolverPane {
     }
 
     /// Choose the default model and puzzle (a shipped checkpoint with a puzzle of its shape,
-    /// else the first puzzle and an untrained model) and start solving.
+    /// else the first puzzle and an untrained model) and start solving. With a checkpoint, the
+    /// pane first scans the set's first puzzles and opens on one whose steps matter
+    /// ([`scoring::showcase`]).
     /// `prefer`: `(seq_len, vocab_size)` of the puzzles to show first when no checkpoint fits.
     pub fn start(&mut self, ctx: &mut Ctx, prefer: Option<(usize, usize)>) {
         for (mi, m) in self.models.iter().enumerate() {
@@ -317,6 +331,7 @@ impl SolverPane {
                 self.model_idx = mi;
                 self.set_puzzle(si, 0, ctx, false);
                 self.load_selected(ctx);
+                self.showcase = Showcase::AfterLoad;
                 return;
             }
         }

@@ -1,6 +1,6 @@
 //! The solver's side of the worker protocol: ask the worker thread to load a model or solve a
 //! puzzle (each request numbered; replies to an older request are dropped), and apply its
-//! replies (model loaded, one step, done, failed) to the pane.
+//! replies (model loaded, one step, done, puzzles scanned, failed) to the pane.
 
 use std::time::{Duration, Instant};
 
@@ -9,8 +9,24 @@ use crate::train::run_dir::CheckpointMeta;
 use crate::tui::component::{Ctx, Level};
 use crate::tui::worker::{untrained_config, ModelSource, Reply};
 
-use super::scoring::step_stats;
+use super::scoring::{self, step_stats};
 use super::{ModelChoice, SolverPane};
+
+/// How many puzzles of the set the first load scans for one whose steps matter.
+const SHOWCASE_SCAN: usize = 32;
+
+/// What follows the first load of a trained model ([`SolverPane::start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Showcase {
+    /// Loads are followed by a solve of the current puzzle.
+    Off,
+    /// The next load is followed by a scan of the set's first puzzles.
+    AfterLoad,
+    /// The scan is running; its reply picks the puzzle to solve.
+    Scanning,
+    /// The chosen puzzle is being solved; when it is done, playback starts from step 1.
+    Replay,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Phase {
@@ -62,7 +78,71 @@ impl SolverPane {
         self.loaded = None;
         self.steps.clear();
         self.phase = Phase::Loading;
+        self.showcase = Showcase::Off;
         self.pending = self.worker.load(source);
+    }
+
+    /// Ask the worker for every step's answer to the first puzzles of the current set.
+    fn scan_for_showcase(&mut self, ctx: &mut Ctx) {
+        let Some(set) = self.sets.get(self.set_idx) else {
+            return self.solve(ctx);
+        };
+        let puzzles: Vec<(Vec<i32>, i32)> = set
+            .puzzles
+            .iter()
+            .enumerate()
+            .take(SHOWCASE_SCAN)
+            .map(|(i, p)| (p.input_tokens(), set.puzzle_id(i)))
+            .collect();
+        ctx.log(
+            Level::Info,
+            "solver",
+            format!(
+                "looking for a puzzle whose steps matter among the first {} of {}",
+                puzzles.len(),
+                set.name
+            ),
+        );
+        self.phase = Phase::Solving;
+        self.showcase = Showcase::Scanning;
+        self.pending = self.worker.scan(puzzles);
+    }
+
+    /// Open the scanned puzzle that needs the most steps to get right (else stay on the
+    /// current one) and solve it.
+    fn open_showcase(&mut self, answers: &[Vec<Vec<u32>>], ctx: &mut Ctx) {
+        self.showcase = Showcase::Off;
+        let from: Vec<Option<usize>> = match self.sets.get(self.set_idx) {
+            Some(set) => answers
+                .iter()
+                .zip(&set.puzzles)
+                .map(|(steps, p)| {
+                    let target = scoring::target_of(p);
+                    let right: Vec<bool> = steps
+                        .iter()
+                        .map(|a| scoring::answer_right(p, target.as_ref(), a))
+                        .collect();
+                    scoring::right_from(&right)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        match scoring::showcase(&from) {
+            Some(i) => {
+                ctx.log(
+                    Level::Info,
+                    "solver",
+                    format!(
+                        "puzzle {} is right from step {}: opening on it",
+                        i + 1,
+                        from[i].unwrap_or(0)
+                    ),
+                );
+                self.set_puzzle(self.set_idx, i, ctx, true);
+                self.showcase = Showcase::Replay;
+            }
+            None => self.solve(ctx),
+        }
     }
 
     /// Run every supervision step of the current puzzle.
@@ -90,6 +170,7 @@ impl SolverPane {
         }
         self.steps.restart();
         self.phase = Phase::Solving;
+        self.showcase = Showcase::Off;
         self.pending = self.worker.solve(p.input_tokens(), self.puzzle_id, true);
     }
 
@@ -153,7 +234,15 @@ impl SolverPane {
                     untrained,
                     note: note.join(" · "),
                 });
-                self.solve(ctx);
+                if self.showcase == Showcase::AfterLoad && !untrained {
+                    self.scan_for_showcase(ctx);
+                } else {
+                    self.solve(ctx);
+                }
+                true
+            }
+            Reply::Scanned { id, answers } if id == self.pending => {
+                self.open_showcase(&answers, ctx);
                 true
             }
             Reply::Step { id, step } if id == self.pending => {
@@ -162,6 +251,11 @@ impl SolverPane {
             }
             Reply::Done { id } if id == self.pending => {
                 self.phase = Phase::Ready;
+                if self.showcase == Showcase::Replay {
+                    self.showcase = Showcase::Off;
+                    self.steps.first();
+                    self.steps.toggle_play(false);
+                }
                 let s = self.stats();
                 let halt = s.iter().position(|s| s.would_halt).map(|i| i + 1);
                 ctx.log(
@@ -176,6 +270,15 @@ impl SolverPane {
                         halt.map_or("never".into(), |h| format!("step {h}"))
                     ),
                 );
+                true
+            }
+            // A failed scan costs only the choice of puzzle: solve the current one.
+            Reply::Failed { id, message }
+                if id == self.pending && self.showcase == Showcase::Scanning =>
+            {
+                ctx.log(Level::Warn, "solver", format!("scan: {message}"));
+                self.showcase = Showcase::Off;
+                self.solve(ctx);
                 true
             }
             Reply::Failed { id, message } if id == self.pending => {

@@ -1,6 +1,7 @@
 //! Scoring a solve: the target the answer is compared with (the label, else a classical
 //! solver's answer), the per-step numbers of the step strip, and the maze path check (any
-//! valid shortest path is right, not only the label's).
+//! valid shortest path is right, not only the label's), and the choice of a puzzle whose
+//! steps matter to open on.
 
 use crate::data::maze::PathCheck;
 use crate::data::{Puzzle, PuzzleKind};
@@ -83,6 +84,37 @@ pub fn target_of(p: &Puzzle) -> Option<Target> {
     })
 }
 
+/// An answer is right: a valid shortest path for a maze, else every token of the target.
+pub fn answer_right(p: &Puzzle, target: Option<&Target>, pred: &[u32]) -> bool {
+    if let Some(c) = maze_check(p, pred) {
+        return c == PathCheck::Correct;
+    }
+    target.is_some_and(|t| {
+        t.tokens.len() == pred.len() && pred.iter().zip(&t.tokens).all(|(&a, &b)| a as i32 == b)
+    })
+}
+
+/// The 1-based supervision step from which a solve's answer is right and stays right to its
+/// last step; `None` when the last answer is wrong.
+pub fn right_from(right: &[bool]) -> Option<usize> {
+    if !right.last().copied().unwrap_or(false) {
+        return None;
+    }
+    let wrong_before = right.iter().rposition(|&r| !r);
+    Some(wrong_before.map_or(1, |i| i + 2))
+}
+
+/// The puzzle to open on, from each puzzle's [`right_from`]: the first of those right in the
+/// end that need the most supervision steps to get there (several steps change cells before
+/// the grid is right); `None` when every solved puzzle is right from the first step.
+pub fn showcase(right_from: &[Option<usize>]) -> Option<usize> {
+    let best = right_from.iter().flatten().copied().max()?;
+    if best < 2 {
+        return None;
+    }
+    right_from.iter().position(|&r| r == Some(best))
+}
+
 /// The numbers of every step: accuracy against the target (or the maze check), cells changed
 /// since the previous step (the input for the first), the halting head, and "stuck" flags.
 pub fn step_stats(
@@ -141,4 +173,52 @@ pub fn step_stats(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn right_from_is_the_step_the_answer_becomes_right_for_good() {
+        assert_eq!(right_from(&[]), None);
+        assert_eq!(right_from(&[true, true]), Some(1));
+        assert_eq!(right_from(&[false, false, true, true]), Some(3));
+        // Right, lost, right again: right for good from step 4.
+        assert_eq!(right_from(&[true, false, false, true]), Some(4));
+        assert_eq!(right_from(&[false, true, false]), None);
+    }
+
+    #[test]
+    fn showcase_prefers_the_first_puzzle_needing_the_most_steps() {
+        assert_eq!(
+            showcase(&[Some(1), Some(3), None, Some(3), Some(2)]),
+            Some(1)
+        );
+        assert_eq!(showcase(&[None, Some(2)]), Some(1));
+        // Nothing to show: every solved puzzle is right after one step, or none is solved.
+        assert_eq!(showcase(&[Some(1), None, Some(1)]), None);
+        assert_eq!(showcase(&[None, None]), None);
+        assert_eq!(showcase(&[]), None);
+    }
+
+    #[test]
+    fn answer_right_compares_with_the_target() {
+        let kind = PuzzleKind::Sudoku { size: 4 };
+        let solved = crate::data::sudoku::parse_cells("1234341221434321", 4, false).unwrap();
+        let p = Puzzle {
+            name: String::new(),
+            kind,
+            input: solved.clone(),
+            label: Some(solved),
+            rating: None,
+        };
+        let t = target_of(&p);
+        let tokens: Vec<u32> = p.input_tokens().iter().map(|&t| t as u32).collect();
+        assert!(answer_right(&p, t.as_ref(), &tokens));
+        let mut wrong = tokens.clone();
+        wrong[0] = wrong[1];
+        assert!(!answer_right(&p, t.as_ref(), &wrong));
+        assert!(!answer_right(&p, None, &tokens));
+    }
 }

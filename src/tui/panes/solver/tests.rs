@@ -296,3 +296,42 @@ fn mismatched_checkpoint_is_an_error_message() {
     assert!(p.wait_idle(Duration::from_secs(60), &mut ctx));
     assert!(matches!(p.phase, Phase::Failed(_)));
 }
+
+/// With the shipped models and puzzles, the pane opens on the first model in showcase order
+/// and on a puzzle it gets right only after several supervision steps, playing them from the
+/// first.
+#[test]
+fn opens_a_shipped_model_on_a_puzzle_whose_steps_matter() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths {
+        puzzles_dir: root.join("puzzles"),
+        checkpoints_dir: root.join("checkpoints"),
+        ..Paths::under(dir.path())
+    };
+    let mut ctx = Ctx::default();
+    let mut p = SolverPane::new(paths, 0, &mut ctx);
+    p.start(&mut ctx, None);
+    assert!(p.wait_idle(Duration::from_secs(600), &mut ctx));
+    assert!(p.checkpoint_selected());
+    assert_eq!(p.phase, Phase::Ready, "{:?}", p.phase);
+    let first = match &p.models[0] {
+        ModelChoice::Checkpoint { info, .. } => info.path.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        p.loaded.as_ref().map(|l| &l.source),
+        Some(&crate::tui::worker::ModelSource::Checkpoint(first))
+    );
+    assert!(
+        p.playing() && p.cur() == 0,
+        "plays the steps from the first"
+    );
+    let right: Vec<bool> = p.stats().iter().map(|s| s.exact == Some(true)).collect();
+    let from = scoring::right_from(&right);
+    assert!(
+        from.is_some_and(|s| s >= 2),
+        "puzzle {} is right from step {from:?}: {right:?}",
+        p.puzzle_idx
+    );
+}
