@@ -210,11 +210,11 @@ impl SolverWorker {
 fn worker_loop(rx: Receiver<Request>, tx: Sender<Reply>, latest: Arc<AtomicU64>) {
     let mut model: Option<TrmModel> = None;
     while let Ok(req) = rx.recv() {
-        match req {
+        let reply = match req {
             Request::Load { id, source } => {
-                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(&source)));
-                let reply = match res {
-                    Ok(Ok((m, metadata))) => {
+                let reply = guarded(id, "loading", || load(&source));
+                match reply {
+                    Ok((m, metadata)) => {
                         let r = Reply::Loaded {
                             id,
                             config: Box::new(m.config.clone()),
@@ -224,20 +224,10 @@ fn worker_loop(rx: Receiver<Request>, tx: Sender<Reply>, latest: Arc<AtomicU64>)
                         model = Some(m);
                         r
                     }
-                    Ok(Err(message)) => {
+                    Err(failed) => {
                         model = None;
-                        Reply::Failed { id, message }
+                        failed
                     }
-                    Err(p) => {
-                        model = None;
-                        Reply::Failed {
-                            id,
-                            message: format!("loading crashed: {}", panic_message(p)),
-                        }
-                    }
-                };
-                if tx.send(reply).is_err() {
-                    return;
                 }
             }
             Request::Solve {
@@ -246,52 +236,36 @@ fn worker_loop(rx: Receiver<Request>, tx: Sender<Reply>, latest: Arc<AtomicU64>)
                 puzzle_id,
                 record_cycles,
             } => {
-                let Some(m) = model.as_ref() else {
-                    let _ = tx.send(Reply::Failed {
-                        id,
-                        message: "no model is loaded".into(),
-                    });
-                    continue;
-                };
-                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let m = model.as_ref();
+                guarded(id, "the solver", || {
+                    let m = m.ok_or("no model is loaded")?;
                     solve(m, &tokens, puzzle_id, record_cycles, id, &tx, &latest)
-                }));
-                let reply = match res {
-                    Ok(Ok(())) => Reply::Done { id },
-                    Ok(Err(message)) => Reply::Failed { id, message },
-                    Err(p) => Reply::Failed {
-                        id,
-                        message: format!("the solver crashed: {}", panic_message(p)),
-                    },
-                };
-                if tx.send(reply).is_err() {
-                    return;
-                }
+                })
+                .map_or_else(|failed| failed, |()| Reply::Done { id })
             }
             Request::Scan { id, puzzles } => {
-                let Some(m) = model.as_ref() else {
-                    let _ = tx.send(Reply::Failed {
-                        id,
-                        message: "no model is loaded".into(),
-                    });
-                    continue;
-                };
-                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    scan(m, &puzzles, id, &latest)
-                }));
-                let reply = match res {
-                    Ok(Ok(answers)) => Reply::Scanned { id, answers },
-                    Ok(Err(message)) => Reply::Failed { id, message },
-                    Err(p) => Reply::Failed {
-                        id,
-                        message: format!("the solver crashed: {}", panic_message(p)),
-                    },
-                };
-                if tx.send(reply).is_err() {
-                    return;
-                }
+                let m = model.as_ref();
+                guarded(id, "the solver", || {
+                    scan(m.ok_or("no model is loaded")?, &puzzles, id, &latest)
+                })
+                .map_or_else(|failed| failed, |answers| Reply::Scanned { id, answers })
             }
+        };
+        if tx.send(reply).is_err() {
+            return;
         }
+    }
+}
+
+/// Run a request's work; an error or a panic becomes the request's `Failed` reply.
+fn guarded<T>(id: u64, what: &str, work: impl FnOnce() -> Result<T, String>) -> Result<T, Reply> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(message)) => Err(Reply::Failed { id, message }),
+        Err(p) => Err(Reply::Failed {
+            id,
+            message: format!("{what} crashed: {}", panic_message(p)),
+        }),
     }
 }
 
@@ -431,6 +405,46 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn scan_answers_every_step_of_every_puzzle() {
+        let mut w = SolverWorker::spawn();
+        let id = w.scan(vec![(vec![1; 16], 0)]);
+        match w.recv_timeout(Duration::from_secs(60)) {
+            Some(Reply::Failed { id: got, message }) => {
+                assert_eq!(got, id);
+                assert!(message.contains("no model"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let cfg = TrmConfig {
+            halt_max_steps: 3,
+            ..untrained_config(6, 16)
+        };
+        w.load(ModelSource::Untrained {
+            config: Box::new(cfg),
+            seed: 1,
+        });
+        assert!(matches!(
+            w.recv_timeout(Duration::from_secs(60)),
+            Some(Reply::Loaded { .. })
+        ));
+        let id = w.scan(vec![(vec![1; 16], 0), (vec![2; 16], 0)]);
+        match w.recv_timeout(Duration::from_secs(60)) {
+            Some(Reply::Scanned { id: got, answers }) => {
+                assert_eq!(got, id);
+                assert_eq!(answers.len(), 2);
+                assert!(answers.iter().all(|a| a.len() == 3 && a[0].len() == 16));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A puzzle of the wrong length is an error reply.
+        w.scan(vec![(vec![1; 5], 0)]);
+        assert!(matches!(
+            w.recv_timeout(Duration::from_secs(60)),
+            Some(Reply::Failed { .. })
+        ));
     }
 
     #[test]
