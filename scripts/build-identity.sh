@@ -21,15 +21,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 official="" driver="" python="${PYTHON:-python3}" bin="target/release/trm-tui" data="" out=""
 die() { echo "build-identity: $*" >&2; exit 2; }
+source scripts/fidelity-recipe.sh
 while [ $# -gt 0 ]; do
+    if official_option "$@"; then shift 2; continue; fi
     case "$1" in
-        --official) official="${2:?}"; shift 2 ;;
-        --driver) driver="${2:?}"; shift 2 ;;
-        --python) python="${2:?}"; shift 2 ;;
-        --bin) bin="${2:?}"; shift 2 ;;
         --data) data="${2:?}"; shift 2 ;;
         --out) out="${2:?}"; shift 2 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -16,19 +16,15 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 official="" driver="" python="${PYTHON:-python3}" bin="target/release/trm-tui" seeds=30 out="runs/init-distribution"
 die() { echo "init-distribution: $*" >&2; exit 2; }
+source scripts/fidelity-recipe.sh
 while [ $# -gt 0 ]; do
+    if official_option "$@"; then shift 2; continue; fi
     case "$1" in
-        --official) official="${2:?}"; shift 2 ;;
-        --driver) driver="${2:?}"; shift 2 ;;
-        --python) python="${2:?}"; shift 2 ;;
-        --bin) bin="${2:?}"; shift 2 ;;
         --seeds) seeds="${2:?}"; shift 2 ;;
         --out) out="${2:?}"; shift 2 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-source scripts/fidelity-recipe.sh
 locate_official
 [ -x "$bin" ] || die "--bin $bin: not an executable (cargo build --release)"
 [[ "$seeds" =~ ^[0-9]+$ ]] && [ "$seeds" -ge 3 ] || die "--seeds must be a number >= 3"

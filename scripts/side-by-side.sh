@@ -39,12 +39,10 @@ repo=$(pwd)
 official="" driver="" python="${PYTHON:-python3}" bin="" out="runs/side-by-side"
 seeds="0-9" steps=1000 jobs=2 only="" report_only=0 same_init=0
 die() { echo "side-by-side: $*" >&2; exit 2; }
+source scripts/fidelity-recipe.sh
 while [ $# -gt 0 ]; do
+    if official_option "$@"; then shift 2; continue; fi
     case "$1" in
-        --official) official="${2:?}"; shift 2 ;;
-        --driver) driver="${2:?}"; shift 2 ;;
-        --python) python="${2:?}"; shift 2 ;;
-        --bin) bin="${2:?}"; shift 2 ;;
         --out) out="${2:?}"; shift 2 ;;
         --seeds) seeds="${2:?}"; shift 2 ;;
         --steps) steps="${2:?}"; shift 2 ;;
@@ -52,11 +50,9 @@ while [ $# -gt 0 ]; do
         --only) only="${2:?}"; shift 2 ;;
         --report-only) report_only=1; shift ;;
         --same-init) same_init=1; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
-source scripts/fidelity-recipe.sh
 locate_official
 case "$only" in ""|ours|official) ;; *) die "--only takes ours or official" ;; esac
 [[ "$steps" =~ ^[0-9]+$ ]] && [ "$steps" -ge 100 ] || die "--steps must be a number >= 100"
