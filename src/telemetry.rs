@@ -1,5 +1,6 @@
-//! Run-time telemetry: the process's own resident memory and CPU use (from the kernel), and the
-//! GPU a run is on (utilisation, memory, temperature, power) through NVML. `libnvidia-ml` is
+//! Run-time telemetry: the process's own resident memory and CPU use (from the kernel), the
+//! machine's load average (how contended the cores were while a run was timed), and the GPU a
+//! run is on (utilisation, memory, temperature, power) through NVML. `libnvidia-ml` is
 //! loaded at run time the first time a GPU is asked about; where it is missing or refuses, every
 //! GPU figure is just unavailable ("n/a"), never an error. With the `cuda` feature the device
 //! memory also comes from the CUDA driver when NVML cannot tell.
@@ -45,18 +46,24 @@ pub struct ProcessStats {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub process: ProcessStats,
+    /// The machine's 1-minute load average (runnable threads, to set against its cores;
+    /// `/proc/loadavg`, Linux).
+    pub load_avg: Option<f64>,
     /// `None` on the CPU, or where neither NVML nor the CUDA driver answered.
     pub gpu: Option<GpuStats>,
 }
 
 impl Snapshot {
     /// The figures under their `metrics.jsonl` names (only those available): `cpu_percent`,
-    /// `gpu_util_percent`, `gpu_memory_used_bytes`, `gpu_memory_total_bytes`,
+    /// `load_avg`, `gpu_util_percent`, `gpu_memory_used_bytes`, `gpu_memory_total_bytes`,
     /// `gpu_process_memory_bytes`, `gpu_temperature_c`, `gpu_power_w`.
     pub fn metric_values(&self) -> Vec<(&'static str, f64)> {
         let mut v = Vec::new();
         if let Some(c) = self.process.cpu_percent {
             v.push(("cpu_percent", c));
+        }
+        if let Some(l) = self.load_avg {
+            v.push(("load_avg", l));
         }
         if let Some(g) = &self.gpu {
             let figures = [
@@ -201,7 +208,11 @@ impl Telemetry {
                 Some(g)
             }
         };
-        let snap = Snapshot { process, gpu };
+        let snap = Snapshot {
+            process,
+            load_avg: load_avg(),
+            gpu,
+        };
         self.last = Some((now, snap.clone()));
         snap
     }
@@ -324,6 +335,20 @@ fn rusage() -> Option<libc::rusage> {
     (rc == 0).then(|| unsafe { r.assume_init() })
 }
 
+/// The machine's 1-minute load average (`/proc/loadavg`, Linux).
+pub fn load_avg() -> Option<f64> {
+    parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+/// The first field of `/proc/loadavg`.
+pub fn parse_loadavg(s: &str) -> Option<f64> {
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .filter(|l: &f64| l.is_finite())
+}
+
 /// Resident memory now, bytes (`/proc/self/statm`, Linux).
 pub fn rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -422,6 +447,9 @@ mod tests {
         let status = "Name:\ttrm-tui\nVmPeak:\t  100 kB\nVmHWM:\t    2048 kB\nVmRSS:\t 1024 kB\n";
         assert_eq!(parse_status_kb(status, "VmHWM:"), Some(2048 * 1024));
         assert_eq!(parse_status_kb(status, "VmSwap:"), None);
+        assert_eq!(parse_loadavg("2.41 1.97 1.80 3/412 9876\n"), Some(2.41));
+        assert_eq!(parse_loadavg(""), None);
+        assert_eq!(parse_loadavg("nan 1 1"), None);
     }
 
     #[test]
@@ -462,10 +490,11 @@ mod tests {
             assert!(s.process.peak_rss_bytes.unwrap() >= s.process.rss_bytes.unwrap() / 2);
             let c = s.process.cpu_percent.unwrap();
             assert!(c > 0.0, "cpu {c}");
+            assert!(s.load_avg.is_some_and(|l| l >= 0.0));
         }
         assert_eq!(
             s.metric_values().len(),
-            usize::from(s.process.cpu_percent.is_some())
+            usize::from(s.process.cpu_percent.is_some()) + usize::from(s.load_avg.is_some())
         );
         // A cached reading comes back unchanged within the window.
         let again = t.sample_at_most_every(Duration::from_secs(60));
@@ -503,10 +532,12 @@ mod tests {
                 cpu_percent: Some(99.0),
                 ..Default::default()
             },
+            load_avg: Some(2.5),
             gpu: Some(g.clone()),
         };
         let m = s.metric_values();
-        assert_eq!(m.len(), 6);
+        assert_eq!(m.len(), 7);
+        assert!(m.contains(&("load_avg", 2.5)));
         assert!(m.contains(&("gpu_util_percent", 87.0)));
         assert!(m.contains(&("gpu_power_w", 310.4)));
         assert!(!m.iter().any(|(k, _)| *k == "gpu_process_memory_bytes"));

@@ -104,13 +104,7 @@ fn learning_metrics(dir: &Path) -> Vec<(u64, Split, BTreeMap<String, Option<f64>
             let values = r
                 .values
                 .into_iter()
-                .filter(|(k, _)| {
-                    !(k == "samples_per_s"
-                        || k == "memory_bytes"
-                        || k.starts_with("cpu")
-                        || k.starts_with("gpu")
-                        || k == "eval_seconds")
-                })
+                .filter(|(k, _)| !trm_tui::train::api::is_machine_metric(k))
                 .collect();
             (r.step, r.split, values)
         })

@@ -164,6 +164,9 @@ struct Own {
     avg_steps: Option<f64>,
     wall: f64,
     rate: f64,
+    /// Means over the train records of the process's CPU use and the machine's load.
+    cpu: f64,
+    load: f64,
 }
 
 fn own_figures(run_dir: &Path) -> Own {
@@ -203,7 +206,14 @@ fn own_figures(run_dir: &Path) -> Own {
         .filter_map(|v| f(v, "samples_per_s"))
         .filter(|r| *r > 0.0)
         .collect();
+    let train_mean = |key: &str| -> f64 {
+        let v: Vec<f64> = train.iter().filter_map(|v| f(v, key)).collect();
+        assert!(!v.is_empty(), "{key} is logged");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
     Own {
+        cpu: train_mean("cpu_percent"),
+        load: train_mean("load_avg"),
         params: cfg.arch.num_parameters(),
         best: evals
             .iter()
@@ -350,7 +360,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             );
         }
         type Get = fn(&Own) -> f64;
-        let columns: [(&str, Get); 7] = [
+        let columns: [(&str, Get); 9] = [
             ("best_exact", |r| r.best),
             ("final_exact", |r| r.last),
             ("final_token_accuracy", |r| r.token),
@@ -358,6 +368,8 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             ("final_gap", |r| r.gap),
             ("wall_s", |r| r.wall),
             ("samples_per_s", |r| r.rate),
+            ("cpu_percent", |r| r.cpu),
+            ("load_avg", |r| r.load),
         ];
         for (col, get) in columns {
             let v: Vec<f64> = runs.iter().map(get).collect();
@@ -662,12 +674,7 @@ fn deterministic_metrics(run_dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
             if let Some(o) = v.as_object_mut() {
-                o.retain(|k, _| {
-                    !(k.ends_with("_s")
-                        || k.contains("per_s")
-                        || k.contains("memory")
-                        || k.contains("cpu"))
-                });
+                o.retain(|k, _| !trm_tui::train::api::is_machine_metric(k));
             }
             v
         })

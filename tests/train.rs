@@ -156,10 +156,7 @@ fn resume_is_bit_identical() {
             .map(|r| {
                 let mut v = r.values.clone();
                 // Wall-clock and machine figures differ between runs.
-                for k in ["samples_per_s", "memory_bytes", "cpu_percent"] {
-                    v.remove(k);
-                }
-                v.retain(|k, _| !k.starts_with("gpu_"));
+                v.retain(|k, _| !trm_tui::train::api::is_machine_metric(k));
                 v.insert("step".into(), Some(r.step as f64));
                 v.insert("epoch".into(), Some(r.epoch));
                 v

@@ -22,6 +22,9 @@
 //! - wall: the last record's `wall_s` (all sessions of the run, evaluations included);
 //! - samples/s: the mean of the `train` records' `samples_per_s` (zeros, logged before a rate
 //!   is known, left out);
+//! - cpu, load (the load the times were measured under): the means of the `train` records'
+//!   `cpu_percent` (the share of one core the run's process used) and `load_avg` (the
+//!   machine's 1-minute load average); shown when some run logged them;
 //! - params, depth: [`TrmConfig::num_parameters`](crate::model::TrmConfig::num_parameters) and
 //!   [`TrmConfig::effective_depth`](crate::model::TrmConfig::effective_depth) of the run's
 //!   `config.toml` (of the planned config while the run has none).
@@ -123,11 +126,18 @@ pub struct RunResult {
     pub avg_steps: Option<f64>,
     pub wall_s: Option<f64>,
     pub samples_per_s: Option<f64>,
+    /// Means over the train records: the process's CPU use (percent of one core) and the
+    /// machine's 1-minute load average.
+    pub cpu_percent: Option<f64>,
+    pub load_avg: Option<f64>,
     /// Every metrics record (for the curves).
     pub records: Vec<MetricRecord>,
     /// Unreadable lines of `metrics.jsonl`, `config.toml` errors.
     pub warnings: Vec<String>,
 }
+
+/// One cell of a variant row.
+type VariantCell = fn(&VariantRow) -> String;
 
 /// A figure over seeds: mean, sample standard deviation and 95% Student-t confidence interval
 /// of the mean (both from two values on), and count.
@@ -206,12 +216,23 @@ pub struct VariantRow {
     pub avg_steps: Stat,
     pub wall_s: Stat,
     pub samples_per_s: Stat,
+    pub cpu_percent: Stat,
+    pub load_avg: Stat,
 }
 
 impl VariantRow {
     /// Seeds the statistics are over (finished runs).
     pub fn n(&self) -> usize {
         self.runs_finished
+    }
+
+    /// Finished runs, and the planned ones while some are missing (`3/4`).
+    pub fn runs_label(&self) -> String {
+        if self.runs_finished == self.runs_planned {
+            self.runs_finished.to_string()
+        } else {
+            format!("{}/{}", self.runs_finished, self.runs_planned)
+        }
     }
 }
 
@@ -238,6 +259,8 @@ pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
         "avg_steps" => r.avg_steps,
         "wall_s" => r.wall_s,
         "samples_per_s" => r.samples_per_s,
+        "cpu_percent" => r.cpu_percent,
+        "load_avg" => r.load_avg,
         _ => None,
     }
 }
@@ -468,12 +491,15 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
         .filter_map(|r| r.get("exact_accuracy"))
         .reduce(f64::max);
     let last = last_eval(&records);
-    let rates: Vec<f64> = records
-        .iter()
-        .filter(|r| r.split == Split::Train)
-        .filter_map(|r| r.get("samples_per_s"))
-        .filter(|v| *v > 0.0)
-        .collect();
+    let train_mean = |key: &str, keep: fn(f64) -> bool| -> Option<f64> {
+        let v: Vec<f64> = records
+            .iter()
+            .filter(|r| r.split == Split::Train)
+            .filter_map(|r| r.get(key))
+            .filter(|v| keep(*v))
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
     RunResult {
         variant: planned.variant.clone(),
         seed: planned.seed,
@@ -495,7 +521,9 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
         final_gap: last.and_then(|r| r.get("exact_accuracy_gap")),
         avg_steps: avg_steps(&records),
         wall_s: records.last().map(|r| r.wall_s),
-        samples_per_s: (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+        samples_per_s: train_mean("samples_per_s", |v| v > 0.0),
+        cpu_percent: train_mean("cpu_percent", f64::is_finite),
+        load_avg: train_mean("load_avg", f64::is_finite),
         config,
         records,
         warnings,
@@ -543,6 +571,8 @@ impl Report {
                     avg_steps: from(|r| r.avg_steps),
                     wall_s: from(|r| r.wall_s),
                     samples_per_s: from(|r| r.samples_per_s),
+                    cpu_percent: from(|r| r.cpu_percent),
+                    load_avg: from(|r| r.load_avg),
                 }
             })
             .collect();
@@ -595,62 +625,73 @@ impl Report {
         self.runs.iter().any(|r| r.final_train_exact.is_some())
     }
 
-    /// The table's header and rows as text cells.
+    /// Whether some run logged its CPU use / the machine's load (the cpu and load columns).
+    pub fn has_load(&self) -> (bool, bool) {
+        (
+            self.runs.iter().any(|r| r.cpu_percent.is_some()),
+            self.runs.iter().any(|r| r.load_avg.is_some()),
+        )
+    }
+
+    /// The table's header and rows as text cells: the columns of [`Report::columns`].
     pub fn table_cells(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        let gap = self.has_train_sample();
-        let mut header = vec![
-            "variant",
-            "params",
-            "depth",
-            "best exact",
-            "final exact",
-            "95% CI",
-            "n",
-            "token acc",
-            "avg steps",
-            "wall",
-            "samples/s",
-        ];
-        let valid = self.has_valid_path();
-        if gap {
-            header.splice(6..6, ["train exact", "gap"]);
-        }
-        if valid {
-            header.insert(6, "valid path");
-        }
+        let columns = self.columns();
+        let header = columns.iter().map(|(h, _)| *h).collect();
         let rows = self
             .variants
             .iter()
-            .map(|v| {
-                let mut row = vec![
-                    v.name.clone(),
-                    format_params(v.params),
-                    v.effective_depth.to_string(),
-                    v.best_exact.percent(),
-                    v.final_exact.percent(),
-                    v.final_exact.ci_percent(),
-                    if v.runs_finished == v.runs_planned {
-                        v.runs_finished.to_string()
-                    } else {
-                        format!("{}/{}", v.runs_finished, v.runs_planned)
-                    },
-                    v.final_token_accuracy.percent(),
-                    v.avg_steps.mean.map_or("-".into(), |m| format!("{m:.2}")),
-                    v.wall_s.mean.map_or("-".into(), format_duration),
-                    v.samples_per_s
-                        .mean
-                        .map_or("-".into(), |m| format!("{m:.1}")),
-                ];
-                if gap {
-                    row.splice(6..6, [v.final_train_exact.percent(), v.final_gap.points()]);
-                }
-                if valid {
-                    row.insert(6, v.final_valid_path.percent());
-                }
-                row
-            })
+            .map(|v| columns.iter().map(|(_, cell)| cell(v)).collect())
             .collect();
         (header, rows)
+    }
+
+    /// The variant table's columns, optional ones only where some run has their figure.
+    fn columns(&self) -> Vec<(&'static str, VariantCell)> {
+        let (cpu, load) = self.has_load();
+        let mut c: Vec<(&'static str, VariantCell)> = vec![
+            ("variant", |v| v.name.clone()),
+            ("params", |v| format_params(v.params)),
+            ("depth", |v| v.effective_depth.to_string()),
+            ("best exact", |v| v.best_exact.percent()),
+            ("final exact", |v| v.final_exact.percent()),
+            ("95% CI", |v| v.final_exact.ci_percent()),
+        ];
+        if self.has_valid_path() {
+            c.push(("valid path", |v| v.final_valid_path.percent()));
+        }
+        if self.has_train_sample() {
+            c.push(("train exact", |v| v.final_train_exact.percent()));
+            c.push(("gap", |v| v.final_gap.points()));
+        }
+        let common: [(&'static str, VariantCell); 5] = [
+            ("n", VariantRow::runs_label),
+            ("token acc", |v| v.final_token_accuracy.percent()),
+            ("avg steps", |v| {
+                v.avg_steps.mean.map_or("-".into(), |m| format!("{m:.2}"))
+            }),
+            ("wall", |v| {
+                v.wall_s.mean.map_or("-".into(), format_duration)
+            }),
+            ("samples/s", |v| {
+                v.samples_per_s
+                    .mean
+                    .map_or("-".into(), |m| format!("{m:.1}"))
+            }),
+        ];
+        c.extend(common);
+        if cpu {
+            c.push(("cpu", |v| {
+                v.cpu_percent
+                    .mean
+                    .map_or("-".into(), |m| format!("{m:.0}%"))
+            }));
+        }
+        if load {
+            c.push(("load", |v| {
+                v.load_avg.mean.map_or("-".into(), |m| format!("{m:.2}"))
+            }));
+        }
+        c
     }
 
     /// The comparisons table's rows as text cells (header: [`COMPARE_HEADER`]).
@@ -760,7 +801,10 @@ impl Report {
              - **avg steps**: supervision steps used before halting in training (`steps` of the \
              train records, weighted by `count`, over the last 10% of the run).\n\
              - **wall**: the run's wall time (evaluations included); **samples/s**: mean logged \
-             training throughput.\n\
+             training throughput; the load they were measured under: **cpu**, the mean share of \
+             one core the run's process used (100% per thread it could use; less, it waited for \
+             a core), and **load**, the machine's mean 1-minute load average while it trained \
+             (runnable threads; above the machine's core count, runs shared cores).\n\
              - **95% CI**: Student-t confidence interval of the mean final exact accuracy over \
              seeds (from two finished seeds on).\n",
         );
@@ -791,11 +835,23 @@ impl Report {
             }
         }
         let gap = self.has_train_sample();
-        s.push_str(if gap {
-            "\n## Runs\n\n| run | status | step | best exact | final exact | train exact | token acc | avg steps | wall | samples/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        } else {
-            "\n## Runs\n\n| run | status | step | best exact | final exact | token acc | avg steps | wall | samples/s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
-        });
+        let (cpu, load) = self.has_load();
+        let mut header = vec!["run", "status", "step", "best exact", "final exact"];
+        if gap {
+            header.push("train exact");
+        }
+        header.extend(["token acc", "avg steps", "wall", "samples/s"]);
+        if cpu {
+            header.push("cpu");
+        }
+        if load {
+            header.push("load");
+        }
+        s.push_str(&format!(
+            "\n## Runs\n\n| {} |\n|---|---|{}|\n",
+            header.join(" | "),
+            vec!["---:"; header.len() - 2].join("|")
+        ));
         for r in &self.runs {
             let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
             let mut cells = vec![
@@ -810,13 +866,21 @@ impl Report {
                 },
                 pct(r.best_exact),
                 pct(r.final_exact),
+            ];
+            if gap {
+                cells.push(pct(r.final_train_exact));
+            }
+            cells.extend([
                 pct(r.final_token_accuracy),
                 r.avg_steps.map_or("-".into(), |v| format!("{v:.2}")),
                 r.wall_s.map_or("-".into(), format_duration),
                 r.samples_per_s.map_or("-".into(), |v| format!("{v:.1}")),
-            ];
-            if gap {
-                cells.insert(5, pct(r.final_train_exact));
+            ]);
+            if cpu {
+                cells.push(r.cpu_percent.map_or("-".into(), |v| format!("{v:.0}%")));
+            }
+            if load {
+                cells.push(r.load_avg.map_or("-".into(), |v| format!("{v:.2}")));
             }
             s.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
@@ -838,7 +902,8 @@ impl Report {
              final_token_accuracy_mean,final_token_accuracy_std,avg_steps_mean,avg_steps_std,\
              wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std,\
              final_exact_ci_low,final_exact_ci_high,final_train_exact_mean,final_train_exact_std,\
-             final_gap_mean,final_gap_std,final_valid_path_mean,final_valid_path_std\n",
+             final_gap_mean,final_gap_std,final_valid_path_mean,final_valid_path_std,\
+             cpu_percent_mean,cpu_percent_std,load_avg_mean,load_avg_std\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for v in &self.variants {
@@ -862,7 +927,13 @@ impl Report {
             }
             cells.push(f(v.final_exact.ci.map(|c| c.0)));
             cells.push(f(v.final_exact.ci.map(|c| c.1)));
-            for st in [v.final_train_exact, v.final_gap, v.final_valid_path] {
+            for st in [
+                v.final_train_exact,
+                v.final_gap,
+                v.final_valid_path,
+                v.cpu_percent,
+                v.load_avg,
+            ] {
                 cells.push(f(st.mean));
                 cells.push(f(st.std));
             }

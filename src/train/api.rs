@@ -176,8 +176,9 @@ impl std::fmt::Display for RunEventKind {
 /// One line of `metrics.jsonl`: one logged step of one split. `values` holds the official
 /// metric names (`lm_loss`, `q_halt_loss`, `q_continue_loss`, `accuracy`, `exact_accuracy`,
 /// `q_halt_accuracy`, `steps`) and extra ones (`lr`, `samples_per_s`, `memory_bytes`,
-/// `maze_valid_path`, `ARC/pass@2`, ...; train records also `cpu_percent` and, on a GPU, the
-/// `gpu_*` figures of [`crate::telemetry::Snapshot::metric_values`]). A NaN is written as `null`.
+/// `maze_valid_path`, `ARC/pass@2`, ...; train records also `cpu_percent`, `load_avg` and, on a
+/// GPU, the `gpu_*` figures of [`crate::telemetry::Snapshot::metric_values`]). A NaN is written
+/// as `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricRecord {
     pub step: u64,
@@ -187,6 +188,15 @@ pub struct MetricRecord {
     pub split: Split,
     #[serde(flatten)]
     pub values: BTreeMap<String, Option<f64>>,
+}
+
+/// Whether a metrics key is a figure of the machine (time, speed, memory, CPU use, load, GPU):
+/// two trainings of the same deterministic run share every other figure, not these.
+pub fn is_machine_metric(key: &str) -> bool {
+    matches!(
+        key,
+        "wall_s" | "samples_per_s" | "memory_bytes" | "cpu_percent" | "load_avg" | "eval_seconds"
+    ) || key.starts_with("gpu_")
 }
 
 impl MetricRecord {
