@@ -10,7 +10,7 @@ use crate::tui::config::Paths;
 use crate::tui::theme::Theme;
 use crate::tui::worker::ModelSource;
 
-use super::protocol::Phase;
+use super::protocol::{Phase, Showcase};
 use super::scoring::{maze_check, path_verdict};
 use super::{Mode, SolverPane};
 
@@ -59,6 +59,10 @@ impl SolverPane {
         let phase = match &self.phase {
             Phase::Idle => Span::styled("idle", theme.dim_style()),
             Phase::Loading => Span::styled("● loading model", Style::default().fg(theme.warn)),
+            Phase::Solving if self.showcase == Showcase::Scanning => Span::styled(
+                "● choosing a puzzle whose steps matter",
+                Style::default().fg(theme.warn),
+            ),
             Phase::Solving => Span::styled(
                 format!("● solving {}/{}", self.steps.len(), n),
                 Style::default().fg(theme.warn),
