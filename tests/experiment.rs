@@ -428,6 +428,10 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             && l.contains("gap")),
         "{text}"
     );
+    assert!(
+        !out.join("valid-path.svg").exists(),
+        "the valid-path figure is for mazes"
+    );
     for fig in ["curves.svg", "train-test.svg", "final.svg"] {
         let svg =
             std::fs::read_to_string(out.join(fig)).unwrap_or_else(|e| panic!("{fig}: {e}\n{text}"));
@@ -626,8 +630,9 @@ fn shipped_experiment_files_parse() {
             }
         }
     }
-    // The study (experiments/study): each claim's file decides comparisons over at least 4
-    // seeds, scores a training sample (the train/test gap), and plans its CPU time.
+    // The study (experiments/study): each claim's file has at least 4 seeds, decides
+    // comparisons between its variants (a one-variant file's verdict is its interval), scores a
+    // training sample (the train/test gap), and plans its CPU time.
     let study = root.join("study");
     let mut claims = Vec::new();
     for entry in std::fs::read_dir(&study).unwrap() {
@@ -649,7 +654,11 @@ fn shipped_experiment_files_parse() {
         }
         if e.name != "study-pilot" {
             assert!(e.seeds.len() >= 4, "{}", f.display());
-            assert!(!e.compare.is_empty(), "{}", f.display());
+            assert!(
+                e.variants.len() == 1 || !e.compare.is_empty(),
+                "{}",
+                f.display()
+            );
             claims.push(e.name);
         }
     }
@@ -663,6 +672,53 @@ fn shipped_experiment_files_parse() {
             "study-m5-maze"
         ]
     );
+}
+
+/// A maze experiment's report has the valid-path column and figure.
+#[test]
+fn maze_reports_show_valid_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("maze.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "maze-smoke"
+base = "maze-small-cpu"
+seeds = [0]
+
+[set]
+max_steps = 6
+eval_interval = 3
+lr_warmup_steps = 2
+global_batch_size = 16
+"data.train_count" = 32
+"data.test_count" = 8
+"arch.halt_max_steps" = 2
+
+[[variant]]
+name = "maze7"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "experiment",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["experiment", "report", out.to_str().unwrap(), "--plots"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("variant") && l.contains("valid path")),
+        "{text}"
+    );
+    let svg = std::fs::read_to_string(out.join("valid-path.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("maze7"), "{svg}");
 }
 
 /// A run's metrics without what depends on the machine's speed (wall times, rates, memory):

@@ -228,7 +228,7 @@ pub fn draw(report: &Report, vs: &[VariantSteps], path: &Path) -> Result<()> {
         path,
         caption,
         1f64..width as f64,
-        "supervision steps",
+        ("supervision steps", "exact accuracy (%)"),
         Some(width),
     )?;
     for (i, v) in vs.iter().enumerate() {

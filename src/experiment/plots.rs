@@ -2,6 +2,8 @@
 //! with plotters from the same [`Report`] the tables come from:
 //! - `curves.svg`: held-out exact accuracy against step, per variant: the mean over seeds with
 //!   a band of ± one sample standard deviation;
+//! - `valid-path.svg` (mazes): the same for the share of test mazes answered with a valid
+//!   shortest path (any shortest path counts, where exact accuracy asks for the label's);
 //! - `train-test.svg` (when the runs evaluated a training sample, `eval_train_sample`): per
 //!   variant, the test curve (line) and the training-sample curve (dots) of the seed means, so
 //!   that overfitting shows as the space between them;
@@ -24,6 +26,7 @@ use crate::train::api::Split;
 
 /// The figure files.
 pub const CURVES_SVG: &str = "curves.svg";
+pub const VALID_PATH_SVG: &str = "valid-path.svg";
 pub const TRAIN_TEST_SVG: &str = "train-test.svg";
 pub const FINAL_SVG: &str = "final.svg";
 
@@ -106,7 +109,8 @@ pub(super) fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> color_e
     move |e| eyre!("{}: cannot draw the figure: {e:?}", path.display())
 }
 
-/// A chart of exact accuracy (%, 0-100) against `x_desc` over `x`, with its mesh drawn.
+/// A chart of an accuracy (%, 0-100; `y_desc` names it) against `x_desc` over `x`, with its
+/// mesh drawn.
 pub(super) type AccuracyChart<'a> =
     ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
@@ -115,7 +119,7 @@ pub(super) fn accuracy_chart<'a>(
     path: &Path,
     caption: String,
     x: std::ops::Range<f64>,
-    x_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     x_labels: Option<usize>,
 ) -> Result<AccuracyChart<'a>> {
     let e = plot_err(path);
@@ -130,7 +134,7 @@ pub(super) fn accuracy_chart<'a>(
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_desc)
         .x_label_formatter(&|x: &f64| format!("{x:.0}"))
-        .y_desc("exact accuracy (%)")
+        .y_desc(y_desc)
         .y_label_formatter(&|y: &f64| format!("{y:.0}"));
     if let Some(n) = x_labels {
         mesh.x_labels(n);
@@ -206,19 +210,33 @@ fn legend_name(c: &Curve) -> String {
 
 /// `curves.svg`.
 fn draw_curves(r: &Report, path: &Path) -> Result<bool> {
-    let cs = curves(r, "exact_accuracy");
+    draw_metric(r, path, "exact_accuracy", "held-out exact accuracy")
+}
+
+/// `valid-path.svg`.
+fn draw_valid_path(r: &Report, path: &Path) -> Result<bool> {
+    draw_metric(r, path, "maze_valid_path", "held-out valid shortest paths")
+}
+
+/// An eval metric's curves, one per variant that has it (coloured as in the other figures),
+/// with a band of ± one sd over seeds; false when no variant has it.
+fn draw_metric(r: &Report, path: &Path, metric: &str, what: &str) -> Result<bool> {
+    let cs = curves(r, metric);
     if cs.is_empty() {
         return Ok(false);
     }
     let refs: Vec<&Curve> = cs.iter().collect();
     let (x0, x1) = x_range(&refs);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    let caption = format!(
-        "{}: held-out exact accuracy (mean ± 1 sd over seeds)",
-        r.name
-    );
-    let mut chart = accuracy_chart(&root, path, caption, x0..x1, "optimizer step", None)?;
-    for (i, c) in cs.iter().enumerate() {
+    let caption = format!("{}: {what} (mean ± 1 sd over seeds)", r.name);
+    let axes = ("optimizer step", &*format!("{what} (%)"));
+    let mut chart = accuracy_chart(&root, path, caption, x0..x1, axes, None)?;
+    for c in &cs {
+        let i = r
+            .variants
+            .iter()
+            .position(|v| v.name == c.variant)
+            .unwrap_or(0);
         let pts: Vec<(f64, f64, f64, f64)> = c
             .points
             .iter()
@@ -245,7 +263,8 @@ fn draw_train_test(r: &Report, path: &Path) -> Result<bool> {
         "{}: exact accuracy, test (lines) and training sample (dots), seed means",
         r.name
     );
-    let mut chart = accuracy_chart(&root, path, caption, x0..x1, "optimizer step", None)?;
+    let axes = ("optimizer step", "exact accuracy (%)");
+    let mut chart = accuracy_chart(&root, path, caption, x0..x1, axes, None)?;
     for (i, v) in r.variants.iter().enumerate() {
         let col = colour(i);
         if let Some(c) = test.iter().find(|c| c.variant == v.name) {
@@ -365,8 +384,9 @@ fn draw_final(r: &Report, path: &Path) -> Result<bool> {
 pub fn write_plots(r: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     type Draw = fn(&Report, &Path) -> Result<bool>;
-    let figures: [(&str, Draw); 3] = [
+    let figures: [(&str, Draw); 4] = [
         (CURVES_SVG, draw_curves),
+        (VALID_PATH_SVG, draw_valid_path),
         (TRAIN_TEST_SVG, draw_train_test),
         (FINAL_SVG, draw_final),
     ];
