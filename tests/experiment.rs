@@ -506,7 +506,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
     let changed = write(
         dir.path(),
         "pair.toml",
-        &PAIR.replace("max_steps = 24", "max_steps = 30"),
+        &PAIR.replace("eval_interval = 12", "eval_interval = 8"),
     );
     let o = run(&[
         "experiment",
@@ -518,7 +518,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("n2-s0") && err.contains("max_steps = 24 (the file says 30)"),
+        err.contains("n2-s0") && err.contains("eval_interval = 12 (the file says 8)"),
         "{err}"
     );
 }
@@ -672,6 +672,63 @@ fn shipped_experiment_files_parse() {
             "study-m5-maze"
         ]
     );
+}
+
+/// Raising `max_steps` in an experiment file extends its finished runs: `--resume` continues
+/// them from their last checkpoint, and the result is the longer run trained from the start
+/// (the learning rate is constant after warm-up). Where the schedule depends on the length,
+/// the raised file is refused.
+#[test]
+fn raising_max_steps_continues_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |steps: u32, min_ratio: f64| {
+        format!(
+            "name = \"extend\"\nbase = \"smoke\"\nseeds = [0]\n\n[set]\nmax_steps = {steps}\n\
+             eval_interval = 6\neval_limit = 16\nlr_min_ratio = {min_ratio}\n\
+             \"data.train_count\" = 128\n\"data.test_count\" = 16\n\n[[variant]]\nname = \"v\"\n"
+        )
+    };
+    let go = |file: &Path, out: &Path| {
+        run(&[
+            "experiment",
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--resume",
+        ])
+    };
+    let (short, long) = (dir.path().join("short"), dir.path().join("long"));
+    let file = write(dir.path(), "e.toml", &text(12, 1.0));
+    let o = go(&file, &short);
+    assert!(o.status.success(), "{}", stderr(&o));
+    write(dir.path(), "e.toml", &text(24, 1.0));
+    let o = go(&file, &short);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = go(&file, &long);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (
+        deterministic_metrics(&short.join("v-s0")),
+        deterministic_metrics(&long.join("v-s0")),
+    );
+    assert!(a.iter().any(|r| r["step"] == 24), "continued to step 24");
+    let events = std::fs::read_to_string(short.join("v-s0/events.jsonl")).unwrap();
+    assert!(
+        events.contains("\"resume\"") && events.matches("\"finish\"").count() == 2,
+        "trained to 12, then resumed to 24: {events}"
+    );
+    assert_eq!(a, b, "the extended run is the 24-step run");
+    let o = run(&["experiment", "report", short.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 of 1 runs finished"));
+
+    // A cosine schedule to 10% depends on the length: the raised file is refused.
+    let other = dir.path().join("cosine");
+    write(dir.path(), "e.toml", &text(12, 0.1));
+    assert!(go(&file, &other).status.success());
+    write(dir.path(), "e.toml", &text(24, 0.1));
+    let o = go(&file, &other);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("max_steps"), "{}", stderr(&o));
 }
 
 /// A maze experiment's report has the valid-path column and figure.

@@ -101,6 +101,25 @@ pub fn is_finished(run_dir: &Path, max_steps: u64, records: &[MetricRecord]) -> 
     finished && (max_steps == 0 || last_step >= max_steps)
 }
 
+/// Whether the plan extends a run trained with `own` settings: it raises `max_steps` and
+/// nothing else, and the learning-rate schedule does not depend on the run's length (constant
+/// after warm-up, `lr_min_ratio = 1`), so continuing the run from its last checkpoint is the
+/// same training as running the longer plan from the start.
+pub fn extends(own: &TrainConfig, planned: &TrainConfig) -> bool {
+    let constant = |c: &TrainConfig| c.lr_min_ratio == 1.0;
+    own.max_steps > 0
+        && planned.max_steps > own.max_steps
+        && constant(own)
+        && constant(planned)
+        && TrainConfig {
+            max_steps: planned.max_steps,
+            ..own.clone()
+        }
+        .diff(planned)
+        .into_iter()
+        .all(|(k, _, _)| k == "arch.num_puzzle_identifiers" || k == "arch.forward_dtype")
+}
+
 /// One run's figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
@@ -472,13 +491,19 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
             Vec::new()
         }
     };
-    // The run's own settings where it has them (it trained towards its own max_steps).
+    // The run's own settings where it has them (it trained towards its own max_steps, or the
+    // plan's when the plan extends it).
     let own = match &config {
         Some(Ok(c)) => c,
         _ => &planned.config,
     };
     let arch = &own.arch;
-    let status = if is_finished(dir, own.max_steps, &records) {
+    let max_steps = if extends(own, &planned.config) {
+        planned.config.max_steps
+    } else {
+        own.max_steps
+    };
+    let status = if is_finished(dir, max_steps, &records) {
         RunStatus::Finished
     } else if records.is_empty() && lifecycle_events(dir).is_empty() {
         RunStatus::Pending
@@ -512,7 +537,7 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
             .filter(|r| r.split == Split::Train)
             .map(|r| r.step)
             .max(),
-        max_steps: own.max_steps,
+        max_steps,
         best_exact,
         final_exact: last.and_then(|r| r.get("exact_accuracy")),
         final_token_accuracy: last.and_then(|r| r.get("accuracy")),

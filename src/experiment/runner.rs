@@ -17,7 +17,7 @@ use std::time::Duration;
 use color_eyre::eyre::{bail, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 
-use super::report::{is_finished, read_run, RunStatus, EXPERIMENT_FILE, MANIFEST_FILE};
+use super::report::{extends, is_finished, read_run, RunStatus, EXPERIMENT_FILE, MANIFEST_FILE};
 use super::spec::{Experiment, PlannedRun};
 use crate::train::api::{TrainCommand, TrainerEvent};
 use crate::train::config::TrainConfig;
@@ -305,17 +305,20 @@ impl Manifest {
 /// Settings where a run folder's `config.toml` differs from the plan, as `(key, planned,
 /// found)`. What the trainer resolves when a run starts is not a difference: it raises
 /// `arch.num_puzzle_identifiers` to the dataset's and writes the forward type that `auto`
-/// became.
+/// became. Nor is a raised `max_steps` where the plan [`extends`] the run: `--resume`
+/// continues it.
 pub fn config_mismatch(
     existing: &TrainConfig,
     planned: &TrainConfig,
 ) -> Vec<(String, String, String)> {
+    let extended = extends(existing, planned);
     existing
         .diff(planned)
         .into_iter()
         .filter(|(k, planned_value, _)| {
             !(k == "arch.num_puzzle_identifiers"
-                || (k == "arch.forward_dtype" && planned_value == "auto"))
+                || (k == "arch.forward_dtype" && planned_value == "auto")
+                || (k == "max_steps" && extended))
         })
         .collect()
 }
@@ -427,9 +430,15 @@ fn train_one(
     // A resumed run continues with its own config.toml: the plan's settings (checked by
     // `preflight`) plus what the trainer resolved when it started, which its checkpoint holds.
     let config = match &resume {
-        Some(_) => RunDir::new(dir)
-            .read_config()
-            .unwrap_or_else(|_| run.config.clone()),
+        Some(_) => {
+            let mut own = RunDir::new(dir)
+                .read_config()
+                .unwrap_or_else(|_| run.config.clone());
+            if extends(&own, &run.config) {
+                own.max_steps = run.config.max_steps;
+            }
+            own
+        }
         None => run.config.clone(),
     };
     let handle = spawn(RunSpec {
