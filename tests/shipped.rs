@@ -15,7 +15,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A model card's checked figures.
+/// A model card's checked figures: its held-out table.
 struct Card {
     name: String,
     checkpoint: PathBuf,
@@ -23,18 +23,40 @@ struct Card {
     exact: f64,
     token: f64,
     valid_path: Option<f64>,
+    q_halt: f64,
+    /// Exact accuracy after each supervision step.
+    by_step: Vec<f64>,
+    halt_step: f64,
+    exact_at_halt: f64,
+    /// The untrained model's token accuracy.
+    untrained_token: f64,
 }
 
-/// The number in the second cell of the table row whose first cell starts with `label`.
-fn table_value(card: &str, label: &str) -> Option<f64> {
+/// The second cell of the table row whose first cell starts with `label`.
+fn table_cell<'a>(card: &'a str, label: &str) -> Option<&'a str> {
     card.lines().find_map(|l| {
         let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-        if cells.len() >= 3 && cells[1].starts_with(label) {
-            cells[2].trim_matches('*').parse().ok()
-        } else {
-            None
-        }
+        (cells.len() >= 3 && cells[1].starts_with(label)).then(|| cells[2].trim_matches('*'))
     })
+}
+
+/// The number in the second cell of the row `label` (its first word: `1.36 of 6` is 1.36).
+fn table_value(card: &str, label: &str) -> Option<f64> {
+    table_cell(card, label)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The number after `word` in the second cell of the row `label` (`exact 0.000, token 0.118`).
+fn table_named(card: &str, label: &str, word: &str) -> Option<f64> {
+    let cell = table_cell(card, label)?;
+    let rest = cell.split(&format!("{word} ")).nth(1)?;
+    rest.split(|c: char| c == ',' || c.is_whitespace())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn cards() -> Vec<Card> {
@@ -62,14 +84,34 @@ fn cards() -> Vec<Card> {
             text.contains("--untrained 0"),
             "{name}: the card gives the untrained baseline command"
         );
+        let need = |v: Option<f64>, row: &str| v.unwrap_or_else(|| panic!("{name}: no {row} row"));
+        let by_step: Vec<f64> = table_cell(&text, "exact accuracy after supervision step")
+            .unwrap_or_else(|| panic!("{name}: no exact-by-step row"))
+            .split('/')
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: by step {v:?}"))
+            })
+            .collect();
+        let untrained = "untrained model of the same architecture";
         out.push(Card {
             checkpoint: path.clone(),
             data: root().join(data),
-            exact: table_value(&text, "exact accuracy (whole grid right")
-                .unwrap_or_else(|| panic!("{name}: no exact accuracy row")),
-            token: table_value(&text, "token accuracy")
-                .unwrap_or_else(|| panic!("{name}: no token accuracy row")),
+            exact: need(
+                table_value(&text, "exact accuracy (whole grid right"),
+                "exact accuracy",
+            ),
+            token: need(table_value(&text, "token accuracy"), "token accuracy"),
             valid_path: table_value(&text, "valid shortest path"),
+            q_halt: need(table_value(&text, "q-halt accuracy"), "q-halt accuracy"),
+            by_step,
+            halt_step: need(table_value(&text, "average halting step"), "halting step"),
+            exact_at_halt: need(
+                table_value(&text, "exact accuracy at the halting step"),
+                "exact at halting",
+            ),
+            untrained_token: need(table_named(&text, untrained, "token"), "untrained token"),
             name,
         });
     }
@@ -130,9 +172,38 @@ fn every_shipped_checkpoint_reproduces_its_model_card() {
                 card.name
             );
         }
+        // The rest of the held-out table: halting and exact accuracy after each step.
+        let near = |key: &str, want: f64, tol: f64| {
+            let got = m[key].unwrap_or_else(|| panic!("{}: no {key}", card.name));
+            assert!(
+                (got - want).abs() <= tol,
+                "{}: {key} {got}, card {want}",
+                card.name
+            );
+        };
+        let one = 1.0 / count + 1e-9;
+        near("q_halt_accuracy", card.q_halt, one);
+        near("exact_at_halt", card.exact_at_halt, one);
+        near("halt_step", card.halt_step, 0.006);
+        for (k, &want) in card.by_step.iter().enumerate() {
+            near(&format!("exact_step_{:02}", k + 1), want, one);
+        }
+        assert!(
+            m.contains_key(&format!("exact_step_{:02}", card.by_step.len()))
+                && !m.contains_key(&format!("exact_step_{:02}", card.by_step.len() + 1)),
+            "{}: the card gives every supervision step",
+            card.name
+        );
         // Clearly better than the untrained model of the same architecture.
         let u = eval(&card, &["--untrained", "0"]);
         assert_eq!(u["exact_accuracy"], Some(0.0), "{}", card.name);
+        let ut = u["accuracy"].unwrap();
+        assert!(
+            (ut - card.untrained_token).abs() < 0.0005 + 1e-9,
+            "{}: untrained token accuracy {ut}, card {}",
+            card.name,
+            card.untrained_token
+        );
         assert!(exact >= 0.05, "{}: exact accuracy {exact}", card.name);
         // Answers improve over the supervision steps.
         assert!(
