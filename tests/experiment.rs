@@ -164,9 +164,11 @@ struct Own {
     avg_steps: Option<f64>,
     wall: f64,
     rate: f64,
-    /// Means over the train records of the process's CPU use and the machine's load.
+    /// Means over the train records of the process's CPU use and the machine's load, and of
+    /// samples/s per core used.
     cpu: f64,
     load: f64,
+    per_cpu_s: f64,
 }
 
 fn own_figures(run_dir: &Path) -> Own {
@@ -211,7 +213,14 @@ fn own_figures(run_dir: &Path) -> Own {
         assert!(!v.is_empty(), "{key} is logged");
         v.iter().sum::<f64>() / v.len() as f64
     };
+    let per_cpu: Vec<f64> = train
+        .iter()
+        .filter_map(|v| Some((f(v, "samples_per_s")?, f(v, "cpu_percent")?)))
+        .filter(|(r, c)| *r > 0.0 && *c > 0.0)
+        .map(|(r, c)| r / (c / 100.0))
+        .collect();
     Own {
+        per_cpu_s: per_cpu.iter().sum::<f64>() / per_cpu.len() as f64,
         cpu: train_mean("cpu_percent"),
         load: train_mean("load_avg"),
         params: cfg.arch.num_parameters(),
@@ -360,7 +369,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             );
         }
         type Get = fn(&Own) -> f64;
-        let columns: [(&str, Get); 9] = [
+        let columns: [(&str, Get); 10] = [
             ("best_exact", |r| r.best),
             ("final_exact", |r| r.last),
             ("final_token_accuracy", |r| r.token),
@@ -370,6 +379,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             ("samples_per_s", |r| r.rate),
             ("cpu_percent", |r| r.cpu),
             ("load_avg", |r| r.load),
+            ("samples_per_cpu_s", |r| r.per_cpu_s),
         ];
         for (col, get) in columns {
             let v: Vec<f64> = runs.iter().map(get).collect();

@@ -25,6 +25,9 @@
 //! - cpu, load (the load the times were measured under): the means of the `train` records'
 //!   `cpu_percent` (the share of one core the run's process used) and `load_avg` (the
 //!   machine's 1-minute load average); shown when some run logged them;
+//! - samples/cpu-s: the mean over the `train` records of `samples_per_s` divided by the cores
+//!   the process used (`cpu_percent / 100`): throughput per CPU-second, the cost of a step
+//!   with the load taken out (runs that shared a core and runs that did not compare);
 //! - params, depth: [`TrmConfig::num_parameters`](crate::model::TrmConfig::num_parameters) and
 //!   [`TrmConfig::effective_depth`](crate::model::TrmConfig::effective_depth) of the run's
 //!   `config.toml` (of the planned config while the run has none).
@@ -101,6 +104,20 @@ pub fn is_finished(run_dir: &Path, max_steps: u64, records: &[MetricRecord]) -> 
     finished && (max_steps == 0 || last_step >= max_steps)
 }
 
+/// The mean over the train records that have both of `samples_per_s` per core used
+/// (`cpu_percent / 100`): samples per CPU-second.
+fn samples_per_cpu_s(records: &[MetricRecord]) -> Option<f64> {
+    let v: Vec<f64> = records
+        .iter()
+        .filter(|r| r.split == Split::Train)
+        .filter_map(|r| {
+            let (rate, cpu) = (r.get("samples_per_s")?, r.get("cpu_percent")?);
+            (rate > 0.0 && cpu > 0.0).then(|| rate * 100.0 / cpu)
+        })
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 /// Whether the plan extends a run trained with `own` settings: it raises `max_steps` and
 /// nothing else, and the learning-rate schedule does not depend on the run's length (constant
 /// after warm-up, `lr_min_ratio = 1`), so continuing the run from its last checkpoint is the
@@ -149,6 +166,8 @@ pub struct RunResult {
     /// machine's 1-minute load average.
     pub cpu_percent: Option<f64>,
     pub load_avg: Option<f64>,
+    /// Mean training samples per CPU-second (samples/s over the cores the process used).
+    pub samples_per_cpu_s: Option<f64>,
     /// Every metrics record (for the curves).
     pub records: Vec<MetricRecord>,
     /// Unreadable lines of `metrics.jsonl`, `config.toml` errors.
@@ -237,6 +256,7 @@ pub struct VariantRow {
     pub samples_per_s: Stat,
     pub cpu_percent: Stat,
     pub load_avg: Stat,
+    pub samples_per_cpu_s: Stat,
 }
 
 impl VariantRow {
@@ -266,22 +286,31 @@ pub struct CompareRow {
     pub verdict: Verdict,
 }
 
-/// One run's figure named by a `[[compare]]` metric.
+/// A run's figure.
+type RunFigure = fn(&RunResult) -> Option<f64>;
+
+/// The per-run figures a `[[compare]]` can be on, by name (the report's columns).
+pub const RUN_METRICS: &[(&str, RunFigure)] = &[
+    ("best_exact", |r| r.best_exact),
+    ("final_exact", |r| r.final_exact),
+    ("final_token_accuracy", |r| r.final_token_accuracy),
+    ("final_valid_path", |r| r.final_valid_path),
+    ("final_train_exact", |r| r.final_train_exact),
+    ("final_gap", |r| r.final_gap),
+    ("avg_steps", |r| r.avg_steps),
+    ("wall_s", |r| r.wall_s),
+    ("samples_per_s", |r| r.samples_per_s),
+    ("cpu_percent", |r| r.cpu_percent),
+    ("load_avg", |r| r.load_avg),
+    ("samples_per_cpu_s", |r| r.samples_per_cpu_s),
+];
+
+/// One run's figure named by a `[[compare]]` metric (`None` for an unknown name).
 pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
-    match metric {
-        "best_exact" => r.best_exact,
-        "final_exact" => r.final_exact,
-        "final_token_accuracy" => r.final_token_accuracy,
-        "final_valid_path" => r.final_valid_path,
-        "final_train_exact" => r.final_train_exact,
-        "final_gap" => r.final_gap,
-        "avg_steps" => r.avg_steps,
-        "wall_s" => r.wall_s,
-        "samples_per_s" => r.samples_per_s,
-        "cpu_percent" => r.cpu_percent,
-        "load_avg" => r.load_avg,
-        _ => None,
-    }
+    RUN_METRICS
+        .iter()
+        .find(|(name, _)| *name == metric)
+        .and_then(|(_, figure)| figure(r))
 }
 
 /// Whether a metric is a fraction, shown in percent (points for differences).
@@ -549,6 +578,7 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
         samples_per_s: train_mean("samples_per_s", |v| v > 0.0),
         cpu_percent: train_mean("cpu_percent", f64::is_finite),
         load_avg: train_mean("load_avg", f64::is_finite),
+        samples_per_cpu_s: samples_per_cpu_s(&records),
         config,
         records,
         warnings,
@@ -598,6 +628,7 @@ impl Report {
                     samples_per_s: from(|r| r.samples_per_s),
                     cpu_percent: from(|r| r.cpu_percent),
                     load_avg: from(|r| r.load_avg),
+                    samples_per_cpu_s: from(|r| r.samples_per_cpu_s),
                 }
             })
             .collect();
@@ -705,6 +736,11 @@ impl Report {
         ];
         c.extend(common);
         if cpu {
+            c.push(("samples/cpu-s", |v| {
+                v.samples_per_cpu_s
+                    .mean
+                    .map_or("-".into(), |m| format!("{m:.1}"))
+            }));
             c.push(("cpu", |v| {
                 v.cpu_percent
                     .mean
@@ -829,7 +865,9 @@ impl Report {
              training throughput; the load they were measured under: **cpu**, the mean share of \
              one core the run's process used (100% per thread it could use; less, it waited for \
              a core), and **load**, the machine's mean 1-minute load average while it trained \
-             (runnable threads; above the machine's core count, runs shared cores).\n\
+             (runnable threads; above the machine's core count, runs shared cores); \
+             **samples/cpu-s**: samples/s per core the run used, the cost of a step with the \
+             load taken out.\n\
              - **95% CI**: Student-t confidence interval of the mean final exact accuracy over \
              seeds (from two finished seeds on).\n",
         );
@@ -867,7 +905,7 @@ impl Report {
         }
         header.extend(["token acc", "avg steps", "wall", "samples/s"]);
         if cpu {
-            header.push("cpu");
+            header.extend(["samples/cpu-s", "cpu"]);
         }
         if load {
             header.push("load");
@@ -902,6 +940,10 @@ impl Report {
                 r.samples_per_s.map_or("-".into(), |v| format!("{v:.1}")),
             ]);
             if cpu {
+                cells.push(
+                    r.samples_per_cpu_s
+                        .map_or("-".into(), |v| format!("{v:.1}")),
+                );
                 cells.push(r.cpu_percent.map_or("-".into(), |v| format!("{v:.0}%")));
             }
             if load {
@@ -928,7 +970,8 @@ impl Report {
              wall_s_mean,wall_s_std,samples_per_s_mean,samples_per_s_std,\
              final_exact_ci_low,final_exact_ci_high,final_train_exact_mean,final_train_exact_std,\
              final_gap_mean,final_gap_std,final_valid_path_mean,final_valid_path_std,\
-             cpu_percent_mean,cpu_percent_std,load_avg_mean,load_avg_std\n",
+             cpu_percent_mean,cpu_percent_std,load_avg_mean,load_avg_std,\
+             samples_per_cpu_s_mean,samples_per_cpu_s_std\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for v in &self.variants {
@@ -958,6 +1001,7 @@ impl Report {
                 v.final_valid_path,
                 v.cpu_percent,
                 v.load_avg,
+                v.samples_per_cpu_s,
             ] {
                 cells.push(f(st.mean));
                 cells.push(f(st.std));

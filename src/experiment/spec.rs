@@ -34,6 +34,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::report::RUN_METRICS;
 use crate::train::config::TrainConfig;
 use crate::train::presets;
 
@@ -51,18 +52,6 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 pub const VARIANT_KEYS: &[&str] = &["name", "description", "base", "set"];
 /// The keys of a `[[compare]]` entry.
 pub const COMPARE_KEYS: &[&str] = &["a", "b", "metric", "paper_a", "paper_b", "paired"];
-/// The per-run figures a comparison can be on (the report's columns).
-pub const COMPARE_METRICS: &[&str] = &[
-    "best_exact",
-    "final_exact",
-    "final_token_accuracy",
-    "final_valid_path",
-    "final_train_exact",
-    "final_gap",
-    "avg_steps",
-    "wall_s",
-    "samples_per_s",
-];
 /// The metric of a `[[compare]]` entry that names none.
 pub const DEFAULT_COMPARE_METRIC: &str = "final_exact";
 
@@ -641,13 +630,17 @@ fn parse_compare(
         }
         let metric = match t.get("metric") {
             None => DEFAULT_COMPARE_METRIC.to_string(),
-            Some(toml::Value::String(s)) if COMPARE_METRICS.contains(&s.as_str()) => s.clone(),
+            Some(toml::Value::String(s)) if RUN_METRICS.iter().any(|(n, _)| n == s) => s.clone(),
             Some(toml::Value::String(s)) => {
                 return Err((
                     at("metric"),
                     format!(
                         "unknown metric `{s}` (known: {})",
-                        COMPARE_METRICS.join(", ")
+                        RUN_METRICS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ))
             }
