@@ -19,6 +19,20 @@ use crate::tui::theme::Theme;
 
 use super::*;
 
+/// The variant table's columns in the order they go when the pane is too narrow for all.
+const DROP_ORDER: &[&str] = &[
+    "best exact",
+    "load",
+    "cpu",
+    "samples/cpu-s",
+    "samples/s",
+    "wall",
+    "params",
+    "depth",
+    "token acc",
+    "avg steps",
+];
+
 impl ExperimentsPane {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn draw_chart(
@@ -154,6 +168,7 @@ impl ExperimentsPane {
         );
     }
 
+    /// The variant table, as many of the report's columns as fit ([`DROP_ORDER`]).
     pub(super) fn draw_table(&self, f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
         let (done, total) = r.progress();
         let title = format!(
@@ -185,12 +200,30 @@ impl ExperimentsPane {
             desc,
         );
         let (mut header, mut rows) = r.table_cells();
-        // The pane leaves out `best exact` to make room for the 95% interval (the runs panel
-        // below shows each run's best).
-        if let Some(c) = header.iter().position(|h| *h == "best exact") {
-            header.remove(c);
-            for row in &mut rows {
-                row.remove(c);
+        // Columns that do not fit go, the least telling first (`report.md` has them all; the
+        // runs panel below shows each run's best and wall time).
+        let width = |header: &[&str], rows: &[Vec<String>]| -> usize {
+            (0..header.len())
+                .map(|c| {
+                    rows.iter()
+                        .map(|row| row[c].chars().count())
+                        .chain([header[c].chars().count()])
+                        .max()
+                        .unwrap_or(1)
+                        + 1
+                })
+                .sum::<usize>()
+                + 2
+        };
+        for name in DROP_ORDER {
+            if width(&header, &rows) <= table.width as usize {
+                break;
+            }
+            if let Some(c) = header.iter().position(|h| h == name) {
+                header.remove(c);
+                for row in &mut rows {
+                    row.remove(c);
+                }
             }
         }
         // Each column as wide as its widest cell (the first also holds the colour mark).
