@@ -63,3 +63,59 @@ fn lists_experiment_folders_and_handles_keys() {
     p.handle_key(key(KeyCode::Char('w')), &mut ctx);
     assert!(e.join("report.md").is_file() && e.join("report.csv").is_file());
 }
+
+/// The variant table keeps the columns that fit: every one on a wide terminal, the accuracy
+/// ones on a narrow one (the load and throughput columns go first).
+#[test]
+fn the_table_drops_the_least_telling_columns_to_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::under(dir.path());
+    let e = paths.runs_dir.join("experiments").join("cols");
+    let run = e.join("a-s0");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(
+        e.join("experiment.toml"),
+        "name = \"cols\"\nbase = \"smoke\"\n[set]\nmax_steps = 2\n[[variant]]\nname = \"a\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        "{\"step\":1,\"epoch\":0.0,\"wall_s\":1.0,\"split\":\"train\",\"samples_per_s\":100.0,\
+         \"cpu_percent\":50.0,\"load_avg\":2.0,\"lm_loss\":1.0}\n\
+         {\"step\":2,\"epoch\":0.0,\"wall_s\":2.0,\"split\":\"train\",\"samples_per_s\":100.0,\
+         \"cpu_percent\":50.0,\"load_avg\":2.0,\"lm_loss\":1.0}\n\
+         {\"step\":2,\"epoch\":0.0,\"wall_s\":2.0,\"split\":\"eval\",\"exact_accuracy\":0.5,\
+         \"accuracy\":0.9}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("events.jsonl"),
+        "{\"kind\":\"start\",\"step\":0,\"time\":0}\n{\"kind\":\"finish\",\"step\":2,\"time\":1}\n",
+    )
+    .unwrap();
+    let mut p = ExperimentsPane::new(&paths, 0.6);
+    assert_eq!(p.report().unwrap().progress(), (1, 1));
+    let mut header = |w: u16| -> String {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, 30)).unwrap();
+        term.draw(|f| p.draw(f, f.area(), &Theme::default_dark(), true))
+            .unwrap();
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+            .find(|l| l.contains("variant"))
+            .unwrap_or_default()
+    };
+    let wide = header(240);
+    for col in ["best exact", "final exact", "samples/cpu-s", "cpu", "load"] {
+        assert!(wide.contains(col), "{col}: {wide}");
+    }
+    let narrow = header(110);
+    assert!(
+        narrow.contains("final exact") && narrow.contains("95% CI"),
+        "{narrow}"
+    );
+    assert!(
+        !narrow.contains("load") && !narrow.contains("samples/cpu-s"),
+        "{narrow}"
+    );
+}
