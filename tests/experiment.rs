@@ -26,6 +26,19 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().unwrap()
 }
 
+/// `trm-tui experiment run FILE --out OUT`, then `extra`.
+fn run_experiment(file: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "experiment",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
@@ -275,13 +288,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "pair.toml", PAIR);
     let out = dir.path().join("exp");
-    let o = run(&[
-        "experiment",
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_experiment(&file, &out, &[]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert_eq!(
@@ -497,13 +504,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             (p, t)
         })
         .collect();
-    let o = run(&[
-        "experiment",
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_experiment(&file, &out, &[]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert_eq!(err.matches("finished before; skipped").count(), 4, "{err}");
@@ -518,13 +519,7 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
         "pair.toml",
         &PAIR.replace("eval_interval = 12", "eval_interval = 8"),
     );
-    let o = run(&[
-        "experiment",
-        "run",
-        changed.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_experiment(&changed, &out, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -698,16 +693,7 @@ fn raising_max_steps_continues_finished_runs() {
              \"data.train_count\" = 128\n\"data.test_count\" = 16\n\n[[variant]]\nname = \"v\"\n"
         )
     };
-    let go = |file: &Path, out: &Path| {
-        run(&[
-            "experiment",
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--resume",
-        ])
-    };
+    let go = |file: &Path, out: &Path| run_experiment(file, out, &["--resume"]);
     let (short, long) = (dir.path().join("short"), dir.path().join("long"));
     let file = write(dir.path(), "e.toml", &text(12, 1.0));
     let o = go(&file, &short);
@@ -768,13 +754,7 @@ name = "maze7"
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = run(&[
-        "experiment",
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_experiment(&file, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["experiment", "report", out.to_str().unwrap(), "--plots"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -949,16 +929,7 @@ fn one_interrupt_stops_every_job_with_a_checkpoint_and_resume_finishes_them() {
         assert!(!ck.is_empty(), "{r}: no checkpoint");
     }
     // Resumed, both finish, each step logged once.
-    let o = run(&[
-        "experiment",
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--jobs",
-        "2",
-        "--resume",
-    ]);
+    let o = run_experiment(&file, &out, &["--jobs", "2", "--resume"]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert_eq!(err.matches("resuming from").count(), 2, "{err}");
