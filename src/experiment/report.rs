@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::spec::{Compare, Experiment, PlannedRun};
-use super::stats::{paper_direction, Summary, Verdict, Welch};
+use super::stats::{paper_direction, Difference, Summary, Verdict};
 use crate::train::api::{MetricRecord, RunEvent, RunEventKind, Split};
 use crate::train::config::TrainConfig;
 use crate::train::run_dir::{RunDir, RunDirError};
@@ -281,8 +281,8 @@ pub struct CompareRow {
     pub spec: Compare,
     pub a: Summary,
     pub b: Summary,
-    /// `mean(a) - mean(b)` with its 95% Welch interval (two or more seeds on each side).
-    pub welch: Option<Welch>,
+    /// `mean(a) - mean(b)` with its 95% interval (Welch, or paired t; two or more seeds on each side).
+    pub difference: Option<Difference>,
     pub verdict: Verdict,
 }
 
@@ -336,7 +336,7 @@ impl CompareRow {
                 .collect()
         };
         let (mut va, mut vb) = (values(&spec.a), values(&spec.b));
-        let welch = if spec.paired {
+        let difference = if spec.paired {
             // The seeds both variants finished, in order; the means are over those.
             let by_seed = |v: &str| -> std::collections::BTreeMap<u64, f64> {
                 runs.iter()
@@ -352,16 +352,16 @@ impl CompareRow {
                 .collect();
             va = pairs.iter().map(|p| p.0).collect();
             vb = pairs.iter().map(|p| p.1).collect();
-            Welch::paired(&pairs.iter().map(|p| p.0 - p.1).collect::<Vec<_>>())
+            Difference::paired(&pairs.iter().map(|p| p.0 - p.1).collect::<Vec<_>>())
         } else {
-            Welch::of(&va, &vb)
+            Difference::of(&va, &vb)
         };
         CompareRow {
             spec: spec.clone(),
             a: Summary::of(&va),
             b: Summary::of(&vb),
-            welch,
-            verdict: welch.map_or(Verdict::TooFewSeeds, |w| w.verdict()),
+            difference,
+            verdict: difference.map_or(Verdict::TooFewSeeds, |w| w.verdict()),
         }
     }
 
@@ -404,7 +404,7 @@ impl CompareRow {
                 format!("{:.1}{}", m * scale, if frac { "%" } else { "" })
             })
         };
-        let (diff, ci, df) = match &self.welch {
+        let (diff, ci, df) = match &self.difference {
             Some(w) => (
                 format!("{:+.1}", w.diff * scale),
                 format!(
@@ -443,7 +443,7 @@ pub const COMPARE_HEADER: [&str; 10] = [
     "a",
     "b",
     "a - b",
-    "95% CI (Welch)",
+    "95% CI",
     "df",
     "verdict",
     "paper",
@@ -765,7 +765,7 @@ impl Report {
         let (header, rows) = self.table_cells();
         let mut out = aligned(&header, rows);
         if !self.compares.is_empty() {
-            out.push_str("\ncomparisons (difference of means, 95% Welch interval):\n");
+            out.push_str("\ncomparisons (difference of means, 95% interval: Welch, or paired t where marked):\n");
             out.push_str(&aligned(&COMPARE_HEADER, self.compare_cells()));
         }
         out
@@ -1016,7 +1016,7 @@ impl Report {
                  verdict,paper_a,paper_b,paired\n",
             );
             for c in &self.compares {
-                let w = c.welch;
+                let w = c.difference;
                 let cells = [
                     c.spec.a.clone(),
                     c.spec.b.clone(),

@@ -174,10 +174,10 @@ impl Summary {
 
 /// The difference of two means, `mean(a) - mean(b)`, with its 95% Welch confidence interval
 /// (unequal variances; Welch-Satterthwaite degrees of freedom), or, built by
-/// [`Welch::paired`], the mean of per-seed differences with its paired-t interval
+/// [`Difference::paired`], the mean of per-seed differences with its paired-t interval
 /// (`df = n - 1`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Welch {
+pub struct Difference {
     pub n_a: usize,
     pub n_b: usize,
     pub diff: f64,
@@ -186,23 +186,23 @@ pub struct Welch {
     pub df: f64,
     pub low: f64,
     pub high: f64,
-    /// A paired comparison ([`Welch::paired`]).
+    /// A paired comparison ([`Difference::paired`]).
     pub paired: bool,
 }
 
-impl Welch {
+impl Difference {
     /// The mean of paired differences `a_i - b_i` (one per seed) with its 95% paired-t
     /// interval; `None` below two pairs. Runs of two variants that share a seed and their
     /// parameter shapes start from the same weights, so pairing removes the initial draw's
     /// share of the spread.
-    pub fn paired(diffs: &[f64]) -> Option<Welch> {
+    pub fn paired(diffs: &[f64]) -> Option<Difference> {
         let s = Summary::of(diffs);
         let (mean, sd) = (s.mean?, s.sd?);
         let n = diffs.len();
         let se = sd / (n as f64).sqrt();
         let df = (n - 1) as f64;
         let half = if se == 0.0 { 0.0 } else { t_crit(df) * se };
-        Some(Welch {
+        Some(Difference {
             n_a: n,
             n_b: n,
             diff: mean,
@@ -215,7 +215,7 @@ impl Welch {
     }
 
     /// `None` unless both samples have two or more values.
-    pub fn of(a: &[f64], b: &[f64]) -> Option<Welch> {
+    pub fn of(a: &[f64], b: &[f64]) -> Option<Difference> {
         let (sa, sb) = (Summary::of(a), Summary::of(b));
         let (ma, mb, da, db) = (sa.mean?, sb.mean?, sa.sd?, sb.sd?);
         let (na, nb) = (a.len() as f64, b.len() as f64);
@@ -224,7 +224,7 @@ impl Welch {
         let se = (va + vb).sqrt();
         if se == 0.0 {
             // Both samples constant: the difference is exact.
-            return Some(Welch {
+            return Some(Difference {
                 n_a: a.len(),
                 n_b: b.len(),
                 diff,
@@ -237,7 +237,7 @@ impl Welch {
         }
         let df = (va + vb).powi(2) / (va * va / (na - 1.0) + vb * vb / (nb - 1.0));
         let half = t_crit(df) * se;
-        Some(Welch {
+        Some(Difference {
             n_a: a.len(),
             n_b: b.len(),
             diff,
@@ -344,21 +344,21 @@ mod tests {
         let (lo, hi) = s.ci.unwrap();
         assert!((lo - 0.5090704950782795).abs() < 1e-9, "{lo}");
         assert!((hi - 0.7159295049217204).abs() < 1e-9, "{hi}");
-        let w = Welch::of(&a, &b).unwrap();
+        let w = Difference::of(&a, &b).unwrap();
         assert!((w.diff - 0.1525).abs() < 1e-12);
         assert!((w.df - 4.999957785423306).abs() < 1e-9, "{}", w.df);
         assert!((w.low - 0.04477271717831108).abs() < 1e-9, "{}", w.low);
         assert!((w.high - 0.26022728282168883).abs() < 1e-9, "{}", w.high);
         assert_eq!(w.verdict(), Verdict::AGreater);
-        assert_eq!(Welch::of(&b, &a).unwrap().verdict(), Verdict::BGreater);
+        assert_eq!(Difference::of(&b, &a).unwrap().verdict(), Verdict::BGreater);
         // Overlapping samples: no direction.
-        let w = Welch::of(&[0.5, 0.6, 0.4], &[0.55, 0.45, 0.52]).unwrap();
+        let w = Difference::of(&[0.5, 0.6, 0.4], &[0.55, 0.45, 0.52]).unwrap();
         assert_eq!(w.verdict(), Verdict::NoDifference);
         assert_eq!(
             w.verdict().label("mlp", "att", 3, 3),
             "no difference detected (n = 3, 3)"
         );
-        assert!(Welch::of(&[0.5], &[0.4, 0.3]).is_none());
+        assert!(Difference::of(&[0.5], &[0.4, 0.3]).is_none());
         assert_eq!(Summary::of(&[0.3]).ci, None);
         assert_eq!(paper_direction("mlp", "att", 87.4, 74.7), "mlp > att");
     }
@@ -369,7 +369,7 @@ mod tests {
         // [0.04, 0.05, 0.02, 0.02], mean 0.0325, sd 0.015, se 0.0075, t(0.975, 3) =
         // 3.182446305; scipy.stats.ttest_rel gives t = 4.3333 (p = 0.0227).
         let d = [0.90 - 0.86, 0.85 - 0.80, 0.95 - 0.93, 0.80 - 0.78];
-        let w = Welch::paired(&d).unwrap();
+        let w = Difference::paired(&d).unwrap();
         assert!(w.paired && w.n_a == 4 && w.df == 3.0);
         assert!((w.diff - 0.0325).abs() < 1e-12);
         assert!((w.se - 0.0075).abs() < 1e-12);
@@ -377,6 +377,6 @@ mod tests {
         assert!((w.high - 0.056_368_347_289_628).abs() < 1e-9, "{}", w.high);
         assert!((w.diff / w.se - 4.333_333_333).abs() < 1e-6);
         assert_eq!(w.verdict(), Verdict::AGreater);
-        assert!(Welch::paired(&[0.1]).is_none());
+        assert!(Difference::paired(&[0.1]).is_none());
     }
 }

@@ -201,22 +201,13 @@ impl ExperimentsPane {
         );
         let (mut header, mut rows) = r.table_cells();
         // Columns that do not fit go, the least telling first (`report.md` has them all; the
-        // runs panel below shows each run's best and wall time).
-        let width = |header: &[&str], rows: &[Vec<String>]| -> usize {
-            (0..header.len())
-                .map(|c| {
-                    rows.iter()
-                        .map(|row| row[c].chars().count())
-                        .chain([header[c].chars().count()])
-                        .max()
-                        .unwrap_or(1)
-                        + 1
-                })
-                .sum::<usize>()
-                + 2
+        // runs panel below shows each run's best and wall time). The first column also holds
+        // the colour mark; the table puts one space between columns.
+        let fits = |widths: &[u16]| {
+            widths.iter().map(|&w| usize::from(w) + 1).sum::<usize>() + 2 <= table.width as usize
         };
         for name in DROP_ORDER {
-            if width(&header, &rows) <= table.width as usize {
+            if fits(&column_widths(&header, &rows)) {
                 break;
             }
             if let Some(c) = header.iter().position(|h| h == name) {
@@ -226,17 +217,10 @@ impl ExperimentsPane {
                 }
             }
         }
-        // Each column as wide as its widest cell (the first also holds the colour mark).
-        let widths: Vec<Constraint> = header
-            .iter()
+        let widths: Vec<Constraint> = column_widths(&header, &rows)
+            .into_iter()
             .enumerate()
-            .map(|(c, h)| {
-                let w = rows
-                    .iter()
-                    .map(|row| row[c].chars().count())
-                    .chain([h.chars().count()])
-                    .max()
-                    .unwrap_or(1) as u16;
+            .map(|(c, w)| {
                 if c == 0 {
                     Constraint::Min(w + 2)
                 } else {
@@ -287,7 +271,20 @@ impl ExperimentsPane {
     }
 }
 
-/// One line per `[[compare]]`: the difference with its 95% Welch interval, the verdict and
+/// Each column as wide as its widest cell or header.
+fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<u16> {
+    (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].chars().count())
+                .chain([header[c].chars().count()])
+                .max()
+                .unwrap_or(1) as u16
+        })
+        .collect()
+}
+
+/// One line per `[[compare]]`: the difference with its 95% interval (Welch or paired), the verdict and
 /// the paper's direction.
 fn draw_compares(f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
     let lines: Vec<Line> = r

@@ -89,8 +89,17 @@ pub fn answer_right(p: &Puzzle, target: Option<&Target>, pred: &[u32]) -> bool {
     if let Some(c) = maze_check(p, pred) {
         return c == PathCheck::Correct;
     }
-    target.is_some_and(|t| {
-        t.tokens.len() == pred.len() && pred.iter().zip(&t.tokens).all(|(&a, &b)| a as i32 == b)
+    target.is_some_and(|t| cells_right(pred, &t.tokens) == Some(t.tokens.len()))
+}
+
+/// How many cells of `pred` equal the target's; `None` when the two do not line up (an empty
+/// or differently sized target).
+fn cells_right(pred: &[u32], target: &[i32]) -> Option<usize> {
+    (!target.is_empty() && target.len() == pred.len()).then(|| {
+        pred.iter()
+            .zip(target)
+            .filter(|(&p, &t)| p as i32 == t)
+            .count()
     })
 }
 
@@ -127,19 +136,12 @@ pub fn step_stats(
     let mut out = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
         let path_check = puzzle.and_then(|p| maze_check(p, &s.pred));
-        let (accuracy, exact) = match target {
+        let right = target.and_then(|t| Some((cells_right(&s.pred, t)?, t.len())));
+        let (accuracy, exact) = match right {
             // Any shortest path is right, not only the label's.
             _ if path_check == Some(PathCheck::Correct) => (Some(1.0), Some(true)),
-            Some(t) if t.len() == s.pred.len() && !t.is_empty() => {
-                let ok = s
-                    .pred
-                    .iter()
-                    .zip(t)
-                    .filter(|(&p, &t)| p as i32 == t)
-                    .count();
-                (Some(ok as f64 / t.len() as f64), Some(ok == t.len()))
-            }
-            _ => (None, None),
+            Some((ok, n)) => (Some(ok as f64 / n as f64), Some(ok == n)),
+            None => (None, None),
         };
         let changed = if i == 0 {
             puzzle.map_or(0, |p| {
