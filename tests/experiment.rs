@@ -698,6 +698,9 @@ fn raising_max_steps_continues_finished_runs() {
     let file = write(dir.path(), "e.toml", &text(12, 1.0));
     let o = go(&file, &short);
     assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["experiment", "report", short.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let at_12 = std::fs::read_to_string(short.join("report.csv")).unwrap();
     write(dir.path(), "e.toml", &text(24, 1.0));
     let o = go(&file, &short);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -716,6 +719,39 @@ fn raising_max_steps_continues_finished_runs() {
     assert_eq!(a, b, "the extended run is the 24-step run");
     let o = run(&["experiment", "report", short.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 of 1 runs finished"));
+    // The report as of step 12 gives the 12-step run's accuracies back.
+    let o = run(&[
+        "experiment",
+        "report",
+        short.to_str().unwrap(),
+        "--at-step",
+        "12",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 of 1 runs finished as of step 12"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let then = std::fs::read_to_string(short.join("at-step-12/report.csv")).unwrap();
+    let accuracies = |csv: &str| -> Vec<String> {
+        let mut lines = csv.lines().map(|l| l.split(',').collect::<Vec<_>>());
+        let header = lines.next().unwrap();
+        let row = lines.next().unwrap();
+        header
+            .iter()
+            .zip(&row)
+            .filter(|(h, _)| h.contains("exact") || h.contains("accuracy"))
+            .map(|(h, v)| format!("{h}={v}"))
+            .collect()
+    };
+    assert!(!accuracies(&at_12).is_empty());
+    assert_eq!(accuracies(&then), accuracies(&at_12));
+    let md = std::fs::read_to_string(short.join("at-step-12/report.md")).unwrap();
+    assert!(md.contains("As of training step 12"), "{md}");
+    assert!(md.contains("| v-s0 | finished | 12/12 |"), "{md}");
+    let full = std::fs::read_to_string(short.join("report.md")).unwrap();
+    assert!(full.contains("| v-s0 | finished | 24/24 |"), "{full}");
 
     // A cosine schedule to 10% depends on the length: the raised file is refused.
     let other = dir.path().join("cosine");

@@ -76,6 +76,10 @@ pub struct ReportArgs {
     /// accuracy per variant with its 95% CI.
     #[arg(long)]
     pub plots: bool,
+    /// The report as of training step N (every figure from the records up to N), written to
+    /// `<folder>/at-step-N/`: the comparison at a matched budget when some variants trained on.
+    #[arg(long, value_name = "N")]
+    pub at_step: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +135,9 @@ fn check(args: CheckArgs) -> Result<()> {
         if v.base != exp.base {
             changes.push(format!("base {}", v.base));
         }
+        if v.seeds != exp.seeds {
+            changes.push(format!("seeds {:?}", v.seeds));
+        }
         changes.extend(v.set.iter().map(|(k, x)| format!("{k}={x}")));
         println!(
             "  {:<20} {:>9} params  depth {:>3}  {:<14}  {}",
@@ -178,10 +185,22 @@ fn open_experiment(path: &Path, out: Option<&Path>) -> Result<(Experiment, PathB
 
 fn report(args: ReportArgs) -> Result<()> {
     let (exp, dir) = open_experiment(&args.path, args.out.as_deref())?;
-    let r = Report::load(&exp, &dir);
-    print_report(&r, &dir)?;
+    if args.at_step == Some(0) {
+        bail!("--at-step takes a positive step");
+    }
+    let r = Report::load_at(&exp, &dir, args.at_step);
+    let out = match args.at_step {
+        None => dir.clone(),
+        Some(n) => {
+            let out = dir.join(format!("at-step-{n}"));
+            std::fs::create_dir_all(&out)
+                .wrap_err_with(|| format!("{}: cannot create the folder", out.display()))?;
+            out
+        }
+    };
+    print_report(&r, &dir, &out)?;
     if args.plots {
-        let files = crate::experiment::plots::write_plots(&r, &dir)?;
+        let files = crate::experiment::plots::write_plots(&r, &out)?;
         if files.is_empty() {
             println!("no figures: no run has an evaluation yet");
         }
@@ -192,18 +211,20 @@ fn report(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_report(r: &Report, dir: &Path) -> Result<()> {
+fn print_report(r: &Report, dir: &Path, out: &Path) -> Result<()> {
     let (done, total) = r.progress();
     println!(
-        "experiment `{}` ({}): {done} of {total} runs finished",
+        "experiment `{}` ({}): {done} of {total} runs finished{}",
         r.name,
-        dir.display()
+        dir.display(),
+        r.at_step
+            .map_or(String::new(), |n| format!(" as of step {n}"))
     );
     print!("{}", r.table_text());
     for w in r.warnings() {
         eprintln!("warning: {w}");
     }
-    let (md, csv) = r.write(dir)?;
+    let (md, csv) = r.write(out)?;
     println!("wrote {} and {}", md.display(), csv.display());
     Ok(())
 }
@@ -579,10 +600,10 @@ fn run_experiment(args: RunArgs) -> Result<()> {
         });
     }
     eprintln!(
-        "experiment `{}`: {} variant(s) x {} seed(s) into {}",
+        "experiment `{}`: {} variant(s), {} run(s) into {}",
         exp.name,
         exp.variants.len(),
-        exp.seeds.len(),
+        exp.plan().len(),
         dir.display()
     );
     let mut printer = Printer {
@@ -632,7 +653,7 @@ fn run_experiment(args: RunArgs) -> Result<()> {
             .map_or(String::new(), |s| format!(", {s} stopped"))
     );
     let r = Report::load(&exp, &dir);
-    print_report(&r, &dir)?;
+    print_report(&r, &dir, &dir)?;
     if summary.stopped.is_some() || !summary.not_started.is_empty() {
         return Err(eyre!(Interrupted(format!(
             "stopped{} ({} run(s) not started); `trm-tui experiment run {} --resume` continues \

@@ -462,6 +462,8 @@ pub struct Report {
     pub runs: Vec<RunResult>,
     /// The declared comparisons.
     pub compares: Vec<CompareRow>,
+    /// The report as of this training step ([`Report::load_at`]); `None`: as the runs stand.
+    pub at_step: Option<u64>,
 }
 
 fn last_eval(records: &[MetricRecord]) -> Option<&MetricRecord> {
@@ -496,6 +498,12 @@ pub fn avg_steps(records: &[MetricRecord]) -> Option<f64> {
 
 /// Read one planned run's folder.
 pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
+    read_run_at(dir, planned, None)
+}
+
+/// Read one planned run's folder as it stood at training step `at` (every figure from the
+/// records up to that step; a run that got there counts as finished), or as it stands.
+pub fn read_run_at(dir: &Path, planned: &PlannedRun, at: Option<u64>) -> RunResult {
     let mut warnings = Vec::new();
     let run = RunDir::new(dir);
     let config = match run.read_config() {
@@ -532,13 +540,27 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
     } else {
         own.max_steps
     };
-    let status = if is_finished(dir, max_steps, &records) {
+    let mut records = records;
+    let mut max_steps = max_steps;
+    let mut status = if is_finished(dir, max_steps, &records) {
         RunStatus::Finished
     } else if records.is_empty() && lifecycle_events(dir).is_empty() {
         RunStatus::Pending
     } else {
         RunStatus::Partial
     };
+    if let Some(at) = at {
+        let reached = records
+            .iter()
+            .any(|r| r.split == Split::Train && r.step >= at);
+        if reached {
+            status = RunStatus::Finished;
+        }
+        if max_steps == 0 || max_steps > at {
+            max_steps = at;
+        }
+        records.retain(|r| r.step <= at);
+    }
     let evals: Vec<&MetricRecord> = records.iter().filter(|r| r.split == Split::Eval).collect();
     let best_exact = evals
         .iter()
@@ -588,10 +610,16 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
 impl Report {
     /// Read every planned run of `exp` under `dir`.
     pub fn load(exp: &Experiment, dir: &Path) -> Report {
+        Report::load_at(exp, dir, None)
+    }
+
+    /// Read every planned run of `exp` under `dir` as it stood at training step `at`: the
+    /// comparison at a matched budget when some variants trained on.
+    pub fn load_at(exp: &Experiment, dir: &Path, at: Option<u64>) -> Report {
         let plan = exp.plan();
         let runs: Vec<RunResult> = plan
             .iter()
-            .map(|p| read_run(&dir.join(&p.dir_name), p))
+            .map(|p| read_run_at(&dir.join(&p.dir_name), p, at))
             .collect();
         let variants = exp
             .variants
@@ -643,9 +671,10 @@ impl Report {
             description: exp.description.clone(),
             base: exp.base.clone(),
             dir: dir.to_path_buf(),
-            seeds: exp.seeds.clone(),
+            seeds: exp.all_seeds(),
             variants,
             runs,
+            at_step: at,
         }
     }
 
@@ -825,6 +854,13 @@ impl Report {
         let mut s = format!("# Experiment `{}`\n\n", self.name);
         if !self.description.is_empty() {
             s.push_str(&format!("{}\n\n", self.description));
+        }
+        if let Some(at) = self.at_step {
+            s.push_str(&format!(
+                "**As of training step {at}:** every figure comes from the records up to that \
+                 step; a run that reached it counts as finished, a run that ended earlier stands \
+                 at its end.\n\n"
+            ));
         }
         let (done, total) = self.progress();
         s.push_str(&format!(

@@ -164,6 +164,9 @@ pub struct ManifestVariant {
     pub description: String,
     /// The variant's base preset.
     pub base: String,
+    /// The variant's seeds (absent from manifests written before variants had their own).
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     pub set: BTreeMap<String, String>,
     pub params: usize,
     pub effective_depth: usize,
@@ -245,7 +248,7 @@ impl Manifest {
                 .display()
                 .to_string(),
             base: exp.base.clone(),
-            seeds: exp.seeds.clone(),
+            seeds: exp.all_seeds(),
             set: exp.set.iter().cloned().collect(),
             variants: exp
                 .variants
@@ -254,6 +257,7 @@ impl Manifest {
                     name: v.name.clone(),
                     description: v.description.clone(),
                     base: v.base.clone(),
+                    seeds: v.seeds.clone(),
                     set: v.set.iter().cloned().collect(),
                     params: v.config.arch.num_parameters(),
                     effective_depth: v.config.arch.effective_depth(),

@@ -1,6 +1,6 @@
 //! The experiment file (TOML): a base preset, overrides shared by every run, a list of seeds
 //! and a list of variants, each a table of overrides (and, optionally, its own base preset:
-//! comparing tasks needs one per task). Parsing checks everything up front:
+//! comparing tasks needs one per task; and its own seeds). Parsing checks everything up front:
 //! unknown keys, value types, and the resolved configuration of every variant (through
 //! [`TrainConfig::set`] and [`TrainConfig::validate`]), and its errors name the file, the
 //! variant and the key. `[[compare]]` entries declare the comparisons the report decides:
@@ -22,6 +22,7 @@
 //!
 //! [[variant]]
 //! name = "attention"
+//! seeds = [0, 1, 2]      # a variant may list its own seeds
 //! set = { "arch.mlp_t" = false, "arch.pos_encodings" = "rope" }
 //!
 //! [[compare]]
@@ -49,7 +50,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "compare",
 ];
 /// The keys of a `[[variant]]` entry.
-pub const VARIANT_KEYS: &[&str] = &["name", "description", "base", "set"];
+pub const VARIANT_KEYS: &[&str] = &["name", "description", "base", "seeds", "set"];
 /// The keys of a `[[compare]]` entry.
 pub const COMPARE_KEYS: &[&str] = &["a", "b", "metric", "paper_a", "paper_b", "paired"];
 /// The metric of a `[[compare]]` entry that names none.
@@ -108,8 +109,11 @@ pub struct Variant {
     pub base: String,
     /// `(key, value as text)`, sorted by key.
     pub set: Vec<(String, String)>,
+    /// The training seeds of this variant: the file's unless it lists its own (more seeds
+    /// for the variants a comparison leaves open).
+    pub seeds: Vec<u64>,
     /// The resolved configuration (the variant's base, the shared overrides, the variant's
-    /// overrides), with the training seed of the first seed.
+    /// overrides), with the training seed of its first seed.
     pub config: TrainConfig,
 }
 
@@ -126,7 +130,8 @@ pub struct Experiment {
     pub base: String,
     /// Shared overrides `(key, value as text)`, sorted by key.
     pub set: Vec<(String, String)>,
-    /// Training seeds (`seed`); the data seed stays the base's unless a `set` table changes it.
+    /// Training seeds (`seed`) of the variants that list none of their own; the data seed
+    /// stays the base's unless a `set` table changes it.
     pub seeds: Vec<u64>,
     pub variants: Vec<Variant>,
     /// The declared comparisons, in file order.
@@ -317,52 +322,7 @@ impl Experiment {
 
         let seeds = match doc.get("seeds") {
             None => vec![0],
-            Some(toml::Value::Array(a)) => {
-                let mut seeds = Vec::new();
-                for v in a {
-                    match v.as_integer() {
-                        Some(i) if i >= 0 => {
-                            let s = i as u64;
-                            if seeds.contains(&s) {
-                                return Err(err(
-                                    None,
-                                    Some("seeds"),
-                                    format!("seed {s} is listed twice"),
-                                ));
-                            }
-                            seeds.push(s);
-                        }
-                        _ => {
-                            return Err(err(
-                                None,
-                                Some("seeds"),
-                                format!(
-                                    "expected non-negative integers, got {}",
-                                    match v {
-                                        toml::Value::Integer(i) => i.to_string(),
-                                        other => type_name(other).to_string(),
-                                    }
-                                ),
-                            ))
-                        }
-                    }
-                }
-                if seeds.is_empty() {
-                    return Err(err(
-                        None,
-                        Some("seeds"),
-                        "expected at least one seed".into(),
-                    ));
-                }
-                seeds
-            }
-            Some(v) => {
-                return Err(err(
-                    None,
-                    Some("seeds"),
-                    format!("expected an array of integers, got {}", type_name(v)),
-                ))
-            }
+            Some(v) => parse_seeds(v).map_err(|m| err(None, Some("seeds"), m))?,
         };
 
         // The shared overrides (checked on the experiment's base here, and applied to each
@@ -519,7 +479,11 @@ impl Experiment {
                     ))
                 }
             }
-            cfg.seed = seeds[0];
+            let vseeds = match t.get("seeds") {
+                None => seeds.clone(),
+                Some(v) => parse_seeds(v).map_err(|m| err(Some(&vname), Some("seeds"), m))?,
+            };
+            cfg.seed = vseeds[0];
             cfg.validate()
                 .map_err(|e| err(Some(&vname), Some(&e.field), e.message))?;
             variants.push(Variant {
@@ -527,6 +491,7 @@ impl Experiment {
                 description: vdesc,
                 base: vbase,
                 set: vset,
+                seeds: vseeds,
                 config: cfg,
             });
         }
@@ -549,11 +514,22 @@ impl Experiment {
         self.variants.iter().find(|v| v.name == name)
     }
 
+    /// Every seed of any variant: the file's, then the variants' own, in order of appearance.
+    pub fn all_seeds(&self) -> Vec<u64> {
+        let mut out = self.seeds.clone();
+        for &s in self.variants.iter().flat_map(|v| &v.seeds) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
     /// Every (variant, seed) run, variants in file order, seeds in list order.
     pub fn plan(&self) -> Vec<PlannedRun> {
         let mut out = Vec::new();
         for v in &self.variants {
-            for &seed in &self.seeds {
+            for &seed in &v.seeds {
                 let mut config = v.config.clone();
                 config.seed = seed;
                 out.push(PlannedRun {
@@ -571,6 +547,41 @@ impl Experiment {
     pub fn default_dir(&self) -> PathBuf {
         experiments_root().join(&self.name)
     }
+}
+
+/// A list of distinct non-negative seeds (at least one).
+fn parse_seeds(value: &toml::Value) -> Result<Vec<u64>, String> {
+    let toml::Value::Array(a) = value else {
+        return Err(format!(
+            "expected an array of integers, got {}",
+            type_name(value)
+        ));
+    };
+    let mut seeds = Vec::new();
+    for v in a {
+        match v.as_integer() {
+            Some(i) if i >= 0 => {
+                let s = i as u64;
+                if seeds.contains(&s) {
+                    return Err(format!("seed {s} is listed twice"));
+                }
+                seeds.push(s);
+            }
+            _ => {
+                return Err(format!(
+                    "expected non-negative integers, got {}",
+                    match v {
+                        toml::Value::Integer(i) => i.to_string(),
+                        other => type_name(other).to_string(),
+                    }
+                ))
+            }
+        }
+    }
+    if seeds.is_empty() {
+        return Err("expected at least one seed".into());
+    }
+    Ok(seeds)
 }
 
 /// Read the `[[compare]]` entries; errors are `(key, message)` with the key as
@@ -757,6 +768,17 @@ name = "att"
                 paired: false,
             }]
         );
+        // A variant's own seeds replace the file's for that variant only.
+        let e = parse(&OK.replace("name = \"att\"", "name = \"att\"\nseeds = [3, 5, 7]")).unwrap();
+        let planned: Vec<String> = e.plan().into_iter().map(|p| p.dir_name).collect();
+        assert_eq!(planned, ["mlp-s0", "mlp-s3", "att-s3", "att-s5", "att-s7"]);
+        assert_eq!(e.variant("att").unwrap().config.seed, 3);
+        assert_eq!(e.all_seeds(), vec![0, 3, 5, 7]);
+        let bad =
+            parse(&OK.replace("name = \"att\"", "name = \"att\"\nseeds = [1, 1]")).unwrap_err();
+        assert_eq!(bad.variant.as_deref(), Some("att"));
+        assert_eq!(bad.key.as_deref(), Some("seeds"));
+        assert!(bad.message.contains("listed twice"), "{bad}");
         // The data seed is left alone.
         let base = presets::get("smoke").unwrap();
         assert!(plan.iter().all(|p| p.config.data.seed == base.data.seed));
