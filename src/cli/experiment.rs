@@ -42,7 +42,7 @@ pub enum ExperimentCommand {
 pub struct RunArgs {
     /// The experiment file (TOML; see experiments/README.md).
     pub file: PathBuf,
-    /// The experiment folder [default: <runs root>/experiments/<name>].
+    /// The experiment folder (default: RUNS/experiments/NAME under the runs root RUNS).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Only this variant's runs.
@@ -68,7 +68,7 @@ pub struct RunArgs {
 pub struct ReportArgs {
     /// An experiment file, or an experiment folder (holding `experiment.toml`).
     pub path: PathBuf,
-    /// The experiment folder of FILE [default: <runs root>/experiments/<name>].
+    /// The experiment folder of FILE (default: RUNS/experiments/NAME under the runs root RUNS).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also draw the figures into the experiment folder (SVG): exact accuracy against step
@@ -86,7 +86,7 @@ pub struct ReportArgs {
 pub struct StepsArgs {
     /// An experiment file, or an experiment folder (holding `experiment.toml`).
     pub path: PathBuf,
-    /// The experiment folder of FILE [default: <runs root>/experiments/<name>].
+    /// The experiment folder of FILE (default: RUNS/experiments/NAME under the runs root RUNS).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Supervision steps to run [default: twice the number each model was trained with].

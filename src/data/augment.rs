@@ -57,7 +57,7 @@ pub fn inverse_dihedral(grid: &Grid, t: u8) -> Grid {
 }
 
 /// A Sudoku shuffle (the official `shuffle_sudoku`, generalised to 4x4 and 6x6): transpose
-/// (square boxes only) first, then new cell (i, j) takes old cell (row_perm[i], col_perm[j]),
+/// (square boxes only) first, then new cell `(i, j)` takes old cell `(row_perm[i], col_perm[j])`,
 /// digit map last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SudokuShuffle {

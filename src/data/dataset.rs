@@ -51,7 +51,7 @@ pub struct Dataset {
     pub inputs: Vec<i32>,
     /// [N * seq_len] token ids, ignored positions as -100.
     pub labels: Vec<i32>,
-    /// [P] puzzle identifier of each puzzle.
+    /// `[P]` puzzle identifier of each puzzle.
     pub puzzle_identifiers: Vec<i32>,
     /// [P + 1] example offsets of each puzzle.
     pub puzzle_indices: Vec<i32>,

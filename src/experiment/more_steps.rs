@@ -254,7 +254,7 @@ pub fn draw(report: &Report, vs: &[VariantSteps], path: &Path) -> Result<()> {
     finish(chart, &root, path, SeriesLabelPosition::LowerRight)
 }
 
-/// The table for the terminal: per variant, exact accuracy at the steps [`shown_steps`] picks.
+/// The table for the terminal: per variant, exact accuracy at the steps `shown_steps` picks.
 pub fn table_text(vs: &[VariantSteps]) -> String {
     let mut out = String::new();
     for v in vs {

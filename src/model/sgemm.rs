@@ -3,8 +3,8 @@
 //! with 8×8 register transposes when `B` is a transposed weight, as in `x @ w^T`), `A` is read
 //! in place when row-major and packed into panels of [`MR`] rows otherwise, and a 6×16
 //! AVX2/FMA micro-kernel keeps a tile of `C` in twelve registers (the last tiles of fewer rows
-//! run the same kernel at their own row count; see [`RowPanels`]). The tiles of `C` are grouped
-//! into blocks of about [`MC`] rows and [`NC`] columns, one task each of [`super::team`];
+//! run the same kernel at their own row count; see `RowPanels`). The tiles of `C` are grouped
+//! into blocks of about `MC` rows and `NC` columns, one task each of [`super::team`];
 //! batched products run one matrix per task instead. While a `B` micro-panel serves its
 //! column of tiles, the next one is prefetched into L2 a slice per tile (a paper-size weight
 //! may no longer be in the L3, which other cores and processes share, at the next net call).

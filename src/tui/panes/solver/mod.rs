@@ -8,7 +8,7 @@
 //! [`protocol`] (the worker requests and replies), [`editor`], [`pickers`], [`header`],
 //! [`strip`], [`inspector`], [`view`] (the grid and the layout), [`trace`] (JSON export),
 //! [`test_time`] (the test-time compute panel) and [`keys`]. Puzzles and checkpoints come
-//! from the [catalog](crate::tui::catalog).
+//! from [`crate::tui::catalog`].
 
 pub mod editor;
 pub mod header;
