@@ -1,10 +1,10 @@
 //! The results of an experiment, read back from its runs' own files (`config.toml`,
 //! `metrics.jsonl`, `events.jsonl`): one summary per run and, per variant, the mean and
 //! standard deviation over its finished seeds; rendered as a terminal table, `report.md` and
-//! `report.csv` (`render`). The TUI's Experiments pane draws the same [`Report`]. The comparisons
-//! declared in the experiment file (`[[compare]]`) get the difference of means with its 95%
-//! confidence interval (Welch, or paired t) and a verdict, next to the direction of the paper's figures
-//! ([`CompareRow`], statistics in [`super::stats`]).
+//! `report.csv` (`render`). The TUI's Experiments pane draws the same [`Report`]. The
+//! comparisons declared in the experiment file (`[[compare]]`) get the difference of means
+//! with its 95% confidence interval (Welch, or paired t) and a verdict, next to the direction
+//! of the paper's figures ([`CompareRow`], statistics in [`super::stats`]).
 //!
 //! Definitions (per run; the variant's figure is the mean over its finished runs, ± the sample
 //! standard deviation when there are two or more, with the 95% Student-t confidence interval
@@ -284,7 +284,8 @@ pub struct CompareRow {
     pub spec: Compare,
     pub a: Summary,
     pub b: Summary,
-    /// `mean(a) - mean(b)` with its 95% interval (Welch, or paired t; two or more seeds on each side).
+    /// `mean(a) - mean(b)` with its 95% interval (Welch, or paired t; two or more seeds on
+    /// each side).
     pub difference: Option<Difference>,
     pub verdict: Verdict,
 }

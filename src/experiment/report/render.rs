@@ -142,7 +142,10 @@ impl Report {
         let (header, rows) = self.table_cells();
         let mut out = aligned(&header, rows);
         if !self.compares.is_empty() {
-            out.push_str("\ncomparisons (difference of means, 95% interval: Welch, or paired t where marked):\n");
+            out.push_str(
+                "\ncomparisons (difference of means, 95% interval: Welch, or paired t where \
+                 marked):\n",
+            );
             out.push_str(&aligned(&COMPARE_HEADER, self.compare_cells()));
         }
         out

@@ -284,8 +284,8 @@ fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<u16> {
         .collect()
 }
 
-/// One line per `[[compare]]`: the difference with its 95% interval (Welch or paired), the verdict and
-/// the paper's direction.
+/// One line per `[[compare]]`: the difference with its 95% interval (Welch or paired), the
+/// verdict and the paper's direction.
 fn draw_compares(f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
     let lines: Vec<Line> = r
         .compares
