@@ -186,7 +186,7 @@ fn open_experiment(path: &Path, out: Option<&Path>) -> Result<(Experiment, PathB
 fn report(args: ReportArgs) -> Result<()> {
     let (exp, dir) = open_experiment(&args.path, args.out.as_deref())?;
     if args.at_step == Some(0) {
-        bail!("--at-step takes a positive step");
+        bail!("--at-step takes a positive step, got 0");
     }
     let r = Report::load_at(&exp, &dir, args.at_step);
     let out = match args.at_step {

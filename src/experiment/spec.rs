@@ -514,9 +514,10 @@ impl Experiment {
         self.variants.iter().find(|v| v.name == name)
     }
 
-    /// Every seed of any variant: the file's, then the variants' own, in order of appearance.
+    /// Every seed some variant runs, in order of appearance (a variant without its own list
+    /// runs the file's).
     pub fn all_seeds(&self) -> Vec<u64> {
-        let mut out = self.seeds.clone();
+        let mut out = Vec::new();
         for &s in self.variants.iter().flat_map(|v| &v.seeds) {
             if !out.contains(&s) {
                 out.push(s);
@@ -680,6 +681,26 @@ fn parse_compare(
                 ))
             }
         };
+        if paired {
+            let seeds_of = |name: &str| {
+                variants
+                    .iter()
+                    .find(|v| v.name == name)
+                    .map_or(&[][..], |v| &v.seeds[..])
+            };
+            let shared = seeds_of(&a)
+                .iter()
+                .filter(|s| seeds_of(&b).contains(s))
+                .count();
+            if shared < 2 {
+                return Err((
+                    at("paired"),
+                    format!(
+                        "`{a}` and `{b}` share {shared} seed(s); a paired interval needs 2 or more"
+                    ),
+                ));
+            }
+        }
         out.push(Compare {
             a,
             b,
@@ -779,6 +800,24 @@ name = "att"
         assert_eq!(bad.variant.as_deref(), Some("att"));
         assert_eq!(bad.key.as_deref(), Some("seeds"));
         assert!(bad.message.contains("listed twice"), "{bad}");
+        // Seeds the file lists but no variant runs are not the experiment's.
+        let e = parse(
+            &OK.replace("name = \"mlp\"", "name = \"mlp\"\nseeds = [3, 4]")
+                .replace("name = \"att\"", "name = \"att\"\nseeds = [4, 5]"),
+        )
+        .unwrap();
+        assert_eq!(e.all_seeds(), vec![3, 4, 5]);
+        // A paired comparison needs two shared seeds.
+        let paired = |att: &str| {
+            parse(&format!(
+                "{}[[compare]]\na = \"mlp\"\nb = \"att\"\npaired = true\n",
+                OK.replace("name = \"att\"", &format!("name = \"att\"\nseeds = {att}"))
+            ))
+        };
+        assert!(paired("[0, 3, 5]").is_ok());
+        let bad = paired("[3, 5]").unwrap_err();
+        assert_eq!(bad.key.as_deref(), Some("compare#1.paired"));
+        assert!(bad.message.contains("share 1 seed"), "{bad}");
         // The data seed is left alone.
         let base = presets::get("smoke").unwrap();
         assert!(plan.iter().all(|p| p.config.data.seed == base.data.seed));

@@ -61,7 +61,8 @@ pub enum RunStatus {
     Pending,
     /// Started and not finished (running now, stopped, interrupted or failed).
     Partial,
-    /// The last lifecycle event is `finish` (and `max_steps`, when set, was reached).
+    /// The last lifecycle event is `finish` (and `max_steps`, when set, was reached); in a
+    /// report as of step N, also a run that trained to step N and was evaluated by then.
     Finished,
 }
 
@@ -451,8 +452,21 @@ pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
     read_run_at(dir, planned, None)
 }
 
+/// Whether a run stands finished as of step `at`: it trained to `at` and was evaluated by then
+/// (a report's figures come from the last evaluation).
+fn stands_at(records: &[MetricRecord], at: u64) -> bool {
+    let trained = records
+        .iter()
+        .any(|r| r.split == Split::Train && r.step >= at);
+    let evaluated = records
+        .iter()
+        .any(|r| r.split == Split::Eval && r.step <= at);
+    trained && evaluated
+}
+
 /// Read one planned run's folder as it stood at training step `at` (every figure from the
-/// records up to that step; a run that got there counts as finished), or as it stands.
+/// records up to that step; a run that got there and was evaluated by then counts as
+/// finished), or as it stands.
 pub fn read_run_at(dir: &Path, planned: &PlannedRun, at: Option<u64>) -> RunResult {
     let mut warnings = Vec::new();
     let run = RunDir::new(dir);
@@ -500,10 +514,7 @@ pub fn read_run_at(dir: &Path, planned: &PlannedRun, at: Option<u64>) -> RunResu
         RunStatus::Partial
     };
     if let Some(at) = at {
-        let reached = records
-            .iter()
-            .any(|r| r.split == Split::Train && r.step >= at);
-        if reached {
+        if stands_at(&records, at) {
             status = RunStatus::Finished;
         }
         if max_steps == 0 || max_steps > at {
@@ -722,6 +733,10 @@ mod tests {
         r[18] = rec(19, Split::Train, &[("steps", 2.0), ("count", 0.0)]);
         r[19] = rec(20, Split::Train, &[("count", 0.0)]);
         assert_eq!(avg_steps(&r), Some(6.0));
+        // As of a step: trained that far and evaluated by then.
+        assert!(stands_at(&r, 20));
+        assert!(!stands_at(&r, 21), "not trained to 21");
+        assert!(!stands_at(&r, 19), "no evaluation by 19");
         assert_eq!(format_params(5_028_866), "5.03M");
         assert_eq!(format_params(85_250), "85.2k");
         assert_eq!(format_duration(125.0), "2m05s");
