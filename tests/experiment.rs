@@ -752,6 +752,20 @@ fn raising_max_steps_continues_finished_runs() {
     assert!(md.contains("| v-s0 | finished | 12/12 |"), "{md}");
     let full = std::fs::read_to_string(short.join("report.md")).unwrap();
     assert!(full.contains("| v-s0 | finished | 24/24 |"), "{full}");
+    // Past a run's length, the report says which runs stand at their own end.
+    let o = run(&[
+        "experiment",
+        "report",
+        short.to_str().unwrap(),
+        "--at-step",
+        "30",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(short.join("at-step-30/report.md")).unwrap();
+    assert!(
+        md.contains("Runs shorter than 30 steps, compared at their own length: `v` (24 steps)."),
+        "{md}"
+    );
 
     // A cosine schedule to 10% depends on the length: the raised file is refused.
     let other = dir.path().join("cosine");

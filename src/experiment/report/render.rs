@@ -201,6 +201,19 @@ impl Report {
                  step; a run that reached it counts as finished, a run that ended earlier stands \
                  at its end.\n\n"
             ));
+            let mut shorter: Vec<String> = Vec::new();
+            for r in &self.runs {
+                let label = format!("`{}` ({} steps)", r.variant, r.max_steps);
+                if r.max_steps != 0 && r.max_steps < at && !shorter.contains(&label) {
+                    shorter.push(label);
+                }
+            }
+            if !shorter.is_empty() {
+                s.push_str(&format!(
+                    "Runs shorter than {at} steps, compared at their own length: {}.\n\n",
+                    shorter.join(", ")
+                ));
+            }
         }
         let (done, total) = self.progress();
         s.push_str(&format!(
