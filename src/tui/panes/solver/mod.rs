@@ -86,6 +86,23 @@ fn kind_fits(kind: PuzzleKind, (seq, vocab): (usize, usize)) -> bool {
     kind.seq_len() == seq && kind.vocab_size() <= vocab
 }
 
+/// The puzzle set to open a model of `shape` on: one of exactly its kind before one that only
+/// fits (a 9x9 maze fits a 9x9 Sudoku model's vocabulary, but is not what it was trained on),
+/// and a shipped model's held-out set (`*-heldout`, puzzles it never saw) before the others.
+fn showcase_set(sets: &[PuzzleSet], shape: (usize, usize)) -> Option<usize> {
+    sets.iter()
+        .enumerate()
+        .filter(|(_, s)| kind_fits(s.kind, shape))
+        .max_by_key(|&(i, s)| {
+            (
+                s.kind.vocab_size() == shape.1,
+                s.name.contains("heldout"),
+                std::cmp::Reverse(i),
+            )
+        })
+        .map(|(i, _)| i)
+}
+
 /// What the pane is doing with the keys.
 #[derive(Debug)]
 enum Mode {
@@ -327,7 +344,7 @@ impl SolverPane {
     pub fn start(&mut self, ctx: &mut Ctx, prefer: Option<(usize, usize)>) {
         for (mi, m) in self.models.iter().enumerate() {
             let Some(shape) = m.shape() else { continue };
-            if let Some(si) = self.sets.iter().position(|s| kind_fits(s.kind, shape)) {
+            if let Some(si) = showcase_set(&self.sets, shape) {
                 self.model_idx = mi;
                 self.set_puzzle(si, 0, ctx, false);
                 self.load_selected(ctx);

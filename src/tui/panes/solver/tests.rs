@@ -335,3 +335,30 @@ fn opens_a_shipped_model_on_a_puzzle_whose_steps_matter() {
         p.puzzle_idx
     );
 }
+
+/// A model opens on a set of exactly its kind, its held-out set first.
+#[test]
+fn a_model_opens_on_its_own_kind_and_held_out_set() {
+    let set = |name: &str, kind: PuzzleKind| PuzzleSet {
+        name: name.into(),
+        kind,
+        puzzles: Vec::new(),
+        puzzle_ids: Vec::new(),
+    };
+    let maze = PuzzleKind::Maze { rows: 9, cols: 9 };
+    let sudoku = PuzzleKind::Sudoku { size: 9 };
+    let sets = [
+        set("maze-9x9", maze),
+        set("sudoku-9x9-easy", sudoku),
+        set("sudoku-9x9-heldout", sudoku),
+        set("sudoku-9x9-medium", sudoku),
+    ];
+    let sudoku_model = (sudoku.seq_len(), sudoku.vocab_size());
+    assert_eq!(showcase_set(&sets, sudoku_model), Some(2));
+    assert_eq!(showcase_set(&sets[..2], sudoku_model), Some(1));
+    // A maze fits a 9x9 Sudoku model's vocabulary: the fallback when nothing else does.
+    assert_eq!(showcase_set(&sets[..1], sudoku_model), Some(0));
+    let maze_model = (maze.seq_len(), maze.vocab_size());
+    assert_eq!(showcase_set(&sets, maze_model), Some(0));
+    assert_eq!(showcase_set(&sets[1..], (16, 6)), None);
+}
