@@ -1,10 +1,10 @@
 //! The statistics of an experiment report: the mean, sample standard deviation and 95%
 //! Student-t confidence interval of a figure over seeds ([`Summary`]), the difference of two
 //! variants' means with its 95% confidence interval, Welch's or, for runs paired by seed, the
-//! paired t's ([`Difference`]), and the verdict drawn
-//! from it ([`Verdict`]). The t quantiles come from the Student-t distribution function,
-//! written through the regularized incomplete beta function (Numerical Recipes, 3rd ed.,
-//! section 6.4, `betai`/`betacf`) and inverted by bisection: no statistics crate needed.
+//! paired t's ([`Difference`]), and the verdict drawn from it ([`Verdict`]). The t quantiles
+//! come from the Student-t distribution function, written through the regularized incomplete
+//! beta function (Numerical Recipes, 3rd ed., section 6.4, `betai`/`betacf`) and inverted by
+//! bisection: no statistics crate needed.
 
 /// The confidence level of every interval in the report.
 pub const CONFIDENCE: f64 = 0.95;

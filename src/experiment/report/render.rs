@@ -198,8 +198,8 @@ impl Report {
         if let Some(at) = self.at_step {
             s.push_str(&format!(
                 "**As of training step {at}:** every figure comes from the records up to that \
-                 step; a run that reached it counts as finished, a run that ended earlier stands \
-                 at its end.\n\n"
+                 step; a run that reached it and was evaluated by then counts as finished, a \
+                 run that ended earlier stands at its end.\n\n"
             ));
             let mut shorter: Vec<String> = Vec::new();
             for r in &self.runs {
