@@ -720,13 +720,16 @@ fn raising_max_steps_continues_finished_runs() {
     let o = run(&["experiment", "report", short.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 of 1 runs finished"));
     // The report as of step 12 gives the 12-step run's accuracies back.
-    let o = run(&[
-        "experiment",
-        "report",
-        short.to_str().unwrap(),
-        "--at-step",
-        "12",
-    ]);
+    let report_at = |step: &str| {
+        run(&[
+            "experiment",
+            "report",
+            short.to_str().unwrap(),
+            "--at-step",
+            step,
+        ])
+    };
+    let o = report_at("12");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("1 of 1 runs finished as of step 12"),
@@ -753,13 +756,7 @@ fn raising_max_steps_continues_finished_runs() {
     let full = std::fs::read_to_string(short.join("report.md")).unwrap();
     assert!(full.contains("| v-s0 | finished | 24/24 |"), "{full}");
     // Past a run's length, the report says which runs stand at their own end.
-    let o = run(&[
-        "experiment",
-        "report",
-        short.to_str().unwrap(),
-        "--at-step",
-        "30",
-    ]);
+    let o = report_at("30");
     assert!(o.status.success(), "{}", stderr(&o));
     let md = std::fs::read_to_string(short.join("at-step-30/report.md")).unwrap();
     assert!(

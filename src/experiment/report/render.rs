@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{Result, WrapErr};
 
-use super::{is_fraction, CompareRow, Report, VariantCell, VariantRow, REPORT_CSV, REPORT_MD};
+use super::{
+    is_fraction, CompareRow, Report, Stat, VariantCell, VariantRow, REPORT_CSV, REPORT_MD,
+};
 use crate::experiment::stats::Summary;
 use crate::util::format_duration;
 
@@ -371,30 +373,36 @@ impl Report {
                 v.runs_planned.to_string(),
                 v.runs_finished.to_string(),
             ];
-            for st in [
-                v.best_exact,
-                v.final_exact,
-                v.final_token_accuracy,
-                v.avg_steps,
-                v.wall_s,
-                v.samples_per_s,
-            ] {
-                cells.push(f(st.mean));
-                cells.push(f(st.std));
-            }
+            let mean_std = |cells: &mut Vec<String>, stats: [Stat; 6]| {
+                for st in stats {
+                    cells.push(f(st.mean));
+                    cells.push(f(st.std));
+                }
+            };
+            mean_std(
+                &mut cells,
+                [
+                    v.best_exact,
+                    v.final_exact,
+                    v.final_token_accuracy,
+                    v.avg_steps,
+                    v.wall_s,
+                    v.samples_per_s,
+                ],
+            );
             cells.push(f(v.final_exact.ci.map(|c| c.0)));
             cells.push(f(v.final_exact.ci.map(|c| c.1)));
-            for st in [
-                v.final_train_exact,
-                v.final_gap,
-                v.final_valid_path,
-                v.cpu_percent,
-                v.load_avg,
-                v.samples_per_cpu_s,
-            ] {
-                cells.push(f(st.mean));
-                cells.push(f(st.std));
-            }
+            mean_std(
+                &mut cells,
+                [
+                    v.final_train_exact,
+                    v.final_gap,
+                    v.final_valid_path,
+                    v.cpu_percent,
+                    v.load_avg,
+                    v.samples_per_cpu_s,
+                ],
+            );
             s.push_str(&cells.join(","));
             s.push('\n');
         }
