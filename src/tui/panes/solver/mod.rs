@@ -402,26 +402,31 @@ impl SolverPane {
         self.choose_model(idx, ctx);
     }
 
-    /// Load model `idx`; when the current puzzle does not fit it, move to the first puzzle set
-    /// that does.
+    /// Load model `idx`; when the current puzzle does not fit it, move to the set it opens on
+    /// at start ([`showcase_set`]) and, as at start, to a puzzle there whose steps matter.
     fn choose_model(&mut self, idx: usize, ctx: &mut Ctx) {
         self.model_idx = idx.min(self.models.len().saturating_sub(1));
+        let mut moved = false;
         if let Some(shape) = self.models.get(self.model_idx).and_then(ModelChoice::shape) {
             let fits = self
                 .puzzle
                 .as_ref()
                 .is_some_and(|p| kind_fits(p.kind, shape));
             if !fits {
-                if let Some(si) = self.sets.iter().position(|s| kind_fits(s.kind, shape)) {
+                if let Some(si) = showcase_set(&self.sets, shape) {
                     self.set_puzzle(si, 0, ctx, false);
                     ctx.status(
                         Level::Info,
                         format!("solver: puzzle set {} fits this model", self.sets[si].name),
                     );
+                    moved = true;
                 }
             }
         }
         self.load_selected(ctx);
+        if moved {
+            self.showcase = Showcase::AfterLoad;
+        }
     }
 
     /// Show puzzle `idx` of set `set` (and solve it when `solve`).

@@ -1,7 +1,7 @@
 //! The solver's two choosers on the shared [`Picker`]: puzzles grouped by their set (file,
 //! dataset, generated), those that fit the loaded checkpoint first; models grouped by folder,
 //! those that fit the current puzzle first. Choosing a model that does not fit the puzzle moves
-//! the puzzle to a set that fits it.
+//! to the model's own set and a puzzle there whose steps matter, as at start.
 
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;

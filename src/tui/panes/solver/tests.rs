@@ -334,6 +334,25 @@ fn opens_a_shipped_model_on_a_puzzle_whose_steps_matter() {
         "puzzle {} is right from step {from:?}: {right:?}",
         p.puzzle_idx
     );
+
+    // Choosing a model the puzzle does not fit moves to that model's own set, and to a puzzle
+    // whose steps matter there too: the shipped 9x9 maze model on its held-out mazes.
+    let maze = p
+        .models
+        .iter()
+        .position(|m| matches!(m, ModelChoice::Checkpoint { info, .. } if info.path.ends_with("maze9-cpu.safetensors")))
+        .expect("maze9-cpu is shipped");
+    p.choose_model(maze, &mut ctx);
+    assert!(p.wait_idle(Duration::from_secs(600), &mut ctx));
+    assert_eq!(p.phase, Phase::Ready, "{:?}", p.phase);
+    assert!(p.sets[p.set_idx].name.ends_with("maze-9x9-heldout.csv"));
+    let right: Vec<bool> = p.stats().iter().map(|s| s.exact == Some(true)).collect();
+    let from = scoring::right_from(&right);
+    assert!(
+        from.is_some_and(|s| s >= 2),
+        "maze {} is right from step {from:?}: {right:?}",
+        p.puzzle_idx
+    );
 }
 
 /// A model opens on a set of exactly its kind, its held-out set first.
