@@ -727,6 +727,7 @@ fn raising_max_steps_continues_finished_runs() {
             short.to_str().unwrap(),
             "--at-step",
             step,
+            "--plots",
         ])
     };
     let o = report_at("12");
@@ -753,6 +754,8 @@ fn raising_max_steps_continues_finished_runs() {
     let md = std::fs::read_to_string(short.join("at-step-12/report.md")).unwrap();
     assert!(md.contains("As of training step 12"), "{md}");
     assert!(md.contains("| v-s0 | finished | 12/12 |"), "{md}");
+    let svg = std::fs::read_to_string(short.join("at-step-12/final.svg")).unwrap();
+    assert!(svg.contains("as of step 12"), "the figures say the step");
     let full = std::fs::read_to_string(short.join("report.md")).unwrap();
     assert!(full.contains("| v-s0 | finished | 24/24 |"), "{full}");
     // Past a run's length, the report says which runs stand at their own end.

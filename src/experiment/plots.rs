@@ -228,7 +228,7 @@ fn draw_metric(r: &Report, path: &Path, metric: &str, what: &str) -> Result<bool
     let refs: Vec<&Curve> = cs.iter().collect();
     let (x0, x1) = x_range(&refs);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    let caption = format!("{}: {what} (mean ± 1 sd over seeds)", r.name);
+    let caption = format!("{}: {what} (mean ± 1 sd over seeds)", title(r));
     let axes = ("optimizer step", &*format!("{what} (%)"));
     let mut chart = accuracy_chart(&root, path, caption, x0..x1, axes, None)?;
     for c in &cs {
@@ -261,7 +261,7 @@ fn draw_train_test(r: &Report, path: &Path) -> Result<bool> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     let caption = format!(
         "{}: exact accuracy, test (lines) and training sample (dots), seed means",
-        r.name
+        title(r)
     );
     let axes = ("optimizer step", "exact accuracy (%)");
     let mut chart = accuracy_chart(&root, path, caption, x0..x1, axes, None)?;
@@ -325,7 +325,7 @@ fn draw_final(r: &Report, path: &Path) -> Result<bool> {
         .caption(
             format!(
                 "{}: final exact accuracy, mean with 95% CI (finished seeds as dots)",
-                r.name
+                title(r)
             ),
             ("sans-serif", 20),
         )
@@ -377,6 +377,15 @@ fn draw_final(r: &Report, path: &Path) -> Result<bool> {
     }
     root.present().map_err(&e)?;
     Ok(true)
+}
+
+/// A figure's title: the experiment's name, and the step of an as-of-step report
+/// (`experiment report --at-step N`), whose figures stop there.
+fn title(r: &Report) -> String {
+    match r.at_step {
+        Some(n) => format!("{} as of step {n}", r.name),
+        None => r.name.clone(),
+    }
 }
 
 /// Write the experiment's figures into `dir`; returns the files written (a figure with no
