@@ -327,13 +327,18 @@ fn opens_a_shipped_model_on_a_puzzle_whose_steps_matter() {
         p.playing() && p.cur() == 0,
         "plays the steps from the first"
     );
-    let right: Vec<bool> = p.stats().iter().map(|s| s.exact == Some(true)).collect();
-    let from = scoring::right_from(&right);
-    assert!(
-        from.is_some_and(|s| s >= 2),
-        "puzzle {} is right from step {from:?}: {right:?}",
-        p.puzzle_idx
-    );
+    // The shown puzzle is right in the end, and only from step 2 or later.
+    let steps_matter = |p: &SolverPane| {
+        let right: Vec<bool> = p.stats().iter().map(|s| s.exact == Some(true)).collect();
+        let from = scoring::right_from(&right);
+        assert!(
+            from.is_some_and(|s| s >= 2),
+            "puzzle {} of {} is right from step {from:?}: {right:?}",
+            p.puzzle_idx,
+            p.sets[p.set_idx].name
+        );
+    };
+    steps_matter(&p);
 
     // Choosing a model the puzzle does not fit moves to that model's own set, and to a puzzle
     // whose steps matter there too: the shipped 9x9 maze model on its held-out mazes.
@@ -346,13 +351,7 @@ fn opens_a_shipped_model_on_a_puzzle_whose_steps_matter() {
     assert!(p.wait_idle(Duration::from_secs(600), &mut ctx));
     assert_eq!(p.phase, Phase::Ready, "{:?}", p.phase);
     assert!(p.sets[p.set_idx].name.ends_with("maze-9x9-heldout.csv"));
-    let right: Vec<bool> = p.stats().iter().map(|s| s.exact == Some(true)).collect();
-    let from = scoring::right_from(&right);
-    assert!(
-        from.is_some_and(|s| s >= 2),
-        "maze {} is right from step {from:?}: {right:?}",
-        p.puzzle_idx
-    );
+    steps_matter(&p);
 }
 
 /// A model opens on a set of exactly its kind, its held-out set first.
