@@ -346,9 +346,7 @@ impl SolverPane {
             let Some(shape) = m.shape() else { continue };
             if let Some(si) = showcase_set(&self.sets, shape) {
                 self.model_idx = mi;
-                self.set_puzzle(si, 0, ctx, false);
-                self.load_selected(ctx);
-                self.showcase = Showcase::AfterLoad;
+                self.load_on_showcase(si, ctx);
                 return;
             }
         }
@@ -406,27 +404,29 @@ impl SolverPane {
     /// at start ([`showcase_set`]) and, as at start, to a puzzle there whose steps matter.
     fn choose_model(&mut self, idx: usize, ctx: &mut Ctx) {
         self.model_idx = idx.min(self.models.len().saturating_sub(1));
-        let mut moved = false;
         if let Some(shape) = self.models.get(self.model_idx).and_then(ModelChoice::shape) {
             let fits = self
                 .puzzle
                 .as_ref()
                 .is_some_and(|p| kind_fits(p.kind, shape));
-            if !fits {
-                if let Some(si) = showcase_set(&self.sets, shape) {
-                    self.set_puzzle(si, 0, ctx, false);
-                    ctx.status(
-                        Level::Info,
-                        format!("solver: puzzle set {} fits this model", self.sets[si].name),
-                    );
-                    moved = true;
-                }
+            if let Some(si) = showcase_set(&self.sets, shape).filter(|_| !fits) {
+                ctx.status(
+                    Level::Info,
+                    format!("solver: puzzle set {} fits this model", self.sets[si].name),
+                );
+                return self.load_on_showcase(si, ctx);
             }
         }
         self.load_selected(ctx);
-        if moved {
-            self.showcase = Showcase::AfterLoad;
-        }
+    }
+
+    /// Show set `set`, load the selected model and, once it is loaded, scan the set for a
+    /// puzzle whose steps matter and open on it (loading resets the showcase state, so it is
+    /// armed after).
+    fn load_on_showcase(&mut self, set: usize, ctx: &mut Ctx) {
+        self.set_puzzle(set, 0, ctx, false);
+        self.load_selected(ctx);
+        self.showcase = Showcase::AfterLoad;
     }
 
     /// Show puzzle `idx` of set `set` (and solve it when `solve`).
