@@ -78,6 +78,12 @@ a = "n2"
 b = "n1"
 metric = "final_token_accuracy"
 paired = true
+
+# n = 2's gain over n = 1 against its opposite: twice the paired difference.
+[[contrast]]
+a = ["n2", "n1"]
+b = ["n1", "n2"]
+metric = "final_token_accuracy"
 "#;
 
 #[test]
@@ -432,12 +438,35 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
         "{compare_row}"
     );
     assert_eq!(cells[10], "1", "{compare_row}");
+    // The contrast (n2 - n1) - (n1 - n2): per seed twice the paired difference, so its mean
+    // and interval are twice the comparison's.
+    let contrast_row = csv
+        .lines()
+        .skip_while(|l| !l.starts_with("contrast_a0,"))
+        .nth(1)
+        .expect("the contrasts' table");
+    let c: Vec<&str> = contrast_row.split(',').collect();
+    assert_eq!(
+        (c[0], c[1], c[2], c[3], c[4], c[5]),
+        ("n2", "n1", "n1", "n2", "final_token_accuracy", "2"),
+        "{contrast_row}"
+    );
+    close(2.0 * mean, c[8], "the contrast's mean");
+    assert!(
+        (c[9].parse::<f64>().unwrap() - 2.0 * (mean - half)).abs() < 2e-6,
+        "the contrast's interval: {contrast_row}"
+    );
+    assert_eq!(c[11], "1", "{contrast_row}");
 
     // The same report from the folder, on stdout, with the figures.
     let o = run(&["experiment", "report", out.to_str().unwrap(), "--plots"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("4 of 4 runs finished"), "{text}");
+    assert!(
+        text.contains("contrasts (") && text.contains("(n2 - n1) vs (n1 - n2)"),
+        "{text}"
+    );
     assert!(
         text.lines().any(|l| l.starts_with("variant")
             && l.contains("best exact")
@@ -879,7 +908,10 @@ fn jobs_2_gives_the_same_metrics_as_jobs_1_and_the_report_decides_the_comparison
         assert!(text.contains("n2 vs n1"), "{text}");
         let md = std::fs::read_to_string(out.join("report.md")).unwrap();
         assert!(
-            md.contains("## Comparisons") && md.contains("| n2 vs n1 |"),
+            md.contains("## Comparisons")
+                && md.contains("| n2 vs n1 |")
+                && md.contains("## Contrasts")
+                && md.contains("| (n2 - n1) vs (n1 - n2) |"),
             "{md}"
         );
         let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();

@@ -3,8 +3,8 @@
 //! comparing tasks needs one per task; and its own seeds). Parsing checks everything up front:
 //! unknown keys, value types, and the resolved configuration of every variant (through
 //! [`TrainConfig::set`] and [`TrainConfig::validate`]), and its errors name the file, the
-//! variant and the key. `[[compare]]` entries declare the comparisons the report decides:
-//! two variants, the metric, and optionally the paper's figures for each.
+//! variant and the key. `[[compare]]` and `[[contrast]]` entries declare the comparisons the
+//! report decides ([`super::compare`]).
 //!
 //! ```toml
 //! name = "attention-vs-mlp"
@@ -35,7 +35,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::report::RUN_METRICS;
+use super::compare::{parse_compare, parse_contrast, Compare, Contrast};
 use crate::train::config::TrainConfig;
 use crate::train::presets;
 
@@ -48,29 +48,10 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "set",
     "variant",
     "compare",
+    "contrast",
 ];
 /// The keys of a `[[variant]]` entry.
 pub const VARIANT_KEYS: &[&str] = &["name", "description", "base", "seeds", "set"];
-/// The keys of a `[[compare]]` entry.
-pub const COMPARE_KEYS: &[&str] = &["a", "b", "metric", "paper_a", "paper_b", "paired"];
-/// The metric of a `[[compare]]` entry that names none.
-pub const DEFAULT_COMPARE_METRIC: &str = "final_exact";
-
-/// A comparison the report decides: `a` against `b` on `metric`, with the paper's figures for
-/// each when given (in the paper's units, e.g. percent).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Compare {
-    pub a: String,
-    pub b: String,
-    pub metric: String,
-    pub paper_a: Option<f64>,
-    pub paper_b: Option<f64>,
-    /// Pair the runs by seed (a paired-t interval of the per-seed differences) instead of
-    /// comparing two independent samples (Welch): for variants whose runs of one seed start
-    /// from the same weights and are offered the same batches (same parameter shapes, data).
-    pub paired: bool,
-}
-
 /// What is wrong with an experiment file: the file, where in it (variant, key) and what was
 /// expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -134,8 +115,9 @@ pub struct Experiment {
     /// stays the base's unless a `set` table changes it.
     pub seeds: Vec<u64>,
     pub variants: Vec<Variant>,
-    /// The declared comparisons, in file order.
+    /// The declared comparisons and contrasts, in file order.
     pub compare: Vec<Compare>,
+    pub contrast: Vec<Contrast>,
 }
 
 /// One training run of the plan: a variant with a seed.
@@ -172,7 +154,7 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn type_name(v: &toml::Value) -> &'static str {
+pub(super) fn type_name(v: &toml::Value) -> &'static str {
     match v {
         toml::Value::String(_) => "a string",
         toml::Value::Integer(_) => "an integer",
@@ -497,8 +479,11 @@ impl Experiment {
         }
         let compare = parse_compare(doc.get("compare"), &variants)
             .map_err(|(key, message)| err(None, Some(&key), message))?;
+        let contrast = parse_contrast(doc.get("contrast"), &variants)
+            .map_err(|(key, message)| err(None, Some(&key), message))?;
         Ok(Experiment {
             compare,
+            contrast,
             file: file.to_path_buf(),
             text: text.to_string(),
             name,
@@ -585,134 +570,6 @@ fn parse_seeds(value: &toml::Value) -> Result<Vec<u64>, String> {
     Ok(seeds)
 }
 
-/// Read the `[[compare]]` entries; errors are `(key, message)` with the key as
-/// `compare#N.KEY`.
-fn parse_compare(
-    value: Option<&toml::Value>,
-    variants: &[Variant],
-) -> Result<Vec<Compare>, (String, String)> {
-    let entries = match value {
-        None => return Ok(Vec::new()),
-        Some(toml::Value::Array(a)) => a,
-        Some(v) => {
-            return Err((
-                "compare".into(),
-                format!(
-                    "expected `[[compare]]` entries (an array of tables), got {}",
-                    type_name(v)
-                ),
-            ))
-        }
-    };
-    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
-    let mut out = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let at = |k: &str| format!("compare#{}.{k}", i + 1);
-        let t = entry.as_table().ok_or_else(|| {
-            (
-                format!("compare#{}", i + 1),
-                format!("expected a table, got {}", type_name(entry)),
-            )
-        })?;
-        for k in t.keys() {
-            if !COMPARE_KEYS.contains(&k.as_str()) {
-                return Err((
-                    at(k),
-                    format!("unknown key (known: {})", COMPARE_KEYS.join(", ")),
-                ));
-            }
-        }
-        let variant = |k: &str| -> Result<String, (String, String)> {
-            match t.get(k) {
-                Some(toml::Value::String(s)) if names.contains(&s.as_str()) => Ok(s.clone()),
-                Some(toml::Value::String(s)) => Err((
-                    at(k),
-                    format!("no variant `{s}` (variants: {})", names.join(", ")),
-                )),
-                Some(v) => Err((
-                    at(k),
-                    format!("expected a variant name, got {}", type_name(v)),
-                )),
-                None => Err((at(k), "missing (expected a variant name)".into())),
-            }
-        };
-        let (a, b) = (variant("a")?, variant("b")?);
-        if a == b {
-            return Err((at("b"), format!("compares `{a}` with itself")));
-        }
-        let metric = match t.get("metric") {
-            None => DEFAULT_COMPARE_METRIC.to_string(),
-            Some(toml::Value::String(s)) if RUN_METRICS.iter().any(|(n, _)| n == s) => s.clone(),
-            Some(toml::Value::String(s)) => {
-                return Err((
-                    at("metric"),
-                    format!(
-                        "unknown metric `{s}` (known: {})",
-                        RUN_METRICS
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ))
-            }
-            Some(v) => {
-                return Err((
-                    at("metric"),
-                    format!("expected a metric name, got {}", type_name(v)),
-                ))
-            }
-        };
-        let number = |k: &str| -> Result<Option<f64>, (String, String)> {
-            match t.get(k) {
-                None => Ok(None),
-                Some(toml::Value::Float(f)) => Ok(Some(*f)),
-                Some(toml::Value::Integer(i)) => Ok(Some(*i as f64)),
-                Some(v) => Err((at(k), format!("expected a number, got {}", type_name(v)))),
-            }
-        };
-        let paired = match t.get("paired") {
-            None => false,
-            Some(toml::Value::Boolean(p)) => *p,
-            Some(v) => {
-                return Err((
-                    at("paired"),
-                    format!("expected true or false, got {}", type_name(v)),
-                ))
-            }
-        };
-        if paired {
-            let seeds_of = |name: &str| {
-                variants
-                    .iter()
-                    .find(|v| v.name == name)
-                    .map_or(&[][..], |v| &v.seeds[..])
-            };
-            let shared = seeds_of(&a)
-                .iter()
-                .filter(|s| seeds_of(&b).contains(s))
-                .count();
-            // One shared seed is a file still growing (the report says "too few seeds");
-            // none can never pair.
-            if shared == 0 {
-                return Err((
-                    at("paired"),
-                    format!("`{a}` and `{b}` share no seed: runs pair by seed"),
-                ));
-            }
-        }
-        out.push(Compare {
-            a,
-            b,
-            metric,
-            paper_a: number("paper_a")?,
-            paper_b: number("paper_b")?,
-            paired,
-        });
-    }
-    Ok(out)
-}
-
 /// Where experiments live by default: `<runs root>/experiments` (`$TRM_RUNS_DIR` or `runs`).
 pub fn experiments_root() -> PathBuf {
     crate::train::run_dir::runs_root().join(EXPERIMENTS_DIR)
@@ -783,7 +640,7 @@ name = "att"
             vec![Compare {
                 a: "mlp".into(),
                 b: "att".into(),
-                metric: DEFAULT_COMPARE_METRIC.into(),
+                metric: crate::experiment::compare::DEFAULT_COMPARE_METRIC.into(),
                 paper_a: Some(87.4),
                 paper_b: Some(74.0),
                 paired: false,

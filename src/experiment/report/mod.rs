@@ -4,7 +4,9 @@
 //! `report.csv` (`render`). The TUI's Experiments pane draws the same [`Report`]. The
 //! comparisons declared in the experiment file (`[[compare]]`) get the difference of means
 //! with its 95% confidence interval (Welch, or paired t) and a verdict, next to the direction
-//! of the paper's figures ([`CompareRow`], statistics in [`super::stats`]).
+//! of the paper's figures ([`CompareRow`], statistics in [`super::stats`]); the declared
+//! contrasts (`[[contrast]]`) get the mean per-seed difference of two differences with its
+//! paired-t interval ([`ContrastRow`]).
 //!
 //! Definitions (per run; the variant's figure is the mean over its finished runs, ± the sample
 //! standard deviation when there are two or more, with the 95% Student-t confidence interval
@@ -34,12 +36,15 @@
 
 use std::path::{Path, PathBuf};
 
+mod contrast;
 mod render;
+pub use contrast::{ContrastRow, CONTRAST_HEADER};
 pub use render::{format_params, COMPARE_HEADER};
 
 use color_eyre::eyre::Result;
 
-use super::spec::{Compare, Experiment, PlannedRun};
+use super::compare::Compare;
+use super::spec::{Experiment, PlannedRun};
 use super::stats::{paper_direction, Difference, Summary, Verdict};
 use crate::train::api::{MetricRecord, RunEvent, RunEventKind, Split};
 use crate::train::config::TrainConfig;
@@ -411,8 +416,9 @@ pub struct Report {
     pub seeds: Vec<u64>,
     pub variants: Vec<VariantRow>,
     pub runs: Vec<RunResult>,
-    /// The declared comparisons.
+    /// The declared comparisons and contrasts.
     pub compares: Vec<CompareRow>,
+    pub contrasts: Vec<ContrastRow>,
     /// The report as of this training step ([`Report::load_at`]); `None`: as the runs stand.
     pub at_step: Option<u64>,
 }
@@ -626,8 +632,14 @@ impl Report {
             .iter()
             .map(|c| CompareRow::load(c, &runs))
             .collect();
+        let contrasts = exp
+            .contrast
+            .iter()
+            .map(|c| ContrastRow::load(c, &runs))
+            .collect();
         Report {
             compares,
+            contrasts,
             name: exp.name.clone(),
             description: exp.description.clone(),
             base: exp.base.clone(),

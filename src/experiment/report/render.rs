@@ -1,12 +1,13 @@
 //! Rendering a [`Report`]: the terminal table, `report.md` and `report.csv`, the variant
-//! table's columns and the comparison cells.
+//! table's columns and the comparison cells (a contrast's are its own, [`ContrastRow::cells`]).
 
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{Result, WrapErr};
 
 use super::{
-    is_fraction, CompareRow, Report, Stat, VariantCell, VariantRow, REPORT_CSV, REPORT_MD,
+    is_fraction, CompareRow, ContrastRow, Report, Stat, VariantCell, VariantRow, CONTRAST_HEADER,
+    REPORT_CSV, REPORT_MD,
 };
 use crate::experiment::stats::Summary;
 use crate::util::format_duration;
@@ -139,7 +140,13 @@ impl Report {
         self.compares.iter().map(CompareRow::cells).collect()
     }
 
-    /// The table for the terminal (aligned columns), then the comparisons, if any.
+    /// The contrasts table's rows as text cells (header: [`CONTRAST_HEADER`]).
+    pub fn contrast_cells(&self) -> Vec<Vec<String>> {
+        self.contrasts.iter().map(ContrastRow::cells).collect()
+    }
+
+    /// The table for the terminal (aligned columns), then the comparisons and contrasts, if
+    /// any.
     pub fn table_text(&self) -> String {
         let (header, rows) = self.table_cells();
         let mut out = aligned(&header, rows);
@@ -149,6 +156,13 @@ impl Report {
                  marked):\n",
             );
             out.push_str(&aligned(&COMPARE_HEADER, self.compare_cells()));
+        }
+        if !self.contrasts.is_empty() {
+            out.push_str(
+                "\ncontrasts (mean per-seed difference of two differences, 95% paired-t \
+                 interval):\n",
+            );
+            out.push_str(&aligned(&CONTRAST_HEADER, self.contrast_cells()));
         }
         out
     }
@@ -274,6 +288,20 @@ impl Report {
             s.push_str(&format!("| {} |\n", COMPARE_HEADER.join(" | ")));
             s.push_str("|---|---|---:|---:|---:|---:|---:|---|---|---|\n");
             for r in self.compare_cells() {
+                s.push_str(&format!("| {} |\n", r.join(" | ")));
+            }
+        }
+        if !self.contrasts.is_empty() {
+            s.push_str(
+                "\n## Contrasts\n\nWhether one difference is larger than another (`a` and `b` \
+                 are each a difference of two variants, in points for accuracies): per seed \
+                 that all four variants finished, `a - b`; the mean over those seeds with its \
+                 95% paired-t interval (`df` = seeds - 1), and the verdict: a direction when \
+                 the interval excludes zero.\n\n",
+            );
+            s.push_str(&format!("| {} |\n", CONTRAST_HEADER.join(" | ")));
+            s.push_str("|---|---|---:|---:|---:|---:|---|\n");
+            for r in self.contrast_cells() {
                 s.push_str(&format!("| {} |\n", r.join(" | ")));
             }
         }
@@ -430,6 +458,33 @@ impl Report {
                     f(c.spec.paper_a),
                     f(c.spec.paper_b),
                     c.spec.paired.to_string(),
+                ];
+                s.push_str(&cells.join(","));
+                s.push('\n');
+            }
+        }
+        if !self.contrasts.is_empty() {
+            // A third table after a blank line: one row per declared contrast.
+            s.push_str(
+                "\ncontrast_a0,contrast_a1,contrast_b0,contrast_b1,metric,n,mean_a,mean_b,diff,\
+                 ci_low,ci_high,df,verdict\n",
+            );
+            for c in &self.contrasts {
+                let w = c.difference;
+                let cells = [
+                    c.spec.a[0].clone(),
+                    c.spec.a[1].clone(),
+                    c.spec.b[0].clone(),
+                    c.spec.b[1].clone(),
+                    c.spec.metric.clone(),
+                    c.a.n.to_string(),
+                    f(c.a.mean),
+                    f(c.b.mean),
+                    f(w.map(|w| w.diff)),
+                    f(w.map(|w| w.low)),
+                    f(w.map(|w| w.high)),
+                    f(w.map(|w| w.df)),
+                    c.verdict_label().replace(',', ";"),
                 ];
                 s.push_str(&cells.join(","));
                 s.push('\n');

@@ -184,7 +184,7 @@ impl ExperimentsPane {
         let [desc, table, compares] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
-            Constraint::Length(r.compares.len() as u16),
+            Constraint::Length((r.compares.len() + r.contrasts.len()) as u16),
         ])
         .areas(inner);
         draw_compares(f, compares, theme, r);
@@ -285,7 +285,8 @@ fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<u16> {
 }
 
 /// One line per `[[compare]]`: the difference with its 95% interval (Welch or paired), the
-/// verdict and the paper's direction.
+/// verdict and the paper's direction; then one per `[[contrast]]`: the difference of
+/// differences with its paired interval and the verdict.
 fn draw_compares(f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
     let lines: Vec<Line> = r
         .compares
@@ -307,6 +308,13 @@ fn draw_compares(f: &mut Frame, area: Rect, theme: &Theme, r: &Report) {
                 agree,
             ])
         })
+        .chain(r.contrast_cells().into_iter().map(|cells| {
+            // cells: contrast, metric, a, b, a - b, CI, verdict.
+            Line::raw(format!(
+                "{} {} {} {} → {}",
+                cells[0], cells[1], cells[4], cells[5], cells[6]
+            ))
+        }))
         .collect();
     f.render_widget(Paragraph::new(lines).style(theme.base()), area);
 }
