@@ -9,7 +9,7 @@ use super::{
     is_fraction, CompareRow, ContrastRow, Report, Stat, VariantCell, VariantRow, CONTRAST_HEADER,
     REPORT_CSV, REPORT_MD,
 };
-use crate::experiment::stats::Summary;
+use crate::experiment::stats::{Difference, Summary};
 use crate::util::format_duration;
 
 impl CompareRow {
@@ -441,7 +441,6 @@ impl Report {
                  verdict,paper_a,paper_b,paired\n",
             );
             for c in &self.compares {
-                let w = c.difference;
                 let cells = [
                     c.spec.a.clone(),
                     c.spec.b.clone(),
@@ -450,15 +449,16 @@ impl Report {
                     c.b.n.to_string(),
                     f(c.a.mean),
                     f(c.b.mean),
-                    f(w.map(|w| w.diff)),
-                    f(w.map(|w| w.low)),
-                    f(w.map(|w| w.high)),
-                    f(w.map(|w| w.df)),
+                ]
+                .into_iter()
+                .chain(interval_cells(c.difference))
+                .chain([
                     c.verdict_label().replace(',', ";"),
                     f(c.spec.paper_a),
                     f(c.spec.paper_b),
                     c.spec.paired.to_string(),
-                ];
+                ])
+                .collect::<Vec<_>>();
                 s.push_str(&cells.join(","));
                 s.push('\n');
             }
@@ -470,7 +470,6 @@ impl Report {
                  ci_low,ci_high,df,verdict\n",
             );
             for c in &self.contrasts {
-                let w = c.difference;
                 let cells = [
                     c.spec.a[0].clone(),
                     c.spec.a[1].clone(),
@@ -480,12 +479,11 @@ impl Report {
                     c.a.n.to_string(),
                     f(c.a.mean),
                     f(c.b.mean),
-                    f(w.map(|w| w.diff)),
-                    f(w.map(|w| w.low)),
-                    f(w.map(|w| w.high)),
-                    f(w.map(|w| w.df)),
-                    c.verdict_label().replace(',', ";"),
-                ];
+                ]
+                .into_iter()
+                .chain(interval_cells(c.difference))
+                .chain([c.verdict_label().replace(',', ";")])
+                .collect::<Vec<_>>();
                 s.push_str(&cells.join(","));
                 s.push('\n');
             }
@@ -505,6 +503,18 @@ impl Report {
             .wrap_err_with(|| format!("{}: cannot write", csv.display()))?;
         Ok((md, csv))
     }
+}
+
+/// A difference's CSV cells at full precision: `diff`, `ci_low`, `ci_high`, `df` (empty
+/// without one).
+fn interval_cells(w: Option<Difference>) -> [String; 4] {
+    [
+        w.map(|w| w.diff),
+        w.map(|w| w.low),
+        w.map(|w| w.high),
+        w.map(|w| w.df),
+    ]
+    .map(|v| v.map_or(String::new(), |v| v.to_string()))
 }
 
 /// `5.03M`, `85.2k`, `960`.
