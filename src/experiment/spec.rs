@@ -115,8 +115,9 @@ pub struct Experiment {
     /// stays the base's unless a `set` table changes it.
     pub seeds: Vec<u64>,
     pub variants: Vec<Variant>,
-    /// The declared comparisons and contrasts, in file order.
+    /// The declared comparisons, in file order.
     pub compare: Vec<Compare>,
+    /// The declared contrasts, in file order.
     pub contrast: Vec<Contrast>,
 }
 

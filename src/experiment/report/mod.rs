@@ -416,8 +416,9 @@ pub struct Report {
     pub seeds: Vec<u64>,
     pub variants: Vec<VariantRow>,
     pub runs: Vec<RunResult>,
-    /// The declared comparisons and contrasts.
+    /// The declared comparisons.
     pub compares: Vec<CompareRow>,
+    /// The declared contrasts.
     pub contrasts: Vec<ContrastRow>,
     /// The report as of this training step ([`Report::load_at`]); `None`: as the runs stand.
     pub at_step: Option<u64>,
