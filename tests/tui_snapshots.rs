@@ -165,6 +165,10 @@ a = "n2"
 b = "n1"
 paper_a = 87.4
 paper_b = 79.5
+
+[[contrast]]
+a = ["n2", "n1"]
+b = ["n1", "n2"]
 "#;
     let dir = runs_dir.join("experiments").join("pair");
     std::fs::create_dir_all(&dir).unwrap();
