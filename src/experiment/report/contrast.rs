@@ -2,9 +2,7 @@
 //! the difference of differences `(a0 - a1) - (b0 - b1)`, its mean with a 95% paired-t
 //! interval over those seeds, and the verdict (which difference is larger, or none detected).
 
-use std::collections::BTreeMap;
-
-use super::{is_fraction, run_metric, RunResult, RunStatus};
+use super::{finished_by_seed, is_fraction, RunResult};
 use crate::experiment::compare::Contrast;
 use crate::experiment::stats::{Difference, Summary, Verdict};
 
@@ -34,13 +32,7 @@ pub const CONTRAST_HEADER: [&str; 7] = [
 
 impl ContrastRow {
     pub(super) fn load(spec: &Contrast, runs: &[RunResult]) -> ContrastRow {
-        let by_seed = |v: &str| -> BTreeMap<u64, f64> {
-            runs.iter()
-                .filter(|r| r.variant == v && r.status == RunStatus::Finished)
-                .filter_map(|r| Some((r.seed, run_metric(r, &spec.metric)?)))
-                .filter(|(_, x)| x.is_finite())
-                .collect()
-        };
+        let by_seed = |v: &str| finished_by_seed(runs, v, &spec.metric);
         let [a0, a1] = [by_seed(&spec.a[0]), by_seed(&spec.a[1])];
         let [b0, b1] = [by_seed(&spec.b[0]), by_seed(&spec.b[1])];
         let (mut da, mut db) = (Vec::new(), Vec::new());
@@ -104,6 +96,7 @@ impl ContrastRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiment::report::RunStatus;
     use std::path::PathBuf;
 
     fn run(variant: &str, seed: u64, exact: f64, status: RunStatus) -> RunResult {

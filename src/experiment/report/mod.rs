@@ -34,6 +34,7 @@
 //!   [`TrmConfig::effective_depth`](crate::model::TrmConfig::effective_depth) of the run's
 //!   `config.toml` (of the planned config while the run has none).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod contrast;
@@ -336,26 +337,22 @@ pub fn is_fraction(metric: &str) -> bool {
     )
 }
 
+/// A variant's finished runs' figures on `metric` (finite ones), by seed.
+fn finished_by_seed(runs: &[RunResult], variant: &str, metric: &str) -> BTreeMap<u64, f64> {
+    runs.iter()
+        .filter(|r| r.variant == variant && r.status == RunStatus::Finished)
+        .filter_map(|r| Some((r.seed, run_metric(r, metric)?)))
+        .filter(|(_, x)| x.is_finite())
+        .collect()
+}
+
 impl CompareRow {
     fn load(spec: &Compare, runs: &[RunResult]) -> CompareRow {
-        let values = |v: &str| -> Vec<f64> {
-            runs.iter()
-                .filter(|r| r.variant == v && r.status == RunStatus::Finished)
-                .filter_map(|r| run_metric(r, &spec.metric))
-                .filter(|x| x.is_finite())
-                .collect()
-        };
-        let (mut va, mut vb) = (values(&spec.a), values(&spec.b));
+        let sa = finished_by_seed(runs, &spec.a, &spec.metric);
+        let sb = finished_by_seed(runs, &spec.b, &spec.metric);
+        let (va, vb): (Vec<f64>, Vec<f64>);
         let difference = if spec.paired {
             // The seeds both variants finished, in order; the means are over those.
-            let by_seed = |v: &str| -> std::collections::BTreeMap<u64, f64> {
-                runs.iter()
-                    .filter(|r| r.variant == v && r.status == RunStatus::Finished)
-                    .filter_map(|r| Some((r.seed, run_metric(r, &spec.metric)?)))
-                    .filter(|(_, x)| x.is_finite())
-                    .collect()
-            };
-            let (sa, sb) = (by_seed(&spec.a), by_seed(&spec.b));
             let pairs: Vec<(f64, f64)> = sa
                 .iter()
                 .filter_map(|(seed, &x)| Some((x, *sb.get(seed)?)))
@@ -364,6 +361,8 @@ impl CompareRow {
             vb = pairs.iter().map(|p| p.1).collect();
             Difference::paired(&pairs.iter().map(|p| p.0 - p.1).collect::<Vec<_>>())
         } else {
+            va = sa.into_values().collect();
+            vb = sb.into_values().collect();
             Difference::of(&va, &vb)
         };
         CompareRow {
@@ -701,6 +700,11 @@ impl Report {
                 .count(),
             self.runs.len(),
         )
+    }
+
+    /// How many verdicts the report draws: one per comparison and one per contrast.
+    pub fn verdict_count(&self) -> usize {
+        self.compares.len() + self.contrasts.len()
     }
 }
 

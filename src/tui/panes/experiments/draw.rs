@@ -184,7 +184,7 @@ impl ExperimentsPane {
         let [desc, table, compares] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
-            Constraint::Length((r.compares.len() + r.contrasts.len()) as u16),
+            Constraint::Length(r.verdict_count() as u16),
         ])
         .areas(inner);
         draw_compares(f, compares, theme, r);

@@ -473,7 +473,7 @@ impl Component for ExperimentsPane {
         let table_h = (report.variants.len() as u16 + 4)
             .min(right.height / 3)
             .max(5)
-            + (report.compares.len() + report.contrasts.len()) as u16;
+            + report.verdict_count() as u16;
         let seeds_h = (report.seeds.len() as u16 + 2).min(8);
         let [table, runs, charts] = Layout::vertical([
             Constraint::Length(table_h),
