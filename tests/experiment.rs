@@ -180,6 +180,8 @@ struct Own {
     /// The last eval's train-sample exact accuracy and train - test gap.
     train: f64,
     gap: f64,
+    /// Exact accuracy at the last eval minus at the last eval by 80% of its step.
+    late: f64,
     avg_steps: Option<f64>,
     wall: f64,
     rate: f64,
@@ -251,6 +253,13 @@ fn own_figures(run_dir: &Path) -> Own {
         token: f(evals.last().unwrap(), "accuracy").unwrap(),
         train: f(evals.last().unwrap(), "train_exact_accuracy").unwrap(),
         gap: f(evals.last().unwrap(), "exact_accuracy_gap").unwrap(),
+        late: {
+            let step = |v: &serde_json::Value| v["step"].as_u64().unwrap();
+            let last = evals.last().unwrap();
+            let by = step(last) * 4 / 5;
+            let earlier = evals.iter().rev().find(|v| step(v) <= by).unwrap();
+            f(last, "exact_accuracy").unwrap() - f(earlier, "exact_accuracy").unwrap()
+        },
         avg_steps,
         wall: f(lines.last().unwrap(), "wall_s").unwrap(),
         rate: rates.iter().sum::<f64>() / rates.len() as f64,
@@ -382,12 +391,13 @@ fn runs_every_variant_and_seed_reports_from_the_metrics_and_skips_finished_runs(
             );
         }
         type Get = fn(&Own) -> f64;
-        let columns: [(&str, Get); 10] = [
+        let columns: [(&str, Get); 11] = [
             ("best_exact", |r| r.best),
             ("final_exact", |r| r.last),
             ("final_token_accuracy", |r| r.token),
             ("final_train_exact", |r| r.train),
             ("final_gap", |r| r.gap),
+            ("late_gain", |r| r.late),
             ("wall_s", |r| r.wall),
             ("samples_per_s", |r| r.rate),
             ("cpu_percent", |r| r.cpu),

@@ -116,6 +116,7 @@ mod tests {
             final_valid_path: None,
             final_train_exact: None,
             final_gap: None,
+            late_gain: None,
             avg_steps: None,
             wall_s: None,
             samples_per_s: None,

@@ -18,6 +18,8 @@
 //! - train exact and gap: the last `eval` record's `train_exact_accuracy` (a fixed sample of
 //!   training puzzles evaluated with the same EMA weights, `eval_train_sample`) and
 //!   `exact_accuracy_gap` (train minus test exact); shown when some run has them;
+//! - last 20%: the change of the run's headline test figure (valid path for mazes, else final
+//!   exact) over the last 20% of its evaluated steps, the plateau check ([`late_gain`]);
 //! - avg steps: the supervision steps used before halting in training, i.e. the `train`
 //!   records' `steps`, weighted by their `count` (halted sequences), over the last 10% of the
 //!   run's logged steps (or the last record where some sequence halted, when none did there);
@@ -59,6 +61,9 @@ pub const REPORT_CSV: &str = "report.csv";
 
 /// Share of the last logged steps over which `avg steps` is taken.
 pub const AVG_STEPS_TAIL: f64 = 0.1;
+
+/// Share of the run, at its end, over which `last 20%` (the plateau check) is taken.
+pub const LATE_GAIN_TAIL: f64 = 0.2;
 
 /// Where a run stands, from its folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +174,8 @@ pub struct RunResult {
     /// The train-sample exact accuracy and the train - test gap at the last eval.
     pub final_train_exact: Option<f64>,
     pub final_gap: Option<f64>,
+    /// The headline test figure's change over the last 20% of the run ([`late_gain`]).
+    pub late_gain: Option<f64>,
     pub avg_steps: Option<f64>,
     pub wall_s: Option<f64>,
     pub samples_per_s: Option<f64>,
@@ -261,6 +268,7 @@ pub struct VariantRow {
     pub final_valid_path: Stat,
     pub final_train_exact: Stat,
     pub final_gap: Stat,
+    pub late_gain: Stat,
     pub avg_steps: Stat,
     pub wall_s: Stat,
     pub samples_per_s: Stat,
@@ -308,6 +316,7 @@ pub const RUN_METRICS: &[(&str, RunFigure)] = &[
     ("final_valid_path", |r| r.final_valid_path),
     ("final_train_exact", |r| r.final_train_exact),
     ("final_gap", |r| r.final_gap),
+    ("late_gain", |r| r.late_gain),
     ("avg_steps", |r| r.avg_steps),
     ("wall_s", |r| r.wall_s),
     ("samples_per_s", |r| r.samples_per_s),
@@ -334,6 +343,7 @@ pub fn is_fraction(metric: &str) -> bool {
             | "final_valid_path"
             | "final_train_exact"
             | "final_gap"
+            | "late_gain"
     )
 }
 
@@ -453,6 +463,28 @@ pub fn avg_steps(records: &[MetricRecord]) -> Option<f64> {
     train.iter().rev().find_map(halted).map(|(s, _)| s)
 }
 
+/// The change of a run's headline test figure over the last [`LATE_GAIN_TAIL`] of its
+/// evaluated steps: the last eval's value minus that of the last eval at or before
+/// `floor(0.8 * last eval step)`. The headline figure is `maze_valid_path` where the last eval
+/// has it (mazes: any shortest path counts), else `exact_accuracy`. A run at its plateau shows
+/// a change within the seed spread; `None` without an eval that early.
+pub fn late_gain(records: &[MetricRecord]) -> Option<f64> {
+    let evals: Vec<&MetricRecord> = records.iter().filter(|r| r.split == Split::Eval).collect();
+    let last = *evals.last()?;
+    let key = if last.get("maze_valid_path").is_some() {
+        "maze_valid_path"
+    } else {
+        "exact_accuracy"
+    };
+    let from = (last.step as f64 * (1.0 - LATE_GAIN_TAIL)).floor() as u64;
+    let earlier = evals
+        .iter()
+        .rev()
+        .find(|r| r.step <= from)
+        .and_then(|r| r.get(key))?;
+    Some(last.get(key)? - earlier)
+}
+
 /// Read one planned run's folder.
 pub fn read_run(dir: &Path, planned: &PlannedRun) -> RunResult {
     read_run_at(dir, planned, None)
@@ -562,6 +594,7 @@ pub fn read_run_at(dir: &Path, planned: &PlannedRun, at: Option<u64>) -> RunResu
         final_valid_path: last.and_then(|r| r.get("maze_valid_path")),
         final_train_exact: last.and_then(|r| r.get("train_exact_accuracy")),
         final_gap: last.and_then(|r| r.get("exact_accuracy_gap")),
+        late_gain: late_gain(&records),
         avg_steps: avg_steps(&records),
         wall_s: records.last().map(|r| r.wall_s),
         samples_per_s: train_mean("samples_per_s", |v| v > 0.0),
@@ -618,6 +651,7 @@ impl Report {
                     final_valid_path: from(|r| r.final_valid_path),
                     final_train_exact: from(|r| r.final_train_exact),
                     final_gap: from(|r| r.final_gap),
+                    late_gain: from(|r| r.late_gain),
                     avg_steps: from(|r| r.avg_steps),
                     wall_s: from(|r| r.wall_s),
                     samples_per_s: from(|r| r.samples_per_s),
@@ -754,6 +788,36 @@ mod tests {
         assert!(stands_at(&r, 20));
         assert!(!stands_at(&r, 21), "not trained to 21");
         assert!(!stands_at(&r, 19), "no evaluation by 19");
+        // The last 20% of evals at 100..=1000 starts at 800: 0.9 - 0.7.
+        let evals: Vec<MetricRecord> = (1..=10)
+            .map(|i| {
+                let exact = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 0.9][i - 1];
+                rec(i as u64 * 100, Split::Eval, &[("exact_accuracy", exact)])
+            })
+            .collect();
+        assert!((late_gain(&evals).unwrap() - 0.2).abs() < 1e-12);
+        // Evals every 300 steps to 1000: the last at or before 800 is 600's.
+        let sparse: Vec<MetricRecord> = [300u64, 600, 900, 1000]
+            .iter()
+            .zip([0.1, 0.4, 0.5, 0.45])
+            .map(|(&s, v)| rec(s, Split::Eval, &[("exact_accuracy", v)]))
+            .collect();
+        assert!((late_gain(&sparse).unwrap() - 0.05).abs() < 1e-12);
+        // Mazes: the valid-path share, not exact accuracy.
+        let maze = [
+            rec(
+                400,
+                Split::Eval,
+                &[("exact_accuracy", 0.1), ("maze_valid_path", 0.3)],
+            ),
+            rec(
+                500,
+                Split::Eval,
+                &[("exact_accuracy", 0.1), ("maze_valid_path", 0.5)],
+            ),
+        ];
+        assert!((late_gain(&maze).unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(late_gain(&maze[1..]), None, "no eval at or before step 400");
         assert_eq!(format_params(5_028_866), "5.03M");
         assert_eq!(format_params(85_250), "85.2k");
         assert_eq!(format_duration(125.0), "2m05s");

@@ -99,6 +99,7 @@ impl Report {
             c.push(("train exact", |v| v.final_train_exact.percent()));
             c.push(("gap", |v| v.final_gap.points()));
         }
+        c.push(("last 20%", |v| v.late_gain.points()));
         let common: [(&'static str, VariantCell); 5] = [
             ("n", VariantRow::runs_label),
             ("token acc", |v| v.final_token_accuracy.percent()),
@@ -264,6 +265,10 @@ impl Report {
              sample of training puzzles with the same EMA weights (`eval_train_sample`), and \
              **gap**: train minus test exact, in points; **valid path** (mazes): last eval's share \
              of test mazes answered with a valid shortest path.\n\
+             - **last 20%**: the change of the final figure (valid path for mazes, else final \
+             exact) over the last 20% of the run, in points: the last eval's minus that of the \
+             last eval at or before 80% of its step. A run at its plateau changes by no more than \
+             its seeds differ.\n\
              - **avg steps**: supervision steps used before halting in training (`steps` of the \
              train records, weighted by `count`, over the last 10% of the run).\n\
              - **wall**: the run's wall time (evaluations included); **samples/s**: mean logged \
@@ -390,7 +395,7 @@ impl Report {
              final_exact_ci_low,final_exact_ci_high,final_train_exact_mean,final_train_exact_std,\
              final_gap_mean,final_gap_std,final_valid_path_mean,final_valid_path_std,\
              cpu_percent_mean,cpu_percent_std,load_avg_mean,load_avg_std,\
-             samples_per_cpu_s_mean,samples_per_cpu_s_std\n",
+             samples_per_cpu_s_mean,samples_per_cpu_s_std,late_gain_mean,late_gain_std\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for v in &self.variants {
@@ -431,6 +436,8 @@ impl Report {
                     v.samples_per_cpu_s,
                 ],
             );
+            cells.push(f(v.late_gain.mean));
+            cells.push(f(v.late_gain.std));
             s.push_str(&cells.join(","));
             s.push('\n');
         }

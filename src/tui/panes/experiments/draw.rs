@@ -29,6 +29,7 @@ const DROP_ORDER: &[&str] = &[
     "wall",
     "params",
     "depth",
+    "last 20%",
     "token acc",
     "avg steps",
 ];
