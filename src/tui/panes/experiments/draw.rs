@@ -29,8 +29,8 @@ const DROP_ORDER: &[&str] = &[
     "wall",
     "params",
     "depth",
-    "last 20%",
     "token acc",
+    "last 20%",
     "avg steps",
 ];
 
