@@ -102,7 +102,7 @@ impl Entry<'_> {
     fn metric(&self) -> Result<String, EntryError> {
         match self.table.get("metric") {
             None => Ok(DEFAULT_COMPARE_METRIC.to_string()),
-            Some(toml::Value::String(s)) if RUN_METRICS.iter().any(|(n, _)| n == s) => {
+            Some(toml::Value::String(s)) if RUN_METRICS.iter().any(|m| m.name == s) => {
                 Ok(s.clone())
             }
             Some(toml::Value::String(s)) => Err(self.error(
@@ -111,7 +111,7 @@ impl Entry<'_> {
                     "unknown metric `{s}` (known: {})",
                     RUN_METRICS
                         .iter()
-                        .map(|(n, _)| *n)
+                        .map(|m| m.name)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

@@ -308,43 +308,51 @@ pub struct CompareRow {
 /// A run's figure.
 type RunFigure = fn(&RunResult) -> Option<f64>;
 
-/// The per-run figures a `[[compare]]` can be on, by name (the report's columns).
-pub const RUN_METRICS: &[(&str, RunFigure)] = &[
-    ("best_exact", |r| r.best_exact),
-    ("final_exact", |r| r.final_exact),
-    ("final_token_accuracy", |r| r.final_token_accuracy),
-    ("final_valid_path", |r| r.final_valid_path),
-    ("final_train_exact", |r| r.final_train_exact),
-    ("final_gap", |r| r.final_gap),
-    ("late_gain", |r| r.late_gain),
-    ("avg_steps", |r| r.avg_steps),
-    ("wall_s", |r| r.wall_s),
-    ("samples_per_s", |r| r.samples_per_s),
-    ("cpu_percent", |r| r.cpu_percent),
-    ("load_avg", |r| r.load_avg),
-    ("samples_per_cpu_s", |r| r.samples_per_cpu_s),
+/// A per-run figure a `[[compare]]` can be on: its name (the report's column), how it is read
+/// from a run, and whether it is a fraction (shown in percent, differences in points).
+pub struct RunMetric {
+    pub name: &'static str,
+    pub figure: RunFigure,
+    pub fraction: bool,
+}
+
+const fn metric(name: &'static str, figure: RunFigure, fraction: bool) -> RunMetric {
+    RunMetric {
+        name,
+        figure,
+        fraction,
+    }
+}
+
+/// The per-run figures a `[[compare]]` can be on.
+pub const RUN_METRICS: &[RunMetric] = &[
+    metric("best_exact", |r| r.best_exact, true),
+    metric("final_exact", |r| r.final_exact, true),
+    metric("final_token_accuracy", |r| r.final_token_accuracy, true),
+    metric("final_valid_path", |r| r.final_valid_path, true),
+    metric("final_train_exact", |r| r.final_train_exact, true),
+    metric("final_gap", |r| r.final_gap, true),
+    metric("late_gain", |r| r.late_gain, true),
+    metric("avg_steps", |r| r.avg_steps, false),
+    metric("wall_s", |r| r.wall_s, false),
+    metric("samples_per_s", |r| r.samples_per_s, false),
+    metric("cpu_percent", |r| r.cpu_percent, false),
+    metric("load_avg", |r| r.load_avg, false),
+    metric("samples_per_cpu_s", |r| r.samples_per_cpu_s, false),
 ];
+
+fn find_metric(name: &str) -> Option<&'static RunMetric> {
+    RUN_METRICS.iter().find(|m| m.name == name)
+}
 
 /// One run's figure named by a `[[compare]]` metric (`None` for an unknown name).
 pub fn run_metric(r: &RunResult, metric: &str) -> Option<f64> {
-    RUN_METRICS
-        .iter()
-        .find(|(name, _)| *name == metric)
-        .and_then(|(_, figure)| figure(r))
+    find_metric(metric).and_then(|m| (m.figure)(r))
 }
 
 /// Whether a metric is a fraction, shown in percent (points for differences).
 pub fn is_fraction(metric: &str) -> bool {
-    matches!(
-        metric,
-        "best_exact"
-            | "final_exact"
-            | "final_token_accuracy"
-            | "final_valid_path"
-            | "final_train_exact"
-            | "final_gap"
-            | "late_gain"
-    )
+    find_metric(metric).is_some_and(|m| m.fraction)
 }
 
 /// A variant's finished runs' figures on `metric` (finite ones), by seed.
@@ -788,6 +796,13 @@ mod tests {
         assert!(stands_at(&r, 20));
         assert!(!stands_at(&r, 21), "not trained to 21");
         assert!(!stands_at(&r, 19), "no evaluation by 19");
+        assert_eq!(format_params(5_028_866), "5.03M");
+        assert_eq!(format_params(85_250), "85.2k");
+        assert_eq!(format_duration(125.0), "2m05s");
+    }
+
+    #[test]
+    fn late_gain_is_the_change_since_the_last_eval_by_four_fifths_of_the_run() {
         // The last 20% of evals at 100..=1000 starts at 800: 0.9 - 0.7.
         let evals: Vec<MetricRecord> = (1..=10)
             .map(|i| {
@@ -818,8 +833,5 @@ mod tests {
         ];
         assert!((late_gain(&maze).unwrap() - 0.2).abs() < 1e-12);
         assert_eq!(late_gain(&maze[1..]), None, "no eval at or before step 400");
-        assert_eq!(format_params(5_028_866), "5.03M");
-        assert_eq!(format_params(85_250), "85.2k");
-        assert_eq!(format_duration(125.0), "2m05s");
     }
 }
