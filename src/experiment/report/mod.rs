@@ -772,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn stats_and_avg_steps() {
+    fn stats_avg_steps_and_the_step_a_run_stands_at() {
         let s = Stat::of([Some(0.5), Some(0.7), None]);
         assert_eq!(s.n, 2);
         assert!((s.mean.unwrap() - 0.6).abs() < 1e-12);
@@ -796,6 +796,10 @@ mod tests {
         assert!(stands_at(&r, 20));
         assert!(!stands_at(&r, 21), "not trained to 21");
         assert!(!stands_at(&r, 19), "no evaluation by 19");
+    }
+
+    #[test]
+    fn parameter_counts_and_durations_are_formatted_for_the_table() {
         assert_eq!(format_params(5_028_866), "5.03M");
         assert_eq!(format_params(85_250), "85.2k");
         assert_eq!(format_duration(125.0), "2m05s");
