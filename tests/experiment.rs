@@ -712,6 +712,7 @@ fn shipped_experiment_files_parse() {
         [
             "study-m1-m3-sudoku",
             "study-m2-layers",
+            "study-m4-matched-compute",
             "study-m4-recursion",
             "study-m5-maze"
         ]
