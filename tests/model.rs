@@ -9,8 +9,11 @@ use std::process::Command;
 
 use candle_core::{DType, Device, Tensor};
 use trm_tui::model::weights::{load_safetensors, save_safetensors};
-use trm_tui::model::{Batch, LossType, PosEncoding, StepSolver, TrmConfig, TrmModel};
+use trm_tui::model::{LossType, PosEncoding, StepSolver, TrmConfig, TrmModel};
 use trm_tui::util::Rng;
+
+mod common;
+use common::random_batch;
 
 fn small(mlp_t: bool, pos: PosEncoding) -> TrmConfig {
     TrmConfig {
@@ -28,33 +31,6 @@ fn small(mlp_t: bool, pos: PosEncoding) -> TrmConfig {
         seq_len: 16,
         num_puzzle_identifiers: 3,
         ..TrmConfig::default()
-    }
-}
-
-fn random_batch(cfg: &TrmConfig, b: usize, seed: u64) -> Batch {
-    let mut rng = Rng::new(seed);
-    let s = cfg.seq_len;
-    let inputs: Vec<i32> = (0..b * s)
-        .map(|_| rng.below(cfg.vocab_size) as i32)
-        .collect();
-    let labels: Vec<i32> = (0..b * s)
-        .map(|i| {
-            if i % 7 == 3 {
-                -100
-            } else {
-                1 + rng.below(cfg.vocab_size - 1) as i32
-            }
-        })
-        .collect();
-    let puzzle_ids = (0..b)
-        .map(|_| rng.below(cfg.num_puzzle_identifiers.max(1)) as i32)
-        .collect();
-    Batch {
-        size: b,
-        seq_len: s,
-        inputs,
-        labels,
-        puzzle_ids,
     }
 }
 

@@ -3,8 +3,11 @@
 //! the whole process's: tests running beside it in other threads would count too.
 
 use candle_core::Device;
-use trm_tui::model::{Batch, PosEncoding, TrmConfig, TrmModel};
+use trm_tui::model::{PosEncoding, TrmConfig, TrmModel};
 use trm_tui::util::Rng;
+
+mod common;
+use common::random_batch;
 
 fn small() -> TrmConfig {
     TrmConfig {
@@ -22,33 +25,6 @@ fn small() -> TrmConfig {
         seq_len: 64,
         num_puzzle_identifiers: 3,
         ..TrmConfig::default()
-    }
-}
-
-fn random_batch(cfg: &TrmConfig, b: usize, seed: u64) -> Batch {
-    let mut rng = Rng::new(seed);
-    let s = cfg.seq_len;
-    let inputs: Vec<i32> = (0..b * s)
-        .map(|_| rng.below(cfg.vocab_size) as i32)
-        .collect();
-    let labels: Vec<i32> = (0..b * s)
-        .map(|i| {
-            if i % 7 == 3 {
-                -100
-            } else {
-                1 + rng.below(cfg.vocab_size - 1) as i32
-            }
-        })
-        .collect();
-    let puzzle_ids = (0..b)
-        .map(|_| rng.below(cfg.num_puzzle_identifiers.max(1)) as i32)
-        .collect();
-    Batch {
-        size: b,
-        seq_len: s,
-        inputs,
-        labels,
-        puzzle_ids,
     }
 }
 

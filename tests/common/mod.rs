@@ -12,6 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Tensor};
+use trm_tui::model::{Batch, TrmConfig};
+use trm_tui::util::Rng;
 
 /// The shared reference data: `$TRM_SHARED_DIR`, default `../shared` beside the checkout.
 pub fn shared_dir() -> PathBuf {
@@ -129,4 +131,34 @@ pub fn ints(t: &Tensor) -> Vec<i32> {
         .into_iter()
         .map(|v| v as i32)
         .collect()
+}
+
+/// A batch of `b` random puzzles for `cfg`: random inputs and puzzle ids, labels in
+/// `1..vocab_size` with every seventh position (from the fourth) ignored (`-100`), so that the
+/// loss's mask is exercised.
+pub fn random_batch(cfg: &TrmConfig, b: usize, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let s = cfg.seq_len;
+    let inputs: Vec<i32> = (0..b * s)
+        .map(|_| rng.below(cfg.vocab_size) as i32)
+        .collect();
+    let labels: Vec<i32> = (0..b * s)
+        .map(|i| {
+            if i % 7 == 3 {
+                -100
+            } else {
+                1 + rng.below(cfg.vocab_size - 1) as i32
+            }
+        })
+        .collect();
+    let puzzle_ids = (0..b)
+        .map(|_| rng.below(cfg.num_puzzle_identifiers.max(1)) as i32)
+        .collect();
+    Batch {
+        size: b,
+        seq_len: s,
+        inputs,
+        labels,
+        puzzle_ids,
+    }
 }
