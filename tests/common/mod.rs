@@ -1,5 +1,5 @@
-//! Helpers shared by the tests: where their data is, and the error measure of the parity
-//! fixtures' README (`max|ours - ref| / max|ref|`).
+//! Helpers shared by the tests: where their data is, the error measure of the parity
+//! fixtures' README (`max|ours - ref| / max|ref|`), and random batches for model tests.
 //!
 //! A fresh clone tests on its own: the `att_rope` parity fixture is copied into
 //! `tests/fixtures/parity` (with its README's provenance in `tests/fixtures/README.md`).
@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Tensor};
+use trm_tui::model::loss::IGNORE_LABEL_ID;
 use trm_tui::model::{Batch, TrmConfig};
 use trm_tui::util::Rng;
 
@@ -134,8 +135,8 @@ pub fn ints(t: &Tensor) -> Vec<i32> {
 }
 
 /// A batch of `b` random puzzles for `cfg`: random inputs and puzzle ids, labels in
-/// `1..vocab_size` with every seventh position (from the fourth) ignored (`-100`), so that the
-/// loss's mask is exercised.
+/// `1..vocab_size` with every seventh position (from the fourth) ignored
+/// ([`IGNORE_LABEL_ID`]), so that the loss's mask is exercised.
 pub fn random_batch(cfg: &TrmConfig, b: usize, seed: u64) -> Batch {
     let mut rng = Rng::new(seed);
     let s = cfg.seq_len;
@@ -145,7 +146,7 @@ pub fn random_batch(cfg: &TrmConfig, b: usize, seed: u64) -> Batch {
     let labels: Vec<i32> = (0..b * s)
         .map(|i| {
             if i % 7 == 3 {
-                -100
+                IGNORE_LABEL_ID as i32
             } else {
                 1 + rng.below(cfg.vocab_size - 1) as i32
             }
