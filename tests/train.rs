@@ -484,6 +484,28 @@ impl Writer for DiskFillsUp {
     }
 }
 
+/// Train `cfg` in `dir` on a disk that fills after `ok` writes; returns the run's error (it
+/// must fail) and every event it sent.
+fn run_until_the_disk_fills(
+    cfg: TrainConfig,
+    dir: &Path,
+    ok: usize,
+) -> (String, Vec<TrainerEvent>) {
+    let writer = Arc::new(DiskFillsUp {
+        ok,
+        calls: AtomicUsize::new(0),
+    });
+    let mut events = Vec::new();
+    let result = run_blocking(
+        RunSpec {
+            writer,
+            ..RunSpec::new(cfg, RunDir::new(dir))
+        },
+        |e| events.push(e.clone()),
+    );
+    (format!("{:#}", result.unwrap_err()), events)
+}
+
 #[test]
 fn a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_so_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -491,19 +513,7 @@ fn a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_so_once() {
     cfg.checkpoint_every = 10;
     cfg.eval_interval = 1000;
     // Step 10: the checkpoint and the `latest` pointer go through; step 20's checkpoint fails.
-    let writer = Arc::new(DiskFillsUp {
-        ok: 2,
-        calls: AtomicUsize::new(0),
-    });
-    let mut events = Vec::new();
-    let result = run_blocking(
-        RunSpec {
-            writer: writer.clone(),
-            ..RunSpec::new(cfg, RunDir::new(dir.path()))
-        },
-        |e| events.push(e.clone()),
-    );
-    let err = format!("{:#}", result.unwrap_err());
+    let (err, events) = run_until_the_disk_fills(cfg, dir.path(), 2);
     assert!(
         err.contains("step_20.safetensors")
             && err.contains("the disk is full")
@@ -554,25 +564,16 @@ fn a_failed_final_checkpoint_fails_the_run_without_reporting_it_finished() {
     cfg.checkpoint_every = 0;
     cfg.eval_interval = 1000;
     // The last evaluation writes `best`; the final step checkpoint after it fails.
-    let writer = Arc::new(DiskFillsUp {
-        ok: 1,
-        calls: AtomicUsize::new(0),
-    });
-    let mut states = Vec::new();
-    let result = run_blocking(
-        RunSpec {
-            writer,
-            ..RunSpec::new(cfg, RunDir::new(dir.path()))
-        },
-        |e| {
-            if let TrainerEvent::State(s) = e {
-                states.push(s.clone());
-            }
-        },
-    );
-    let err = format!("{:#}", result.unwrap_err());
+    let (err, events) = run_until_the_disk_fills(cfg, dir.path(), 1);
+    let states: Vec<&TrainerState> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainerEvent::State(s) => Some(s),
+            _ => None,
+        })
+        .collect();
     assert!(err.contains("step_10.safetensors"), "{err}");
-    assert!(!states.contains(&TrainerState::Finished), "{states:?}");
+    assert!(!states.contains(&&TrainerState::Finished), "{states:?}");
     assert!(
         matches!(states.last(), Some(TrainerState::Failed(_))),
         "{states:?}"
