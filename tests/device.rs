@@ -2,6 +2,7 @@
 //! here): `auto` falls back to the CPU with a notice, `cuda:N` fails naming the device, a
 //! bfloat16 forward works on the CPU, and runs record the resolved dtype and the telemetry.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trm-tui");
@@ -17,6 +18,28 @@ fn run(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// `train --preset smoke` for `steps` steps on `device` into `run_dir`, with `--set` for each
+/// of `sets`.
+fn train_smoke(run_dir: &Path, steps: &str, device: &str, sets: &[&str]) -> Output {
+    let mut args = vec![
+        "train", "--preset", "smoke", "--steps", steps, "--device", device,
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    args.extend(["--run-dir", run_dir.to_str().unwrap()]);
+    run(&args)
+}
+
+/// The records of a run's `metrics.jsonl`.
+fn metric_records(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn bench_json(extra: &[&str]) -> (serde_json::Value, String) {
@@ -116,19 +139,7 @@ fn an_unavailable_cuda_device_is_a_clear_error() {
 fn a_run_records_the_resolved_dtype_device_and_telemetry() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let out = run(&[
-        "train",
-        "--preset",
-        "smoke",
-        "--steps",
-        "10",
-        "--device",
-        "auto",
-        "--set",
-        "eval_interval=10",
-        "--run-dir",
-        run_dir.to_str().unwrap(),
-    ]);
+    let out = train_smoke(&run_dir, "10", "auto", &["eval_interval=10"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     let expected = if CUDA_BUILT {
@@ -139,12 +150,8 @@ fn a_run_records_the_resolved_dtype_device_and_telemetry() {
     assert!(config.contains(expected), "{config}");
     assert!(!config.contains("forward_dtype = \"auto\""), "{config}");
 
-    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    let train: Vec<serde_json::Value> = metrics
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["split"] == "train")
-        .collect();
+    let records = metric_records(&run_dir);
+    let train: Vec<&serde_json::Value> = records.iter().filter(|v| v["split"] == "train").collect();
     assert_eq!(train.len(), 10);
     for r in &train {
         assert!(r["lm_loss"].as_f64().unwrap().is_finite(), "{r}");
@@ -161,7 +168,7 @@ fn a_run_records_the_resolved_dtype_device_and_telemetry() {
         train
             .iter()
             .any(|r| r["cpu_percent"].as_f64().is_some_and(|c| c >= 0.0)),
-        "{metrics}"
+        "{train:?}"
     );
 }
 
@@ -169,30 +176,13 @@ fn a_run_records_the_resolved_dtype_device_and_telemetry() {
 fn a_bfloat16_run_trains_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let out = run(&[
-        "train",
-        "--preset",
-        "smoke",
-        "--steps",
-        "4",
-        "--device",
-        "cpu",
-        "--set",
-        "arch.forward_dtype=bfloat16",
-        "--set",
-        "eval_interval=4",
-        "--run-dir",
-        run_dir.to_str().unwrap(),
-    ]);
+    let sets = ["arch.forward_dtype=bfloat16", "eval_interval=4"];
+    let out = train_smoke(&run_dir, "4", "cpu", &sets);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(config.contains("forward_dtype = \"bfloat16\""), "{config}");
-    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    let last_eval = metrics
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .rfind(|v| v["split"] == "eval")
-        .unwrap();
+    let records = metric_records(&run_dir);
+    let last_eval = records.iter().rfind(|v| v["split"] == "eval").unwrap();
     assert!(
         last_eval["lm_loss"].as_f64().unwrap().is_finite(),
         "{last_eval}"
