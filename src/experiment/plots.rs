@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(final_axis_floor([2.5, 53.7].into_iter()), 0.0);
         assert_eq!(final_axis_floor([-12.0].into_iter()), 0.0);
         assert_eq!(final_axis_floor([100.0, 100.0].into_iter()), 90.0);
-        // Nothing finite: the whole axis below the ceiling of 100.
+        // Nothing finite: the top 10 points, as for values all at 100.
         assert_eq!(final_axis_floor([f64::NAN].into_iter()), 90.0);
     }
 }
