@@ -16,6 +16,12 @@ const HOLD: f64 = 3.0;
 const CELL: usize = 32;
 const MARGIN: usize = 12;
 const CAPTION: usize = 44;
+/// The caption's font size (px) and the advance of one character of the monospace font at
+/// that size (DejaVu Sans Mono's 0.602 em, Menlo's 0.602 em), rounded up.
+const CAPTION_FONT: usize = 15;
+const CAPTION_CHAR_W: f64 = 0.61 * CAPTION_FONT as f64;
+/// The narrowest figure, so that a small grid's slide keeps its size.
+const MIN_WIDTH: usize = 380;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -56,7 +62,7 @@ fn frame(
     let (rows, cols) = shape(kind);
     let _ = writeln!(
         out,
-        r##"<text x="{MARGIN}" y="{}" font-size="15">{}</text>"##,
+        r##"<text x="{MARGIN}" y="{}" font-size="{CAPTION_FONT}" xml:space="preserve">{}</text>"##,
         MARGIN + 16,
         escape(caption)
     );
@@ -140,6 +146,38 @@ fn visibility(i: usize, starts: &[f64]) -> (String, String) {
     }
 }
 
+/// The width (px) that holds the grid and every caption, spaces kept.
+fn width_for(cols: usize, captions: &[String]) -> usize {
+    let text = captions
+        .iter()
+        .map(|c| (c.chars().count() as f64 * CAPTION_CHAR_W).ceil() as usize)
+        .max()
+        .unwrap_or(0);
+    (2 * MARGIN + (cols * CELL).max(text)).max(MIN_WIDTH)
+}
+
+/// The caption of every frame: "input", then each step's figures and verdict.
+fn captions(trace: &SolveTrace) -> Vec<String> {
+    let total_steps = trace.steps.len();
+    let steps = trace.steps.iter().map(|s| {
+        let verdict = match s.right {
+            Some(true) => "  right",
+            Some(false) => "  wrong",
+            None => "",
+        };
+        format!(
+            "step {}/{}  q_halt {:+.2}  conf {:.2}  changed {}{}",
+            s.step,
+            total_steps,
+            s.q_halt,
+            s.confidence_mean,
+            s.changed.len(),
+            verdict
+        )
+    });
+    std::iter::once("input".to_string()).chain(steps).collect()
+}
+
 /// The whole animation.
 pub fn animated(
     kind: PuzzleKind,
@@ -149,7 +187,8 @@ pub fn animated(
     title: &str,
 ) -> String {
     let (rows, cols) = shape(kind);
-    let width = (2 * MARGIN + cols * CELL).max(380);
+    let captions = captions(trace);
+    let width = width_for(cols, &captions);
     let height = 2 * MARGIN + CAPTION + rows * CELL;
     let n = trace.steps.len() + 1;
     let durations: Vec<f64> = (0..n)
@@ -172,30 +211,13 @@ pub fn animated(
         out,
         r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##
     );
-    let total_steps = trace.steps.len();
-    for i in 0..n {
-        let (answer, changed, caption) = if i == 0 {
-            (input, &[][..], "input".to_string())
-        } else {
-            let s = &trace.steps[i - 1];
-            let verdict = match s.right {
-                Some(true) => "  right",
-                Some(false) => "  wrong",
-                None => "",
-            };
-            (
-                s.answer.as_slice(),
-                s.changed.as_slice(),
-                format!(
-                    "step {}/{}  q_halt {:+.2}  conf {:.2}  changed {}{}",
-                    s.step,
-                    total_steps,
-                    s.q_halt,
-                    s.confidence_mean,
-                    s.changed.len(),
-                    verdict
-                ),
-            )
+    for (i, caption) in captions.iter().enumerate() {
+        let (answer, changed) = match i.checked_sub(1) {
+            None => (input, &[][..]),
+            Some(k) => (
+                trace.steps[k].answer.as_slice(),
+                trace.steps[k].changed.as_slice(),
+            ),
         };
         let (values, times) = visibility(i, &starts);
         let initial = if i == 0 { 1 } else { 0 };
@@ -206,7 +228,7 @@ pub fn animated(
                 r##"<animate attributeName="opacity" calcMode="discrete" dur="{total:.2}s" repeatCount="indefinite" values="{values}" keyTimes="{times}"/>"##
             );
         }
-        frame(&mut out, kind, input, label, answer, changed, &caption);
+        frame(&mut out, kind, input, label, answer, changed, caption);
         out.push_str("</g>\n");
     }
     out.push_str("</svg>\n");
@@ -226,5 +248,18 @@ mod tests {
             ("0;1;0".into(), "0;0.2500;0.5000".into())
         );
         assert_eq!(visibility(2, &starts), ("0;1".into(), "0;0.5000".into()));
+    }
+
+    #[test]
+    fn the_figure_is_wide_enough_for_its_longest_caption() {
+        // A small grid and short captions keep the minimum width.
+        assert_eq!(width_for(6, &["input".into()]), MIN_WIDTH);
+        // The 7x7 maze's step caption with its verdict, 51 characters at 9.15 px: 467 px of
+        // text plus the margins (it was cut at 380 px, losing the verdict).
+        let long = "step 6/6  q_halt -4.98  conf 0.87  changed 0  right".to_string();
+        assert_eq!(long.chars().count(), 51);
+        assert_eq!(width_for(7, &["input".into(), long]), 467 + 2 * MARGIN);
+        // A grid wider than any caption sets the width.
+        assert_eq!(width_for(30, &["input".into()]), 30 * CELL + 2 * MARGIN);
     }
 }
