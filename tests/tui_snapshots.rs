@@ -67,6 +67,9 @@ fn solver_pane() {
     key(&mut app, KeyCode::Char('l'));
     key(&mut app, KeyCode::Char('j'));
     insta::assert_snapshot!("solver_step2", screen(&mut app, &root, W, H));
+    // An 80x24 terminal: the step strip drops its latent-norm columns whole, and keeps every
+    // figure it shows at full width.
+    insta::assert_snapshot!("solver_step2_80x24", screen(&mut app, &root, 80, 24));
     key(&mut app, KeyCode::Char('m'));
     insta::assert_snapshot!("solver_model_picker", screen(&mut app, &root, W, H));
     key(&mut app, KeyCode::Esc);
