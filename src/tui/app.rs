@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::app_keys::{AppKeys, GlobalAction, HelpAction, QuitAction};
-use super::component::{Action, Component, Ctx, KeyHint, Level, PaneId};
+use super::component::{fit_bar, Action, Component, Ctx, KeyHint, Level, PaneId};
 use super::config::{Paths, UserConfig};
 use super::events::{AppEvent, EventTx};
 use super::panes::{
@@ -530,13 +530,12 @@ impl App {
         };
         f.render_widget(Paragraph::new(status_line).style(theme.base()), status);
         let mut spans = Vec::new();
-        let all: Vec<KeyHint> = self
-            .pane_ref(focus)
-            .hints()
-            .into_iter()
-            .chain(self.global_hints())
-            .filter(|h| h.in_bar)
-            .collect();
+        let in_bar = |hs: Vec<KeyHint>| hs.into_iter().filter(|h| h.in_bar).collect::<Vec<_>>();
+        let all = fit_bar(
+            in_bar(self.pane_ref(focus).hints()),
+            in_bar(self.global_hints()),
+            usize::from(hints.width),
+        );
         for h in all {
             spans.push(Span::styled(
                 format!(" {} ", h.keys),

@@ -25,6 +25,30 @@ pub struct KeyHint {
     pub help: Vec<(String, String)>,
 }
 
+impl KeyHint {
+    /// Cells the hint takes in the bar: ` keys desc `.
+    pub fn bar_width(&self) -> usize {
+        self.keys.chars().count() + self.desc.chars().count() + 3
+    }
+}
+
+/// The hints the bar shows in `width` cells: the pane's in order while they fit beside every
+/// global hint (help, pane switch, quit: the way to the rest), so that a narrow terminal drops
+/// whole pane hints instead of cutting off the global ones.
+pub fn fit_bar(pane: Vec<KeyHint>, global: Vec<KeyHint>, width: usize) -> Vec<KeyHint> {
+    let reserve: usize = global.iter().map(KeyHint::bar_width).sum();
+    let mut used = 0;
+    let mut kept: Vec<KeyHint> = pane
+        .into_iter()
+        .take_while(|h| {
+            used += h.bar_width();
+            used + reserve <= width
+        })
+        .collect();
+    kept.extend(global);
+    kept
+}
+
 /// Whether a component used a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventState {
@@ -155,4 +179,42 @@ pub trait Component {
     }
 
     fn draw(&mut self, frame: &mut Frame, area: Rect, theme: &Theme, focused: bool);
+}
+
+#[cfg(test)]
+mod bar_tests {
+    use super::{fit_bar, KeyHint};
+
+    fn hint(keys: &str, desc: &str) -> KeyHint {
+        KeyHint {
+            keys: keys.into(),
+            desc: desc.into(),
+            in_bar: true,
+            merged: vec![],
+            help: vec![],
+        }
+    }
+
+    #[test]
+    fn a_narrow_bar_drops_whole_pane_hints_and_keeps_the_global_ones() {
+        let pane = vec![
+            hint("←/→", "step"),
+            hint("space", "play"),
+            hint("m", "model"),
+        ];
+        let global = vec![hint("?", "help"), hint("q", "quit")];
+        // Widths: 3+4+3 = 10, 5+4+3 = 12, 1+5+3 = 9; global 1+4+3 + 1+4+3 = 16.
+        assert_eq!(pane[0].bar_width(), 10);
+        let keys = |w| -> Vec<String> {
+            fit_bar(pane.clone(), global.clone(), w)
+                .into_iter()
+                .map(|h| h.keys)
+                .collect()
+        };
+        assert_eq!(keys(47), ["←/→", "space", "m", "?", "q"]);
+        assert_eq!(keys(46), ["←/→", "space", "?", "q"]);
+        assert_eq!(keys(26), ["←/→", "?", "q"]);
+        assert_eq!(keys(25), ["?", "q"]);
+        assert_eq!(keys(0), ["?", "q"]);
+    }
 }
