@@ -33,6 +33,8 @@ fn train_pane() {
     assert_eq!(app.focus, PaneId::Solver);
     key(&mut app, KeyCode::Char('1'));
     insta::assert_snapshot!("train_idle", screen(&mut app, &root, W, H));
+    // An 80x24 terminal: narrower presets and changes leave the form its whole keys.
+    insta::assert_snapshot!("train_idle_80x24", screen(&mut app, &root, 80, 24));
     // Edit a field: the form shows the edit, the diff panel the change.
     key(&mut app, KeyCode::Char('l'));
     for _ in 0..3 {

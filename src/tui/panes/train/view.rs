@@ -24,10 +24,16 @@ impl TrainPane {
         f.render_widget(block.style(theme.base()), area);
         let [top, bottom] =
             Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(inner);
+        // Below 100 columns the presets and the changes give the form room for its keys.
+        let narrow = top.width < 100;
         let [pre, form, diff_area] = Layout::horizontal([
-            Constraint::Length(24),
+            Constraint::Length(if narrow { 20 } else { 24 }),
             Constraint::Min(30),
-            Constraint::Length(40.min(top.width / 3)),
+            Constraint::Length(if narrow {
+                top.width / 4
+            } else {
+                40.min(top.width / 3)
+            }),
         ])
         .areas(top);
 
@@ -96,11 +102,17 @@ impl TrainPane {
                 theme.title_style(),
             )),
         };
+        let key_width = fields
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(30) as u16;
         let t = Table::new(
             rows,
             [
                 Constraint::Length(1),
-                Constraint::Length(30),
+                Constraint::Length(key_width),
                 Constraint::Min(8),
             ],
         )
