@@ -19,6 +19,7 @@ pub mod app;
 pub mod app_keys;
 pub mod catalog;
 pub mod chart;
+pub mod columns;
 pub mod component;
 pub mod config;
 pub mod events;

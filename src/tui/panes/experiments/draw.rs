@@ -14,6 +14,7 @@ use crate::experiment::report::{format_duration, Report, RunStatus};
 use crate::train::api::Split;
 use crate::tui::chart::themed_axes;
 use crate::tui::chart::{downsample_minmax, nice_bounds, segments, y_range, Pt};
+use crate::tui::columns;
 use crate::tui::fmt;
 use crate::tui::theme::Theme;
 
@@ -200,24 +201,21 @@ impl ExperimentsPane {
             )),
             desc,
         );
-        let (mut header, mut rows) = r.table_cells();
+        let (header, rows) = r.table_cells();
         // Columns that do not fit go, the least telling first (`report.md` has them all; the
         // runs panel below shows each run's best and wall time). The first column also holds
-        // the colour mark; the table puts one space between columns.
-        let fits = |widths: &[u16]| {
-            widths.iter().map(|&w| usize::from(w) + 1).sum::<usize>() + 2 <= table.width as usize
-        };
-        for name in DROP_ORDER {
-            if fits(&column_widths(&header, &rows)) {
-                break;
-            }
-            if let Some(c) = header.iter().position(|h| h == name) {
-                header.remove(c);
-                for row in &mut rows {
-                    row.remove(c);
-                }
-            }
-        }
+        // the colour mark (2 cells), and one cell is kept spare.
+        let drop: Vec<usize> = DROP_ORDER
+            .iter()
+            .filter_map(|name| header.iter().position(|h| h == name))
+            .collect();
+        let room = usize::from(table.width).saturating_sub(3);
+        let kept = columns::fitting(&column_widths(&header, &rows), &drop, room);
+        let header: Vec<&str> = kept.iter().map(|&c| header[c]).collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|row| kept.iter().map(|&c| row[c].clone()).collect())
+            .collect();
         let widths: Vec<Constraint> = column_widths(&header, &rows)
             .into_iter()
             .enumerate()

@@ -9,6 +9,7 @@ use ratatui::Frame;
 
 use crate::data::maze::PathCheck;
 use crate::model::SolveStep;
+use crate::tui::columns;
 use crate::tui::theme::Theme;
 
 use super::scoring::StepStats;
@@ -40,18 +41,17 @@ impl Col {
         Col::ZlDelta,
         Col::Flags,
     ];
-    /// What a narrow strip keeps first: the answer's quality and the halting decision, then the
-    /// cells changed, then the latent norms.
-    const PRIORITY: [Col; 9] = [
-        Col::Step,
-        Col::Acc,
-        Col::Exact,
-        Col::Halt,
-        Col::Flags,
-        Col::Changed,
-        Col::ZhDelta,
-        Col::ZlDelta,
+    /// What a narrow strip drops first: the latent norms, then the cells changed; the answer's
+    /// quality and the halting decision last. The step stays.
+    const DROP: [Col; 8] = [
         Col::ZhNorm,
+        Col::ZlDelta,
+        Col::ZhDelta,
+        Col::Changed,
+        Col::Flags,
+        Col::Halt,
+        Col::Exact,
+        Col::Acc,
     ];
 
     fn header(self) -> &'static str {
@@ -79,23 +79,15 @@ impl Col {
     }
 }
 
-/// The columns that fit `inner` cells (one space between columns), taken in priority order
-/// and drawn in their usual order: a narrow strip drops whole columns instead of cutting every
-/// number short. The step column always stays.
+/// The columns that fit `inner` cells ([`columns::fitting`], in [`Col::DROP`]'s order), drawn
+/// in their usual order.
 pub fn columns_for(inner: u16) -> Vec<Col> {
-    let mut used = 0u16;
-    let mut kept = Vec::new();
-    for c in Col::PRIORITY {
-        let need = c.width() + u16::from(!kept.is_empty());
-        if !kept.is_empty() && used + need > inner {
-            break;
-        }
-        used += need;
-        kept.push(c);
-    }
-    Col::ORDER
+    // `ORDER` lists the columns in declaration order, so `c as usize` is `c`'s index there.
+    let widths = Col::ORDER.map(Col::width);
+    let drop = Col::DROP.map(|c| c as usize);
+    columns::fitting(&widths, &drop, usize::from(inner))
         .into_iter()
-        .filter(|c| kept.contains(c))
+        .map(|i| Col::ORDER[i])
         .collect()
 }
 
