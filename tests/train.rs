@@ -506,6 +506,17 @@ fn run_until_the_disk_fills(
     (format!("{:#}", result.unwrap_err()), events)
 }
 
+/// The trainer states among `events`, in order.
+fn states(events: &[TrainerEvent]) -> Vec<&TrainerState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TrainerEvent::State(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_so_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -522,14 +533,11 @@ fn a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_so_once() {
         "{err}"
     );
     // Said once: as the Failed state, never also as a log line.
-    let failed: Vec<&String> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainerEvent::State(TrainerState::Failed(m)) => Some(m),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(failed.len(), 1, "{events:?}");
+    let failed = states(&events)
+        .into_iter()
+        .filter(|s| matches!(s, TrainerState::Failed(_)))
+        .count();
+    assert_eq!(failed, 1, "{events:?}");
     assert!(
         !events.iter().any(|e| matches!(e,
             TrainerEvent::Log { message, .. } if message.contains("disk is full"))),
@@ -565,13 +573,7 @@ fn a_failed_final_checkpoint_fails_the_run_without_reporting_it_finished() {
     cfg.eval_interval = 1000;
     // The last evaluation writes `best`; the final step checkpoint after it fails.
     let (err, events) = run_until_the_disk_fills(cfg, dir.path(), 1);
-    let states: Vec<&TrainerState> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainerEvent::State(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let states = states(&events);
     assert!(err.contains("step_10.safetensors"), "{err}");
     assert!(!states.contains(&&TrainerState::Finished), "{states:?}");
     assert!(
