@@ -79,7 +79,7 @@ impl Col {
     }
 }
 
-/// The columns that fit `inner` cells ([`columns::fitting`], in [`Col::DROP`]'s order), drawn
+/// The columns that fit `inner` cells ([`columns::fitting`], in `Col::DROP`'s order), drawn
 /// in their usual order.
 pub fn columns_for(inner: u16) -> Vec<Col> {
     // `ORDER` lists the columns in declaration order, so `c as usize` is `c`'s index there.
